@@ -1,0 +1,104 @@
+// Package api holds the JSON shapes of the platform's wire contract, shared
+// by the server that writes them and the SDK that reads them, so the two
+// cannot drift apart.
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// TokenResponse is the token endpoint's success body. ExpiresIn and
+// ExpiresOn are JSON integers: golang.org/x/oauth2 and go-authkit read
+// expires_in, the platform's own guide reads expires_on.
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	ExpiresOn   int64  `json:"expires_on"`
+	IDToken     string `json:"id_token,omitempty"`
+}
+
+// OAuthError is the RFC 6749 5.2 error body of the IdP endpoints.
+type OAuthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// ErrorBody is the account API's error envelope.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Domain  string          `json:"domain"`
+	Details *ErrorInfo      `json:"details,omitempty"`
+	Context json.RawMessage `json:"context,omitempty"`
+}
+
+// ErrorInfo carries a validation failure's detail.
+type ErrorInfo struct {
+	Info string `json:"info"`
+}
+
+// Client is an API client as /api/2/clients shows it. ClientSecret is set
+// only in the answer to a create, the one time the secret is shown.
+// LastAccessAt and LastAccessFromIP are always present: null until first use.
+type Client struct {
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret,omitempty"`
+	ClientSecretExpiresAt   *int64          `json:"client_secret_expires_at,omitempty"`
+	Type                    string          `json:"type"`
+	TenantID                string          `json:"tenant_id"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	Role                    string          `json:"role,omitempty"`
+	Data                    json.RawMessage `json:"data"`
+	CreatedAt               time.Time       `json:"created_at"`
+	CreatedBy               string          `json:"created_by"`
+	Status                  string          `json:"status"`
+	LastAccessAt            *time.Time      `json:"last_access_at"`
+	LastAccessFromIP        *string         `json:"last_access_from_ip"`
+}
+
+// ClientList is the answer to GET /api/2/clients.
+type ClientList struct {
+	Items  []Client `json:"items"`
+	Paging *Paging  `json:"paging,omitempty"`
+}
+
+// Paging carries the cursor of the next page, if there is one.
+type Paging struct {
+	Cursors Cursors `json:"cursors"`
+}
+
+// Cursors of a page.
+type Cursors struct {
+	After string `json:"after,omitempty"`
+}
+
+// CreateClientRequest is the body of POST /api/2/clients. Type must be
+// "api_client"; TenantID defaults to the caller's tenant; the auth method
+// defaults to client_secret_basic.
+type CreateClientRequest struct {
+	Type                    string          `json:"type"`
+	TenantID                string          `json:"tenant_id,omitempty"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
+	Role                    string          `json:"role,omitempty"`
+	Data                    json.RawMessage `json:"data,omitempty"`
+}
+
+// UpdateClientRequest is the body of PUT /api/2/clients/{id}: the fields to
+// change.
+type UpdateClientRequest struct {
+	Status *string         `json:"status,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+// SecretResponse is the answer to POST /api/2/clients/{id}/secret.
+type SecretResponse struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}

@@ -1,0 +1,70 @@
+// Package cli holds the gatehouse command tree. It lives outside
+// cmd/gatehouse so that tests can run any command in-process through Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Main runs the gatehouse command with args and returns the process exit
+// code. Errors are printed as one line on stderr.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %s\n", oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// NewRootCommand builds the whole command tree.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "Gatehouse: an identity provider for API clients",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCommand(), newTokenCommand(), newClientsCommand())
+	return root
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// Flags with environment twins: the environment sets the default, an
+// explicit flag wins.
+
+func envString(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// envDuration reads a duration default from the environment; a malformed
+// value is reported when the command runs, not silently ignored.
+func envDuration(name string, def time.Duration, bad *error) time.Duration {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		*bad = errors.Join(*bad, fmt.Errorf("%s: %q is not a duration (try 30s or 2h)", name, v))
+		return def
+	}
+	return d
+}

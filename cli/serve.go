@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/server"
+	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/sqlite"
+)
+
+// BootstrapFile is where generated bootstrap credentials are written,
+// inside the data directory.
+const BootstrapFile = "bootstrap-client.json"
+
+type serveOptions struct {
+	listen        string
+	datacenterURL string
+	datacenterID  string
+	dataDir       string
+	tokenTTL      time.Duration
+	leeway        time.Duration
+	logFormat     string
+	logLevel      string
+	envErr        error
+}
+
+func newServeCommand() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a data center's identity provider",
+		Long: `Run one data center's identity provider: the token endpoint, JWKS and
+discovery, and the API-client management API.
+
+Every flag has an environment twin (GATEHOUSE_LISTEN, GATEHOUSE_DATACENTER_URL,
+GATEHOUSE_DATACENTER_ID, GATEHOUSE_DATA_DIR, GATEHOUSE_TOKEN_TTL,
+GATEHOUSE_LEEWAY, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL); a flag wins over
+its twin.
+
+On an empty store the server creates the root tenant and an admin API client.
+Set GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET to
+choose its credentials; otherwise they are generated and written to
+<data-dir>/` + BootstrapFile + ` (mode 0600).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.envErr != nil {
+				return o.envErr
+			}
+			return runServe(cmd.Context(), o, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", envString("GATEHOUSE_LISTEN", "127.0.0.1:8080"), "address to listen on (host:port)")
+	f.StringVar(&o.datacenterURL, "datacenter-url", envString("GATEHOUSE_DATACENTER_URL", ""), "public base URL of this data center (default http:// + the listen address)")
+	f.StringVar(&o.datacenterID, "datacenter-id", envString("GATEHOUSE_DATACENTER_ID", "local"), "short name of this data center")
+	f.StringVar(&o.dataDir, "data-dir", envString("GATEHOUSE_DATA_DIR", "./gatehouse-data"), "directory of the embedded SQLite store")
+	f.DurationVar(&o.tokenTTL, "token-ttl", envDuration("GATEHOUSE_TOKEN_TTL", 2*time.Hour, &o.envErr), "lifetime of access tokens")
+	f.DurationVar(&o.leeway, "leeway", envDuration("GATEHOUSE_LEEWAY", 30*time.Second, &o.envErr), "clock-skew allowance when checking exp, nbf and iat")
+	f.StringVar(&o.logFormat, "log-format", envString("GATEHOUSE_LOG_FORMAT", "text"), "log format: text or json")
+	f.StringVar(&o.logLevel, "log-level", envString("GATEHOUSE_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", format)
+	}
+}
+
+func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
+	log, err := newLogger(stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	if o.tokenTTL <= 0 {
+		return fmt.Errorf("--token-ttl must be positive, got %s", o.tokenTTL)
+	}
+	if o.leeway < 0 {
+		return fmt.Errorf("--leeway must not be negative, got %s", o.leeway)
+	}
+	boot, chosen, err := bootstrapFromEnv()
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
+	}
+	defer ln.Close()
+	dcURL := o.datacenterURL
+	if dcURL == "" {
+		dcURL = "http://" + ln.Addr().String()
+	}
+
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(o.dataDir, "gatehouse.db"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	svc, err := service.New(service.Config{
+		Store:         store,
+		DatacenterURL: dcURL,
+		DatacenterID:  o.datacenterID,
+		TokenTTL:      o.tokenTTL,
+		Leeway:        o.leeway,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := svc.Close(cctx); err != nil {
+			log.Warn("writing client accesses at shutdown failed", "err", err)
+		}
+	}()
+
+	if err := bootstrap(ctx, svc, log, o.dataDir, boot, chosen); err != nil {
+		return err
+	}
+
+	srv := server.New(server.Config{Service: svc, DatacenterURL: dcURL, Logger: log})
+	log.Info("gatehouse listening",
+		"addr", ln.Addr().String(),
+		"datacenter_id", o.datacenterID,
+		"datacenter_url", dcURL,
+		"issuer", svc.Issuer(),
+		"data_dir", o.dataDir)
+	err = srv.Serve(ctx, ln, 10*time.Second)
+	log.Info("gatehouse stopped")
+	return err
+}
+
+// bootstrapFromEnv reads operator-chosen bootstrap credentials, refusing
+// weak or awkward ones before anything else starts.
+func bootstrapFromEnv() (cred service.BootstrapCredentials, chosen bool, err error) {
+	id, hasID := os.LookupEnv("GATEHOUSE_BOOTSTRAP_CLIENT_ID")
+	secret, hasSecret := os.LookupEnv("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET")
+	if !hasID && !hasSecret {
+		return service.NewBootstrapCredentials(), false, nil
+	}
+	if hasID != hasSecret {
+		return cred, false, errors.New("set both GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET, or neither")
+	}
+	if err := gatehouse.ValidateOperatorCredentials(id, secret); err != nil {
+		return cred, false, fmt.Errorf("bootstrap credentials refused: %w", err)
+	}
+	cred = service.NewBootstrapCredentials()
+	cred.ClientID, cred.ClientSecret = id, secret
+	return cred, true, nil
+}
+
+// bootstrap creates the first admin on an empty store. Generated
+// credentials are written to a file before the store commits them, so they
+// cannot be lost; the log names the file, never its content.
+func bootstrap(ctx context.Context, svc *service.Service, log *slog.Logger, dataDir string, cred service.BootstrapCredentials, chosen bool) error {
+	if chosen {
+		created, err := svc.Bootstrap(ctx, cred)
+		if err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		if created {
+			log.Info("bootstrapped root tenant and admin client from the environment", "client_id", cred.ClientID, "tenant_id", cred.TenantID)
+		}
+		return nil
+	}
+	final := filepath.Join(dataDir, BootstrapFile)
+	tmp, err := os.CreateTemp(dataDir, BootstrapFile+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	b, _ := json.MarshalIndent(cred, "", "  ")
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	created, err := svc.Bootstrap(ctx, cred)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return fmt.Errorf("bootstrap: credentials are in %s but could not be moved to %s: %w", tmp.Name(), final, err)
+	}
+	log.Info("bootstrapped root tenant and admin client; its credentials are in the file named here (mode 0600)",
+		"file", final)
+	return nil
+}

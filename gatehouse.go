@@ -1,0 +1,169 @@
+// Package gatehouse holds the domain of the Gatehouse identity provider: the
+// types every other package speaks (tenants, API clients, signing keys), the
+// Store interface that each storage backend implements, and the small error
+// vocabulary that the HTTP edge turns into status codes.
+//
+// The package depends on nothing but the standard library so that storage,
+// token and transport packages can all import it without cycles.
+package gatehouse
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// ClientType is the only client type the platform API knows.
+const ClientType = "api_client"
+
+// ClientStatus says whether a client may obtain and use tokens.
+type ClientStatus string
+
+const (
+	StatusEnabled  ClientStatus = "enabled"
+	StatusDisabled ClientStatus = "disabled"
+)
+
+// Valid reports whether s is a status the API accepts.
+func (s ClientStatus) Valid() bool { return s == StatusEnabled || s == StatusDisabled }
+
+// AuthMethod is how a client authenticates at the token endpoint (RFC 7591
+// token_endpoint_auth_method).
+type AuthMethod string
+
+const (
+	AuthSecretBasic AuthMethod = "client_secret_basic"
+	AuthSecretPost  AuthMethod = "client_secret_post"
+)
+
+// Valid reports whether m is a method the token endpoint supports.
+func (m AuthMethod) Valid() bool { return m == AuthSecretBasic || m == AuthSecretPost }
+
+// Role is a management role a client holds in its own tenant. The empty role
+// grants no management rights: such a client may only read itself.
+type Role string
+
+const (
+	RoleNone        Role = ""
+	RoleTenantAdmin Role = "tenant_admin"
+)
+
+// Valid reports whether r is a role the API accepts.
+func (r Role) Valid() bool { return r == RoleNone || r == RoleTenantAdmin }
+
+// Tenant is a node of the tenant tree. The root tenant has no parent.
+type Tenant struct {
+	ID        string
+	ParentID  string
+	Name      string
+	Kind      string
+	Enabled   bool
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Client is an API client: the credentials of one CyberApp in one data
+// center.
+type Client struct {
+	ID         string
+	TenantID   string
+	AuthMethod AuthMethod
+	Role       Role
+	Status     ClientStatus
+	// Data is the free-form JSON object the platform keeps with a client
+	// ({"client_name": ...}); kept as raw JSON so numbers and key order
+	// survive a round trip through the store.
+	Data json.RawMessage
+	// SecretHash is the keyed hash of the secret (see HashSecret); the secret
+	// itself is never stored.
+	SecretHash []byte
+	// Generation increases whenever every token issued so far must stop
+	// working: on secret regeneration and on disabling. Tokens carry the
+	// generation they were minted under, which, unlike comparing iat, also
+	// invalidates a token minted in the same second as the change.
+	Generation       int64
+	CreatedAt        time.Time
+	CreatedBy        string
+	UpdatedAt        time.Time
+	LastAccessAt     time.Time // zero until first use
+	LastAccessFromIP string
+}
+
+// Name is the client's display name from Data, or "" when it has none.
+func (c Client) Name() string {
+	var d struct {
+		ClientName string `json:"client_name"`
+	}
+	if len(c.Data) == 0 || json.Unmarshal(c.Data, &d) != nil {
+		return ""
+	}
+	return d.ClientName
+}
+
+// ClientAccess is one observed use of a client, recorded lazily.
+type ClientAccess struct {
+	ClientID string
+	At       time.Time
+	FromIP   string
+}
+
+// ClientFilter selects a page of clients, ordered by ID.
+type ClientFilter struct {
+	TenantID string // required
+	After    string // exclusive cursor: the last ID of the previous page
+	Limit    int    // 0 means the store's default
+}
+
+// SigningKey is one RSA key of the data center's key set.
+type SigningKey struct {
+	ID        string // the JWS kid
+	Algorithm string // RS256
+	// PrivateKey is the PKCS #8 DER encoding of the private key. It is secret
+	// material: never log it or send it anywhere.
+	PrivateKey []byte
+	CreatedAt  time.Time
+	// ActiveAt is when the key may start signing. A key is published in the
+	// JWKS from CreatedAt on, so verifiers learn it before they meet it.
+	ActiveAt time.Time
+	// RetireAt, when set, is when the key leaves the JWKS: after the last
+	// token it signed has expired.
+	RetireAt time.Time
+}
+
+// Store is the persistence every backend (SQLite, PostgreSQL) provides. Each
+// method is atomic. Methods return errors wrapping ErrNotFound or ErrConflict
+// where those apply, so callers test them with errors.Is.
+type Store interface {
+	// Bootstrap creates the root tenant and its first admin client if, and
+	// only if, the store holds no tenant yet. It reports whether it did;
+	// replicas racing to bootstrap one store create exactly one pair.
+	Bootstrap(ctx context.Context, root Tenant, admin Client) (created bool, err error)
+
+	// CreateTenant fails with ErrConflict if the ID is taken.
+	CreateTenant(ctx context.Context, t Tenant) error
+	GetTenant(ctx context.Context, id string) (Tenant, error)
+
+	// CreateClient fails with ErrConflict if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context, f ClientFilter) ([]Client, error)
+	// UpdateClient applies fn to the current client inside one transaction
+	// and stores its result, so concurrent read-modify-write cycles cannot
+	// lose an update. An error from fn aborts the update and is returned.
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
+	DeleteClient(ctx context.Context, id string) error
+	// RecordAccess stores the latest access of each client, batched by the
+	// caller so that the token path itself never writes. Unknown clients are
+	// skipped; an older access never overwrites a newer one.
+	RecordAccess(ctx context.Context, accesses []ClientAccess) error
+
+	// SigningKeys returns every stored key, oldest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// AddSigningKey fails with ErrConflict if the kid is taken.
+	AddSigningKey(ctx context.Context, k SigningKey) error
+
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,78 @@
+package gatehouse_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+func TestNewSecret(t *testing.T) {
+	seen := map[string]bool{}
+	charset := regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+	for i := 0; i < 1000; i++ {
+		s := gatehouse.NewSecret()
+		if !charset.MatchString(s) {
+			t.Fatalf("secret %q is not 43 characters of [A-Za-z0-9_-]", s)
+		}
+		if seen[s] {
+			t.Fatal("secret repeated")
+		}
+		seen[s] = true
+	}
+}
+
+func TestSecretHash(t *testing.T) {
+	secret := gatehouse.NewSecret()
+	h := gatehouse.HashSecret("client-a", secret)
+	if strings.Contains(string(h), secret) {
+		t.Fatal("hash contains the secret")
+	}
+	tests := []struct {
+		name, id, secret string
+		stored           []byte
+		want             bool
+	}{
+		{"right secret", "client-a", secret, h, true},
+		{"wrong secret", "client-a", secret + "x", h, false},
+		{"hash of another client", "client-b", secret, h, false},
+		{"empty stored hash", "client-a", secret, nil, false},
+		{"truncated hash", "client-a", secret, h[:len(h)-1], false},
+	}
+	for _, tc := range tests {
+		if got := gatehouse.SecretMatches(tc.id, tc.secret, tc.stored); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestValidateOperatorCredentials(t *testing.T) {
+	good := strings.Repeat("s", 43)
+	tests := []struct {
+		name, id, secret string
+		ok               bool
+	}{
+		{"minimal", "a", good, true},
+		{"all unreserved", "A-z_0.9~", "abc-_.~" + strings.Repeat("Z", 40), true},
+		{"id of 128", strings.Repeat("i", 128), good, true},
+		{"empty id", "", good, false},
+		{"id of 129", strings.Repeat("i", 129), good, false},
+		{"id with space", "a b", good, false},
+		{"id with colon", "a:b", good, false},
+		{"id with plus", "a+b", good, false},
+		{"id with percent", "a%41", good, false},
+		{"secret of 42", "a", good[:42], false},
+		{"secret with slash", "a", good + "/", false},
+		{"secret with non-ASCII", "a", good + "é", false},
+	}
+	for _, tc := range tests {
+		err := gatehouse.ValidateOperatorCredentials(tc.id, tc.secret)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && strings.Contains(err.Error(), tc.secret) {
+			t.Errorf("%s: error shows the secret", tc.name)
+		}
+	}
+}

@@ -1,0 +1,267 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/api"
+)
+
+func TestClientsCRUD(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	admin := d.adminToken()
+	_, adminClaims := decodeJWT(t, admin)
+	tenant := adminClaims["owner_tuid"].(string)
+
+	body := map[string]any{
+		"type": "api_client", "tenant_id": tenant,
+		"token_endpoint_auth_method": "client_secret_basic",
+		"data":                       map[string]any{"client_name": "My app", "n": 12345678901234567},
+	}
+	r := d.call(http.MethodPost, "/api/2/clients", admin, body)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var c api.Client
+	r.json(t, &c)
+	if r.header.Get("Location") != "/api/2/clients/"+c.ClientID || r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers = %v", r.header)
+	}
+	if !uuidRE.MatchString(c.ClientID) || len(c.ClientSecret) < 43 || strings.Trim(c.ClientSecret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+		t.Errorf("id %q / secret of %d chars", c.ClientID, len(c.ClientSecret))
+	}
+	if c.Type != "api_client" || c.TenantID != tenant || c.Status != "enabled" || c.CreatedBy != d.admin.id ||
+		c.ClientSecretExpiresAt == nil || *c.ClientSecretExpiresAt != 0 || c.CreatedAt.IsZero() {
+		t.Errorf("created = %+v", c)
+	}
+	if string(c.Data) != `{"client_name":"My app","n":12345678901234567}` {
+		t.Errorf("data = %s", c.Data)
+	}
+
+	r = d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil)
+	if r.status != 200 || strings.Contains(string(r.body), "client_secret\":\"") || strings.Contains(string(r.body), c.ClientSecret) {
+		t.Fatalf("get: %d %s", r.status, r.body)
+	}
+
+	r = d.call(http.MethodGet, "/api/2/clients", admin, nil)
+	var list api.ClientList
+	r.json(t, &list)
+	if r.status != 200 || len(list.Items) != 2 {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	for _, it := range list.Items {
+		if it.ClientSecret != "" {
+			t.Error("list shows a secret")
+		}
+	}
+
+	r = d.call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]any{"data": map[string]string{"client_name": "Renamed"}})
+	var upd api.Client
+	r.json(t, &upd)
+	if r.status != 200 || string(upd.Data) != `{"client_name":"Renamed"}` || upd.Status != "enabled" {
+		t.Errorf("update data: %d %s", r.status, r.body)
+	}
+	r = d.call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]any{"status": "disabled"})
+	r.json(t, &upd)
+	if r.status != 200 || upd.Status != "disabled" || string(upd.Data) != `{"client_name":"Renamed"}` {
+		t.Errorf("update status: %d %s", r.status, r.body)
+	}
+
+	if r = d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 204 {
+		t.Errorf("delete: %d %s", r.status, r.body)
+	}
+	if r = d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 404 {
+		t.Errorf("delete again: %d %s", r.status, r.body)
+	}
+	if r = d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 404 || r.apiError(t).Code != "notFound" {
+		t.Errorf("get deleted: %d %s", r.status, r.body)
+	}
+}
+
+func TestClientsPaging(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	for i := 0; i < 5; i++ {
+		d.createClient(api.CreateClientRequest{})
+	}
+	admin := d.adminToken()
+	seen := map[string]bool{}
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 6 {
+			t.Fatal("paging does not end")
+		}
+		path := "/api/2/clients?limit=2"
+		if after != "" {
+			path += "&after=" + after
+		}
+		var list api.ClientList
+		d.call(http.MethodGet, path, admin, nil).json(t, &list)
+		for _, it := range list.Items {
+			if seen[it.ClientID] {
+				t.Fatalf("%s listed twice", it.ClientID)
+			}
+			seen[it.ClientID] = true
+		}
+		if list.Paging == nil {
+			break
+		}
+		after = list.Paging.Cursors.After
+	}
+	if len(seen) != 6 {
+		t.Errorf("listed %d clients, want 6", len(seen))
+	}
+	for _, q := range []string{"limit=0", "limit=-1", "limit=x", "limit=1001"} {
+		if r := d.call(http.MethodGet, "/api/2/clients?"+q, admin, nil); r.status != 400 {
+			t.Errorf("%s: %d", q, r.status)
+		}
+	}
+}
+
+func TestClientsValidation(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	admin := d.adminToken()
+	c, _ := d.createClient(api.CreateClientRequest{})
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"empty body", "POST", "/api/2/clients", "", 400},
+		{"not JSON", "POST", "/api/2/clients", "{", 400},
+		{"unknown field", "POST", "/api/2/clients", `{"type":"api_client","colour":"red"}`, 400},
+		{"trailing data", "POST", "/api/2/clients", `{"type":"api_client"} {}`, 400},
+		{"wrong type", "POST", "/api/2/clients", `{"type":"user"}`, 400},
+		{"missing type", "POST", "/api/2/clients", `{}`, 400},
+		{"bad auth method", "POST", "/api/2/clients", `{"type":"api_client","token_endpoint_auth_method":"private_key_jwt"}`, 400},
+		{"bad role", "POST", "/api/2/clients", `{"type":"api_client","role":"root"}`, 400},
+		{"data not an object", "POST", "/api/2/clients", `{"type":"api_client","data":[1]}`, 400},
+		{"client_name not a string", "POST", "/api/2/clients", `{"type":"api_client","data":{"client_name":1}}`, 400},
+		{"field of wrong type", "POST", "/api/2/clients", `{"type":7}`, 400},
+		{"unknown tenant", "POST", "/api/2/clients", `{"type":"api_client","tenant_id":"00000000-0000-4000-8000-000000000000"}`, 404},
+		{"bad status", "PUT", "/api/2/clients/" + c.ClientID, `{"status":"paused"}`, 400},
+		{"null data", "PUT", "/api/2/clients/" + c.ClientID, `{"data":null}`, 400},
+		{"update unknown field", "PUT", "/api/2/clients/" + c.ClientID, `{"client_id":"x"}`, 400},
+		{"oversized", "POST", "/api/2/clients", `{"type":"api_client","data":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`, 413},
+		{"PATCH", "PATCH", "/api/2/clients/" + c.ClientID, `{}`, 405},
+		{"unknown route", "GET", "/api/2/nothing", "", 404},
+		{"regenerate unknown", "POST", "/api/2/clients/nope/secret", "", 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var body any
+			if tc.body != "" {
+				body = tc.body
+			}
+			r := d.call(tc.method, tc.path, admin, body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			e := r.apiError(t)
+			if e.Code == "" || e.Message == "" || e.Domain != "AccountServer" {
+				t.Errorf("error body = %s", r.body)
+			}
+			if tc.status == 400 && (e.Code != "validationError" || e.Details == nil) {
+				t.Errorf("error body = %s", r.body)
+			}
+		})
+	}
+}
+
+func TestAuthorization(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	self, selfCred := d.createClient(api.CreateClientRequest{})
+	peer, _ := d.createClient(api.CreateClientRequest{})
+	subAdmin, subAdminCred := d.createClient(api.CreateClientRequest{Role: "tenant_admin"})
+	tok := d.token(selfCred).AccessToken
+
+	forbidden := []struct{ name, method, path, body string }{
+		{"get a peer", "GET", "/api/2/clients/" + peer.ClientID, ""},
+		{"list", "GET", "/api/2/clients", ""},
+		{"create", "POST", "/api/2/clients", `{"type":"api_client"}`},
+		{"disable itself", "PUT", "/api/2/clients/" + self.ClientID, `{"status":"disabled"}`},
+		{"regenerate itself", "POST", "/api/2/clients/" + self.ClientID + "/secret", ""},
+		{"delete a peer", "DELETE", "/api/2/clients/" + peer.ClientID, ""},
+	}
+	for _, tc := range forbidden {
+		t.Run(tc.name, func(t *testing.T) {
+			var body any
+			if tc.body != "" {
+				body = tc.body
+			}
+			r := d.call(tc.method, tc.path, tok, body)
+			if r.status != 403 || r.apiError(t).Code != "authorizationFailed" {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			if wa := r.header.Get("WWW-Authenticate"); !strings.Contains(wa, `error="insufficient_scope"`) {
+				t.Errorf("WWW-Authenticate = %q", wa)
+			}
+		})
+	}
+	t.Run("a client reads itself", func(t *testing.T) {
+		r := d.call("GET", "/api/2/clients/"+self.ClientID, tok, nil)
+		var got api.Client
+		r.json(t, &got)
+		if r.status != 200 || got.ClientID != self.ClientID {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("an admin created by an admin manages the tenant", func(t *testing.T) {
+		at := d.token(subAdminCred).AccessToken
+		if r := d.call("PUT", "/api/2/clients/"+peer.ClientID, at, map[string]string{"status": "disabled"}); r.status != 200 {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+		_ = subAdmin
+	})
+	t.Run("forbidden leaves no trace", func(t *testing.T) {
+		var got api.Client
+		d.call("GET", "/api/2/clients/"+self.ClientID, d.adminToken(), nil).json(t, &got)
+		if got.Status != "enabled" {
+			t.Errorf("status changed to %s", got.Status)
+		}
+	})
+}
+
+func TestDiscoveryAndKeys(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	for _, path := range []string{"/bc/.well-known/openid-configuration", "/.well-known/openid-configuration"} {
+		r := d.call("GET", path, "", nil)
+		var m map[string]any
+		r.json(t, &m)
+		if r.status != 200 || m["issuer"] != d.URL+"/bc" || m["token_endpoint"] != d.URL+"/bc/idp/token" || m["jwks_uri"] != d.URL+"/bc/idp/keys" {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+		if strings.HasSuffix(m["issuer"].(string), "/") {
+			t.Error("issuer ends in a slash")
+		}
+	}
+	kid, _ := d.signingKey()
+	for _, path := range []string{"/bc/idp/keys", "/api/2/idp/keys"} {
+		r := d.call("GET", path, "", nil)
+		if r.status != 200 || !strings.Contains(r.header.Get("Cache-Control"), "max-age=") {
+			t.Fatalf("%s: %d %v", path, r.status, r.header)
+		}
+		var set struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		r.json(t, &set)
+		if len(set.Keys) != 1 {
+			t.Fatalf("keys = %s", r.body)
+		}
+		k := set.Keys[0]
+		if k["kty"] != "RSA" || k["use"] != "sig" || k["alg"] != "RS256" || k["kid"] != kid || k["e"] != "AQAB" || k["n"] == nil {
+			t.Errorf("key = %v", k)
+		}
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := k[private]; ok {
+				t.Errorf("JWKS publishes private member %q", private)
+			}
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if r := d.call("GET", path, "", nil); r.status != 200 {
+			t.Errorf("%s: %d", path, r.status)
+		}
+	}
+	_ = json.Valid
+}

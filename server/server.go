@@ -1,0 +1,155 @@
+// Package server is Gatehouse's HTTP transport: the IdP endpoints (token,
+// keys, discovery), the account API under /api/2, health checks, and the
+// rendering of every error. It translates HTTP to calls of the service
+// package and back, and holds no rules of its own.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/service"
+)
+
+// Realm is sent in every WWW-Authenticate challenge.
+const Realm = "gatehouse"
+
+// JWKSMaxAge is how long verifiers may cache the JWKS.
+const JWKSMaxAge = 5 * time.Minute
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 1 << 20
+
+// Config configures the HTTP server.
+type Config struct {
+	Service       *service.Service
+	DatacenterURL string
+	Logger        *slog.Logger
+}
+
+// Server is the data center's HTTP front.
+type Server struct {
+	svc     *service.Service
+	log     *slog.Logger
+	baseURL string
+	handler http.Handler
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{svc: cfg.Service, log: cfg.Logger, baseURL: strings.TrimRight(cfg.DatacenterURL, "/")}
+	s.handler = s.recoverPanics(s.logRequests(s.routes()))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	token := allow(s.handleToken, http.MethodPost)
+	mux.Handle("/bc/idp/token", token)
+	mux.Handle("/api/2/idp/token", token)
+	keys := allow(s.handleKeys, http.MethodGet, http.MethodHead)
+	mux.Handle("/bc/idp/keys", keys)
+	mux.Handle("/api/2/idp/keys", keys)
+	disco := allow(s.handleDiscovery, http.MethodGet, http.MethodHead)
+	mux.Handle("/bc/.well-known/openid-configuration", disco)
+	mux.Handle("/.well-known/openid-configuration", disco)
+
+	mux.Handle("/healthz", allow(s.handleHealth, http.MethodGet, http.MethodHead))
+	mux.Handle("/readyz", allow(s.handleReady, http.MethodGet, http.MethodHead))
+
+	api := http.NewServeMux()
+	api.Handle("/api/2/clients", allow(s.handleClients, http.MethodGet, http.MethodPost))
+	api.Handle("/api/2/clients/{id}", allow(s.handleClient, http.MethodGet, http.MethodPut, http.MethodDelete))
+	api.Handle("/api/2/clients/{id}/secret", allow(s.handleRegenerate, http.MethodPost))
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeAPIError(w, http.StatusNotFound, "notFound", "No such API route.")
+	})
+	mux.Handle("/api/2/", s.requireBearer(api))
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeAPIError(w, http.StatusNotFound, "notFound", "Not found.")
+	})
+	return mux
+}
+
+// allow answers 405 with an Allow header for methods a route lacks, in the
+// same JSON shape as every other error.
+func allow(h http.HandlerFunc, methods ...string) http.Handler {
+	list := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range methods {
+			if r.Method == m {
+				h(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", list)
+		writeAPIError(w, http.StatusMethodNotAllowed, "methodNotAllowed", fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, list))
+	})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.svc.Ready(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Timeouts against slow clients (slowloris) and stuck connections.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: in-flight
+// requests get up to grace to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}

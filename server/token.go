@@ -1,0 +1,127 @@
+package server
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/service"
+)
+
+// parseBasic decodes an HTTP Basic Authorization header value into a client
+// id and secret. Per RFC 6749 2.3.1 both were form-urlencoded before the
+// Basic encoding, so they are form-decoded here; clients that skip that step
+// send the same bytes as long as the credentials are URL-unreserved, which
+// every generated and every accepted operator-chosen credential is.
+// ok is false if the header is not Basic; err is set if it is Basic but
+// malformed.
+func parseBasic(header string) (id, secret string, ok bool, err error) {
+	scheme, rest, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+	if err != nil {
+		return "", "", true, errors.New("credentials are not valid base64")
+	}
+	rawID, rawSecret, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", true, errors.New("credentials have no colon")
+	}
+	if id, err = url.QueryUnescape(rawID); err != nil {
+		return "", "", true, errors.New("client id is not form-encoded")
+	}
+	if secret, err = url.QueryUnescape(rawSecret); err != nil {
+		return "", "", true, errors.New("client secret is not form-encoded")
+	}
+	if id == "" {
+		return "", "", true, errors.New("client id is empty")
+	}
+	return id, secret, true, nil
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large.")
+			return
+		}
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body is not valid form encoding.")
+		return
+	}
+	var cred service.ClientCredentials
+	auth := r.Header.Values("Authorization")
+	if len(auth) > 1 {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "More than one Authorization header was sent.")
+		return
+	}
+	basic := false
+	if len(auth) == 1 {
+		id, secret, isBasic, err := parseBasic(auth[0])
+		if isBasic && err != nil {
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", service.ErrInvalidClient.Message)
+			return
+		}
+		if isBasic {
+			basic = true
+			cred = service.ClientCredentials{ClientID: id, Secret: secret, Method: gatehouse.AuthSecretBasic}
+		}
+	}
+	_, postSecret := r.PostForm["client_secret"]
+	if basic && postSecret {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Use one client authentication method, not two.")
+		return
+	}
+	switch gt := r.Form["grant_type"]; {
+	case len(gt) == 0 || gt[0] == "":
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is missing.")
+		return
+	case len(gt) > 1:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is repeated.")
+		return
+	case gt[0] != "client_credentials":
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Only the client_credentials grant is supported.")
+		return
+	}
+	if !basic {
+		ids, secrets := r.PostForm["client_id"], r.PostForm["client_secret"]
+		if len(ids) > 1 || len(secrets) > 1 {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Client credentials are repeated.")
+			return
+		}
+		if len(ids) != 1 || len(secrets) != 1 || ids[0] == "" {
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", service.ErrInvalidClient.Message)
+			return
+		}
+		cred = service.ClientCredentials{ClientID: ids[0], Secret: secrets[0], Method: gatehouse.AuthSecretPost}
+	}
+	issued, err := s.svc.IssueToken(r.Context(), cred, remoteIP(r))
+	if err != nil {
+		var ge *gatehouse.Error
+		switch {
+		case errors.As(err, &ge) && ge.Code == "invalid_client":
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", ge.Message)
+		case errors.Is(err, gatehouse.ErrUnavailable):
+			s.log.Error("token request failed: store unavailable", "err", err)
+			writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; retry later.")
+		default:
+			s.log.Error("token request failed", "err", err)
+			writeOAuthError(w, http.StatusInternalServerError, "server_error", "Internal error.")
+		}
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, api.TokenResponse{
+		AccessToken: issued.AccessToken,
+		TokenType:   "bearer",
+		ExpiresIn:   int64(issued.ExpiresAt.Sub(issued.IssuedAt).Seconds()),
+		ExpiresOn:   issued.ExpiresAt.Unix(),
+		IDToken:     issued.IDToken,
+	})
+}

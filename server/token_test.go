@@ -1,0 +1,267 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/api"
+)
+
+func decodeJWT(t *testing.T, tok string) (header, claims map[string]any) {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %d parts", len(parts))
+	}
+	for i, dst := range []*map[string]any{&header, &claims} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return header, claims
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestTokenSuccess(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	c, cred := d.createClient(api.CreateClientRequest{Data: json.RawMessage(`{"client_name":"App"}`)})
+	for _, path := range []string{"/bc/idp/token", "/api/2/idp/token"} {
+		t.Run(path, func(t *testing.T) {
+			r := d.tokenRequest(path, url.Values{"grant_type": {"client_credentials"}}, basic(cred.id, cred.secret))
+			if r.status != http.StatusOK {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			if got := r.header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control = %q", got)
+			}
+			if got := r.header.Get("Pragma"); got != "no-cache" {
+				t.Errorf("Pragma = %q", got)
+			}
+			var raw map[string]json.RawMessage
+			r.json(t, &raw)
+			for _, k := range []string{"expires_in", "expires_on"} {
+				if !regexp.MustCompile(`^[0-9]+$`).Match(raw[k]) {
+					t.Errorf("%s = %s, want a JSON integer", k, raw[k])
+				}
+			}
+			var tr api.TokenResponse
+			r.json(t, &tr)
+			if tr.TokenType != "bearer" || tr.ExpiresIn != 7200 || tr.IDToken == "" {
+				t.Errorf("token response = %+v", tr)
+			}
+			h, cl := decodeJWT(t, tr.AccessToken)
+			if h["alg"] != "RS256" || h["typ"] != "at+jwt" || h["kid"] == nil {
+				t.Errorf("access token header = %v", h)
+			}
+			if _, ok := h["nri"]; ok {
+				t.Error("access token has an nri header")
+			}
+			u, _ := url.Parse(d.URL)
+			want := map[string]any{
+				"iss": d.URL + "/bc", "aud": u.Host, "sub": c.ClientID, "client_id": c.ClientID,
+				"owner_tuid": c.TenantID, "sub_type": "api_client", "ver": json.Number("2"),
+			}
+			for k, v := range want {
+				if cl[k] != v {
+					t.Errorf("claim %s = %v, want %v", k, cl[k], v)
+				}
+			}
+			if !uuidRE.MatchString(cl["jti"].(string)) {
+				t.Errorf("jti %v is not a UUID", cl["jti"])
+			}
+			if exp := cl["exp"].(json.Number).String(); exp != string(raw["expires_on"]) {
+				t.Errorf("exp %s != expires_on %s", exp, raw["expires_on"])
+			}
+			if _, ok := cl["scope"].([]any); !ok {
+				t.Errorf("scope = %v, want an array", cl["scope"])
+			}
+			ih, icl := decodeJWT(t, tr.IDToken)
+			if ih["typ"] != "JWT" || ih["alg"] != "RS256" || icl["aud"] != c.ClientID || icl["sub"] != c.ClientID || icl["iss"] != d.URL+"/bc" {
+				t.Errorf("id token = %v %v", ih, icl)
+			}
+		})
+	}
+
+	t.Run("admin scope", func(t *testing.T) {
+		_, cl := decodeJWT(t, d.adminToken())
+		scope := cl["scope"].([]any)
+		if len(scope) != 1 {
+			t.Fatalf("scope = %v", scope)
+		}
+		g := scope[0].(map[string]any)
+		if g["role"] != "tenant_admin" || g["rn"] != "account-server" || g["tuid"] != cl["owner_tuid"] {
+			t.Errorf("grant = %v", g)
+		}
+	})
+
+	t.Run("grant_type in the query string", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, d.URL+"/bc/idp/token?grant_type=client_credentials", nil)
+		req.Header.Set("Authorization", basic(cred.id, cred.secret))
+		if r := do(t, req); r.status != http.StatusOK {
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	})
+
+	t.Run("unencoded Basic credentials are the same bytes", func(t *testing.T) {
+		raw := "Basic " + base64.StdEncoding.EncodeToString([]byte(cred.id+":"+cred.secret))
+		if r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, raw); r.status != http.StatusOK {
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	})
+}
+
+func TestTokenClientSecretPost(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	_, post := d.createClient(api.CreateClientRequest{TokenEndpointAuthMethod: "client_secret_post"})
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {post.id}, "client_secret": {post.secret}}
+	if r := d.tokenRequest("/bc/idp/token", form, ""); r.status != http.StatusOK {
+		t.Fatalf("post client with post method: %d %s", r.status, r.body)
+	}
+	if r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(post.id, post.secret)); r.status != http.StatusUnauthorized {
+		t.Errorf("post client with Basic: %d, want 401", r.status)
+	}
+	_, b := d.createClient(api.CreateClientRequest{})
+	form = url.Values{"grant_type": {"client_credentials"}, "client_id": {b.id}, "client_secret": {b.secret}}
+	if r := d.tokenRequest("/bc/idp/token", form, ""); r.status != http.StatusUnauthorized {
+		t.Errorf("basic client with post method: %d, want 401", r.status)
+	}
+}
+
+func TestTokenErrors(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	_, good := d.createClient(api.CreateClientRequest{})
+	_, disabled := d.createClient(api.CreateClientRequest{})
+	_, deleted := d.createClient(api.CreateClientRequest{})
+	admin := d.adminToken()
+	if r := d.call(http.MethodPut, "/api/2/clients/"+disabled.id, admin, map[string]string{"status": "disabled"}); r.status != 200 {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	if r := d.call(http.MethodDelete, "/api/2/clients/"+deleted.id, admin, nil); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	tests := []struct {
+		name   string
+		form   url.Values
+		auth   string
+		status int
+		code   string
+	}{
+		{"no credentials", cc, "", 401, "invalid_client"},
+		{"unknown client", cc, basic("nobody", good.secret), 401, "invalid_client"},
+		{"wrong secret", cc, basic(good.id, good.secret+"x"), 401, "invalid_client"},
+		{"empty secret", cc, basic(good.id, ""), 401, "invalid_client"},
+		{"disabled client", cc, basic(disabled.id, disabled.secret), 401, "invalid_client"},
+		{"deleted client", cc, basic(deleted.id, deleted.secret), 401, "invalid_client"},
+		{"Basic not base64", cc, "Basic !!!", 401, "invalid_client"},
+		{"Basic without colon", cc, "Basic " + base64.StdEncoding.EncodeToString([]byte("abc")), 401, "invalid_client"},
+		{"Basic bad percent-encoding", cc, "Basic " + base64.StdEncoding.EncodeToString([]byte("%zz:x")), 401, "invalid_client"},
+		{"missing grant_type", url.Values{}, basic(good.id, good.secret), 400, "invalid_request"},
+		{"empty grant_type", url.Values{"grant_type": {""}}, basic(good.id, good.secret), 400, "invalid_request"},
+		{"repeated grant_type", url.Values{"grant_type": {"client_credentials", "client_credentials"}}, basic(good.id, good.secret), 400, "invalid_request"},
+		{"password grant", url.Values{"grant_type": {"password"}}, basic(good.id, good.secret), 400, "unsupported_grant_type"},
+		{"authorization_code grant", url.Values{"grant_type": {"authorization_code"}}, basic(good.id, good.secret), 400, "unsupported_grant_type"},
+		{"two methods", url.Values{"grant_type": {"client_credentials"}, "client_id": {good.id}, "client_secret": {good.secret}}, basic(good.id, good.secret), 400, "invalid_request"},
+	}
+	var bodies401 []string
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := d.tokenRequest("/bc/idp/token", tc.form, tc.auth)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			var e api.OAuthError
+			r.json(t, &e)
+			if e.Error != tc.code {
+				t.Errorf("error = %q, want %q", e.Error, tc.code)
+			}
+			if tc.status == 401 {
+				if got := r.header.Get("WWW-Authenticate"); got != `Basic realm="gatehouse"` {
+					t.Errorf("WWW-Authenticate = %q", got)
+				}
+				bodies401 = append(bodies401, string(r.body))
+			}
+			if r.header.Get("Cache-Control") != "no-store" {
+				t.Errorf("error without Cache-Control: no-store")
+			}
+		})
+	}
+	for _, b := range bodies401 {
+		if b != bodies401[0] {
+			t.Errorf("401 bodies differ: %q vs %q", b, bodies401[0])
+		}
+	}
+
+	t.Run("other methods", func(t *testing.T) {
+		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+			req, _ := http.NewRequest(m, d.URL+"/bc/idp/token", nil)
+			r := do(t, req)
+			if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
+				t.Errorf("%s: %d Allow=%q", m, r.status, r.header.Get("Allow"))
+			}
+		}
+	})
+	t.Run("invalid form encoding", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, d.URL+"/bc/idp/token", strings.NewReader("grant_type=%zz"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", basic(good.id, good.secret))
+		if r := do(t, req); r.status != http.StatusBadRequest {
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	})
+	t.Run("oversized body", func(t *testing.T) {
+		body := "grant_type=client_credentials&pad=" + strings.Repeat("a", 2<<20)
+		req, _ := http.NewRequest(http.MethodPost, d.URL+"/bc/idp/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", basic(good.id, good.secret))
+		if r := do(t, req); r.status != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	})
+}
+
+// The token path must not write: last access is recorded lazily, yet shows
+// up in the API at once and reaches the store in the background.
+func TestLastAccess(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	c, cred := d.createClient(api.CreateClientRequest{})
+	admin := d.adminToken()
+	var got api.Client
+	r := d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil)
+	if !bytes.Contains(r.body, []byte(`"last_access_at":null`)) || !bytes.Contains(r.body, []byte(`"last_access_from_ip":null`)) {
+		t.Fatalf("before first use: %s", r.body)
+	}
+	d.token(cred)
+	d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil).json(t, &got)
+	if got.LastAccessAt == nil || got.LastAccessFromIP == nil || *got.LastAccessFromIP != "127.0.0.1" {
+		t.Fatalf("after use: %+v", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stored, err := d.store.GetClient(t.Context(), c.ClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !stored.LastAccessAt.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("last access never reached the store")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,269 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// MaxDataBytes bounds a client's free-form data.
+const MaxDataBytes = 16 << 10
+
+// NewClient is what a caller may choose when creating a client.
+type NewClient struct {
+	TenantID   string // "" means the caller's tenant
+	AuthMethod gatehouse.AuthMethod
+	Role       gatehouse.Role
+	Data       json.RawMessage
+}
+
+// ClientUpdate holds the fields to change; nil means unchanged.
+type ClientUpdate struct {
+	Status *gatehouse.ClientStatus
+	Data   json.RawMessage
+}
+
+func invalid(format string, args ...any) error {
+	return gatehouse.Errorf(gatehouse.ErrInvalid, gatehouse.CodeValidationError, format, args...)
+}
+
+var (
+	errForbidden = gatehouse.Errorf(gatehouse.ErrForbidden, gatehouse.CodeAuthorizationFailed,
+		"The API client is not allowed to perform this operation.")
+	errClientNotFound = gatehouse.Errorf(gatehouse.ErrNotFound, gatehouse.CodeNotFound, "API client not found.")
+	errTenantNotFound = gatehouse.Errorf(gatehouse.ErrNotFound, gatehouse.CodeNotFound, "Tenant not found.")
+)
+
+// canSeeTenant reports whether the caller may know that a tenant exists:
+// only its own tenant, for now.
+func (p *Principal) canSeeTenant(tenantID string) bool { return tenantID == p.Client.TenantID }
+
+// validData checks a client's free-form data: a JSON object, bounded.
+func validData(d json.RawMessage) (json.RawMessage, error) {
+	if len(d) == 0 {
+		return json.RawMessage(`{}`), nil
+	}
+	if len(d) > MaxDataBytes {
+		return nil, invalid("data must be at most %d bytes.", MaxDataBytes)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(d, &obj); err != nil || obj == nil {
+		return nil, invalid("data must be a JSON object.")
+	}
+	if n, ok := obj["client_name"]; ok {
+		var name string
+		if json.Unmarshal(n, &name) != nil {
+			return nil, invalid("data.client_name must be a string.")
+		}
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, d); err != nil {
+		return nil, invalid("data must be a JSON object.")
+	}
+	return buf.Bytes(), nil
+}
+
+// CreateClient creates a client in a tenant the caller administers and
+// returns it with its secret, which is not kept and cannot be shown again.
+func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) (gatehouse.Client, string, error) {
+	if in.TenantID == "" {
+		in.TenantID = p.Client.TenantID
+	}
+	if !p.canSeeTenant(in.TenantID) {
+		return gatehouse.Client{}, "", errTenantNotFound
+	}
+	if !p.IsTenantAdmin() {
+		return gatehouse.Client{}, "", errForbidden
+	}
+	if in.AuthMethod == "" {
+		in.AuthMethod = gatehouse.AuthSecretBasic
+	}
+	if !in.AuthMethod.Valid() {
+		return gatehouse.Client{}, "", invalid("token_endpoint_auth_method must be client_secret_basic or client_secret_post.")
+	}
+	if !in.Role.Valid() {
+		return gatehouse.Client{}, "", invalid("role must be tenant_admin or absent.")
+	}
+	data, err := validData(in.Data)
+	if err != nil {
+		return gatehouse.Client{}, "", err
+	}
+	if _, err := s.store.GetTenant(ctx, in.TenantID); errors.Is(err, gatehouse.ErrNotFound) {
+		return gatehouse.Client{}, "", errTenantNotFound
+	} else if err != nil {
+		return gatehouse.Client{}, "", unavailable(err)
+	}
+	now := s.now().UTC()
+	id := uuid.NewString()
+	secret := gatehouse.NewSecret()
+	c := gatehouse.Client{
+		ID:         id,
+		TenantID:   in.TenantID,
+		AuthMethod: in.AuthMethod,
+		Role:       in.Role,
+		Status:     gatehouse.StatusEnabled,
+		Data:       data,
+		SecretHash: gatehouse.HashSecret(id, secret),
+		Generation: 1,
+		CreatedAt:  now,
+		CreatedBy:  p.Client.ID,
+		UpdatedAt:  now,
+	}
+	if err := s.store.CreateClient(ctx, c); err != nil {
+		return gatehouse.Client{}, "", unavailable(err)
+	}
+	return c, secret, nil
+}
+
+// lookup finds a client the caller may know exists; another tenant's client
+// is answered exactly like a missing one.
+func (s *Service) lookup(ctx context.Context, p *Principal, id string) (gatehouse.Client, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if errors.Is(err, gatehouse.ErrNotFound) {
+		return gatehouse.Client{}, errClientNotFound
+	}
+	if err != nil {
+		return gatehouse.Client{}, unavailable(err)
+	}
+	if !p.canSeeTenant(c.TenantID) {
+		return gatehouse.Client{}, errClientNotFound
+	}
+	return c, nil
+}
+
+// withAccess overlays the last access noted in memory but not yet written.
+func (s *Service) withAccess(c gatehouse.Client) gatehouse.Client {
+	if a, ok := s.access.latest(c.ID); ok && a.At.After(c.LastAccessAt) {
+		c.LastAccessAt, c.LastAccessFromIP = a.At, a.FromIP
+	}
+	return c
+}
+
+// GetClient returns a client: a client may read itself, a tenant admin any
+// client of its tenant.
+func (s *Service) GetClient(ctx context.Context, p *Principal, id string) (gatehouse.Client, error) {
+	c, err := s.lookup(ctx, p, id)
+	if err != nil {
+		return gatehouse.Client{}, err
+	}
+	if c.ID != p.Client.ID && !p.IsTenantAdmin() {
+		return gatehouse.Client{}, errForbidden
+	}
+	return s.withAccess(c), nil
+}
+
+// ListClients returns a page of the caller's tenant's clients (tenant
+// admins only) and the cursor of the next page, "" at the end.
+func (s *Service) ListClients(ctx context.Context, p *Principal, after string, limit int) ([]gatehouse.Client, string, error) {
+	if !p.IsTenantAdmin() {
+		return nil, "", errForbidden
+	}
+	if limit < 0 || limit > 1000 {
+		return nil, "", invalid("limit must be between 1 and 1000.")
+	}
+	if limit == 0 {
+		limit = 100
+	}
+	// One extra row tells whether a next page exists.
+	cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: p.Client.TenantID, After: after, Limit: limit + 1})
+	if err != nil {
+		return nil, "", unavailable(err)
+	}
+	next := ""
+	if len(cs) > limit {
+		cs = cs[:limit]
+		next = cs[limit-1].ID
+	}
+	for i := range cs {
+		cs[i] = s.withAccess(cs[i])
+	}
+	return cs, next, nil
+}
+
+// manage runs fn on a client the caller administers, atomically.
+func (s *Service) manage(ctx context.Context, p *Principal, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+	if _, err := s.lookup(ctx, p, id); err != nil {
+		return gatehouse.Client{}, err
+	}
+	if !p.IsTenantAdmin() {
+		return gatehouse.Client{}, errForbidden
+	}
+	c, err := s.store.UpdateClient(ctx, id, func(c gatehouse.Client) (gatehouse.Client, error) {
+		c, err := fn(c)
+		if err == nil {
+			c.UpdatedAt = s.now().UTC()
+		}
+		return c, err
+	})
+	if errors.Is(err, gatehouse.ErrNotFound) {
+		return gatehouse.Client{}, errClientNotFound
+	}
+	if err != nil {
+		return gatehouse.Client{}, unavailable(err)
+	}
+	return s.withAccess(c), nil
+}
+
+// UpdateClient changes a client's status or data. Disabling revokes every
+// token issued so far: re-enabling does not bring them back.
+func (s *Service) UpdateClient(ctx context.Context, p *Principal, id string, u ClientUpdate) (gatehouse.Client, error) {
+	if u.Status != nil && !u.Status.Valid() {
+		return gatehouse.Client{}, invalid("status must be enabled or disabled.")
+	}
+	var data json.RawMessage
+	if u.Data != nil {
+		d, err := validData(u.Data)
+		if err != nil {
+			return gatehouse.Client{}, err
+		}
+		data = d
+	}
+	return s.manage(ctx, p, id, func(c gatehouse.Client) (gatehouse.Client, error) {
+		if u.Status != nil && *u.Status != c.Status {
+			if *u.Status == gatehouse.StatusDisabled {
+				c.Generation++
+			}
+			c.Status = *u.Status
+		}
+		if data != nil {
+			c.Data = data
+		}
+		return c, nil
+	})
+}
+
+// RegenerateSecret replaces a client's secret and revokes every token
+// issued with the old one. The new secret is returned once.
+func (s *Service) RegenerateSecret(ctx context.Context, p *Principal, id string) (string, error) {
+	secret := gatehouse.NewSecret()
+	_, err := s.manage(ctx, p, id, func(c gatehouse.Client) (gatehouse.Client, error) {
+		c.SecretHash = gatehouse.HashSecret(c.ID, secret)
+		c.Generation++
+		return c, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// DeleteClient deletes a client for good; its tokens stop working at once.
+func (s *Service) DeleteClient(ctx context.Context, p *Principal, id string) error {
+	if _, err := s.lookup(ctx, p, id); err != nil {
+		return err
+	}
+	if !p.IsTenantAdmin() {
+		return errForbidden
+	}
+	if err := s.store.DeleteClient(ctx, id); errors.Is(err, gatehouse.ErrNotFound) {
+		return errClientNotFound
+	} else if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package storetest_test
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/storetest"
+)
+
+// TestSuiteAgainstMemoryStore runs the suite against a minimal in-memory
+// store, which shows the suite asks nothing of a backend beyond the
+// Store contract: no SQL, no particular locking scheme.
+func TestSuiteAgainstMemoryStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) gatehouse.Store { return newMemStore() })
+}
+
+// memStore keeps everything behind one lock. The lock is a channel so that a
+// caller waiting for it can give up when its context ends.
+type memStore struct {
+	lock       chan struct{}
+	tenants    map[string]gatehouse.Tenant
+	clients    map[string]gatehouse.Client
+	tombstones map[string]bool
+	keys       []gatehouse.SigningKey
+}
+
+var (
+	_ gatehouse.Store = (*memStore)(nil)
+)
+
+func newMemStore() *memStore {
+	return &memStore{
+		lock:       make(chan struct{}, 1),
+		tenants:    map[string]gatehouse.Tenant{},
+		clients:    map[string]gatehouse.Client{},
+		tombstones: map[string]bool{},
+	}
+}
+
+func (m *memStore) acquire(ctx context.Context) error {
+	// Checked first: select picks at random among ready cases, and a free
+	// lock must not win over a context that has already ended.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case m.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *memStore) release() { <-m.lock }
+
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+func normClient(c gatehouse.Client) gatehouse.Client {
+	c.Data = bytes.Clone(c.Data)
+	c.SecretHash = bytes.Clone(c.SecretHash)
+	c.CreatedAt, c.UpdatedAt, c.LastAccessAt = normTime(c.CreatedAt), normTime(c.UpdatedAt), normTime(c.LastAccessAt)
+	return c
+}
+
+func normTenant(t gatehouse.Tenant) gatehouse.Tenant {
+	t.CreatedAt, t.UpdatedAt = normTime(t.CreatedAt), normTime(t.UpdatedAt)
+	return t
+}
+
+func (m *memStore) Bootstrap(ctx context.Context, root gatehouse.Tenant, admin gatehouse.Client) (bool, error) {
+	if err := m.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer m.release()
+	if len(m.tenants) > 0 {
+		return false, nil
+	}
+	if admin.TenantID != root.ID {
+		return false, fmt.Errorf("admin outside the root tenant: %w", gatehouse.ErrInvalid)
+	}
+	m.tenants[root.ID] = normTenant(root)
+	m.clients[admin.ID] = normClient(admin)
+	return true, nil
+}
+
+func (m *memStore) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	if _, ok := m.tenants[t.ID]; ok {
+		return fmt.Errorf("tenant %q: %w", t.ID, gatehouse.ErrConflict)
+	}
+	if _, ok := m.tenants[t.ParentID]; t.ParentID != "" && !ok {
+		return fmt.Errorf("parent of %q: %w", t.ID, gatehouse.ErrConflict)
+	}
+	m.tenants[t.ID] = normTenant(t)
+	return nil
+}
+
+func (m *memStore) GetTenant(ctx context.Context, id string) (gatehouse.Tenant, error) {
+	if err := m.acquire(ctx); err != nil {
+		return gatehouse.Tenant{}, err
+	}
+	defer m.release()
+	t, ok := m.tenants[id]
+	if !ok {
+		return gatehouse.Tenant{}, fmt.Errorf("tenant %q: %w", id, gatehouse.ErrNotFound)
+	}
+	return t, nil
+}
+
+func (m *memStore) CreateClient(ctx context.Context, c gatehouse.Client) error {
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	if _, ok := m.clients[c.ID]; ok || m.tombstones[c.ID] {
+		return fmt.Errorf("client %q: %w", c.ID, gatehouse.ErrConflict)
+	}
+	if _, ok := m.tenants[c.TenantID]; !ok {
+		return fmt.Errorf("tenant of %q: %w", c.ID, gatehouse.ErrConflict)
+	}
+	m.clients[c.ID] = normClient(c)
+	return nil
+}
+
+func (m *memStore) GetClient(ctx context.Context, id string) (gatehouse.Client, error) {
+	if err := m.acquire(ctx); err != nil {
+		return gatehouse.Client{}, err
+	}
+	defer m.release()
+	c, ok := m.clients[id]
+	if !ok {
+		return gatehouse.Client{}, fmt.Errorf("client %q: %w", id, gatehouse.ErrNotFound)
+	}
+	return normClient(c), nil
+}
+
+func (m *memStore) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]gatehouse.Client, error) {
+	if f.TenantID == "" {
+		return nil, fmt.Errorf("tenant id required: %w", gatehouse.ErrInvalid)
+	}
+	if err := m.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.release()
+	limit := f.Limit
+	if limit <= 0 {
+		limit = storetest.DefaultListLimit
+	}
+	limit = min(limit, storetest.MaxListLimit)
+	var out []gatehouse.Client
+	for _, c := range m.clients {
+		if c.TenantID == f.TenantID && c.ID > f.After {
+			out = append(out, normClient(c))
+		}
+	}
+	slices.SortFunc(out, func(a, b gatehouse.Client) int { return cmp.Compare(a.ID, b.ID) })
+	return out[:min(limit, len(out))], nil
+}
+
+func (m *memStore) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+	if err := m.acquire(ctx); err != nil {
+		return gatehouse.Client{}, err
+	}
+	defer m.release()
+	cur, ok := m.clients[id]
+	if !ok {
+		return gatehouse.Client{}, fmt.Errorf("client %q: %w", id, gatehouse.ErrNotFound)
+	}
+	next, err := fn(normClient(cur))
+	if err != nil {
+		return gatehouse.Client{}, err
+	}
+	next.ID, next.TenantID, next.CreatedAt, next.CreatedBy = cur.ID, cur.TenantID, cur.CreatedAt, cur.CreatedBy
+	next.LastAccessAt, next.LastAccessFromIP = cur.LastAccessAt, cur.LastAccessFromIP
+	m.clients[id] = normClient(next)
+	return normClient(next), nil
+}
+
+func (m *memStore) DeleteClient(ctx context.Context, id string) error {
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	if _, ok := m.clients[id]; !ok {
+		return fmt.Errorf("client %q: %w", id, gatehouse.ErrNotFound)
+	}
+	delete(m.clients, id)
+	m.tombstones[id] = true
+	return nil
+}
+
+func (m *memStore) RecordAccess(ctx context.Context, accesses []gatehouse.ClientAccess) error {
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	for _, a := range accesses {
+		c, ok := m.clients[a.ClientID]
+		if !ok || a.At.IsZero() || !normTime(a.At).After(c.LastAccessAt) {
+			continue
+		}
+		c.LastAccessAt, c.LastAccessFromIP = normTime(a.At), a.FromIP
+		m.clients[a.ClientID] = c
+	}
+	return nil
+}
+
+func (m *memStore) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error) {
+	if err := m.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.release()
+	out := make([]gatehouse.SigningKey, len(m.keys))
+	for i, k := range m.keys {
+		k.PrivateKey = bytes.Clone(k.PrivateKey)
+		out[i] = k
+	}
+	slices.SortFunc(out, func(a, b gatehouse.SigningKey) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+func (m *memStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	if slices.ContainsFunc(m.keys, func(o gatehouse.SigningKey) bool { return o.ID == k.ID }) {
+		return fmt.Errorf("signing key %q: %w", k.ID, gatehouse.ErrConflict)
+	}
+	k.PrivateKey = bytes.Clone(k.PrivateKey)
+	k.CreatedAt, k.ActiveAt, k.RetireAt = normTime(k.CreatedAt), normTime(k.ActiveAt), normTime(k.RetireAt)
+	m.keys = append(m.keys, k)
+	return nil
+}
+
+func (m *memStore) Ping(ctx context.Context) error { return ctx.Err() }
+
+func (m *memStore) Close() error { return nil }

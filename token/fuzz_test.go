@@ -1,0 +1,103 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+func testRing(t testing.TB) (*KeyRing, *Issuer) {
+	t.Helper()
+	k, err := GenerateSigningKey(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := &KeyRing{}
+	if err := ring.Load([]gatehouse.SigningKey{k}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return ring, &Issuer{URL: "https://dc.example/bc", Audience: "dc.example", TTL: time.Hour, Keys: ring}
+}
+
+// FuzzVerify: no input makes the verifier panic or accept a token it did
+// not mint; every rejection is a *gatehouse.Error with a bearer code.
+func FuzzVerify(f *testing.F) {
+	ring, is := testRing(f)
+	good, err := is.Issue(gatehouse.Client{ID: "c1", TenantID: "t1"}, time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	parts := strings.Split(good.AccessToken, ".")
+	for _, s := range []string{
+		good.AccessToken, good.IDToken, parts[0] + "." + parts[1] + ".", "a.b.c", "", "....",
+		"eyJhbGciOiJub25lIn0.e30.", parts[0] + ".e30." + parts[2],
+	} {
+		f.Add(s)
+	}
+	v := &Verifier{Issuer: is.URL, Audience: is.Audience, Keys: ring, Leeway: time.Second}
+	f.Fuzz(func(t *testing.T, raw string) {
+		c, err := v.Verify(context.Background(), raw, time.Now())
+		if err == nil {
+			if raw != good.AccessToken {
+				t.Fatalf("accepted a token that was not minted: %q", raw)
+			}
+			if c.ClientID != "c1" {
+				t.Fatalf("claims = %+v", c)
+			}
+			return
+		}
+		var ge *gatehouse.Error
+		if !errors.As(err, &ge) || !errors.Is(err, gatehouse.ErrUnauthenticated) {
+			t.Fatalf("error %v is not a bearer failure", err)
+		}
+	})
+}
+
+func TestEndpoints(t *testing.T) {
+	tests := []struct{ in, iss, aud string }{
+		{"https://eu8-cloud.acronis.com", "https://eu8-cloud.acronis.com/bc", "eu8-cloud.acronis.com"},
+		{"https://eu8-cloud.acronis.com/", "https://eu8-cloud.acronis.com/bc", "eu8-cloud.acronis.com"},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080/bc", "127.0.0.1:8080"},
+		{"http://[::1]:9000/dc/", "http://[::1]:9000/dc/bc", "[::1]:9000"},
+	}
+	for _, tc := range tests {
+		iss, aud, err := Endpoints(tc.in)
+		if err != nil || iss != tc.iss || aud != tc.aud {
+			t.Errorf("Endpoints(%q) = %q, %q, %v", tc.in, iss, aud, err)
+		}
+	}
+	for _, bad := range []string{"", "eu8-cloud.acronis.com", "ftp://x", "https://x/?a=b", "https://u:p@x", "https://x#f"} {
+		if _, _, err := Endpoints(bad); err == nil {
+			t.Errorf("Endpoints(%q) accepted", bad)
+		}
+	}
+}
+
+func TestKeyRingPicksNewestActiveKey(t *testing.T) {
+	now := time.Now()
+	old, _ := GenerateSigningKey(now.Add(-time.Hour))
+	next, _ := GenerateSigningKey(now)
+	next.ActiveAt = now.Add(time.Hour) // published, not yet signing
+	retired, _ := GenerateSigningKey(now.Add(-3 * time.Hour))
+	retired.RetireAt = now.Add(-time.Minute)
+	ring := &KeyRing{}
+	if err := ring.Load([]gatehouse.SigningKey{retired, old, next}, now); err != nil {
+		t.Fatal(err)
+	}
+	if ring.SigningKeyID() != old.ID {
+		t.Errorf("signing with %s, want %s", ring.SigningKeyID(), old.ID)
+	}
+	if _, ok := ring.PublicKey(next.ID); !ok {
+		t.Error("next key not published")
+	}
+	if _, ok := ring.PublicKey(retired.ID); ok {
+		t.Error("retired key still published")
+	}
+	if n := len(ring.JWKS().Keys); n != 2 {
+		t.Errorf("JWKS has %d keys, want 2", n)
+	}
+}

@@ -1,0 +1,120 @@
+package token
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// ResourceNamespace is the platform's name for the account API in role
+// grants.
+const ResourceNamespace = "account-server"
+
+// Grant is one element of the platform's scope claim: a role in a tenant.
+type Grant struct {
+	TenantID string `json:"tid,omitempty"`
+	TUID     string `json:"tuid"`
+	RN       string `json:"rn"`
+	Role     string `json:"role"`
+}
+
+// AccessClaims are the claims of an access token, as the platform mints
+// them plus Generation, ours.
+type AccessClaims struct {
+	jwt.Claims
+	ClientID  string  `json:"client_id"`
+	OwnerTUID string  `json:"owner_tuid"`
+	Version   int     `json:"ver"`
+	SubType   string  `json:"sub_type"`
+	Scope     []Grant `json:"scope"`
+	// Generation is the client's generation when the token was minted; a
+	// token older than the client's current generation is revoked.
+	Generation int64 `json:"gen"`
+}
+
+// Endpoints derives a data center's issuer and audience from its public
+// base URL: the issuer is "<url>/bc" (never with a trailing slash) and the
+// audience is the URL's host, port included.
+func Endpoints(datacenterURL string) (issuer, audience string, err error) {
+	u, err := url.Parse(datacenterURL)
+	if err != nil {
+		return "", "", fmt.Errorf("datacenter URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", fmt.Errorf("datacenter URL %q: want an absolute http or https URL", datacenterURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", "", fmt.Errorf("datacenter URL %q: must have no user info, query or fragment", datacenterURL)
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/") + "/bc", u.Host, nil
+}
+
+// Issuer mints tokens for one data center.
+type Issuer struct {
+	URL      string // the iss claim
+	Audience string // the aud claim of access tokens
+	TTL      time.Duration
+	Keys     *KeyRing
+}
+
+// Issued is a freshly minted token pair.
+type Issued struct {
+	AccessToken string
+	IDToken     string
+	IssuedAt    time.Time
+	ExpiresAt   time.Time
+}
+
+// Issue mints an access token and an ID token for the client.
+func (is *Issuer) Issue(c gatehouse.Client, now time.Time) (Issued, error) {
+	sk := is.Keys.load().signing
+	if sk == nil {
+		return Issued{}, ErrNoSigningKey
+	}
+	// Whole seconds: the claims are NumericDates and expires_on must equal
+	// exp exactly.
+	iat := now.UTC().Truncate(time.Second)
+	exp := iat.Add(is.TTL)
+	scope := []Grant{}
+	if c.Role != gatehouse.RoleNone {
+		scope = append(scope, Grant{TUID: c.TenantID, RN: ResourceNamespace, Role: string(c.Role)})
+	}
+	access := AccessClaims{
+		Claims: jwt.Claims{
+			Issuer:   is.URL,
+			Subject:  c.ID,
+			Audience: jwt.Audience{is.Audience},
+			IssuedAt: jwt.NewNumericDate(iat),
+			Expiry:   jwt.NewNumericDate(exp),
+			ID:       uuid.NewString(),
+		},
+		ClientID:   c.ID,
+		OwnerTUID:  c.TenantID,
+		Version:    2,
+		SubType:    "api_client",
+		Scope:      scope,
+		Generation: c.Generation,
+	}
+	at, err := jwt.Signed(sk.access).Claims(access).Serialize()
+	if err != nil {
+		return Issued{}, fmt.Errorf("sign access token: %w", err)
+	}
+	idc := jwt.Claims{
+		Issuer:   is.URL,
+		Subject:  c.ID,
+		Audience: jwt.Audience{c.ID},
+		IssuedAt: jwt.NewNumericDate(iat),
+		Expiry:   jwt.NewNumericDate(exp),
+	}
+	idt, err := jwt.Signed(sk.id).Claims(idc).Serialize()
+	if err != nil {
+		return Issued{}, fmt.Errorf("sign ID token: %w", err)
+	}
+	return Issued{AccessToken: at, IDToken: idt, IssuedAt: iat, ExpiresAt: exp}, nil
+}

@@ -1,0 +1,159 @@
+// Package token is the one place that knows JOSE: it mints access and ID
+// tokens with the data center's signing keys and verifies bearer tokens, for
+// the server's own routes and for the resource-server SDK alike.
+package token
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// Algorithm is the only signature algorithm Gatehouse signs with or accepts.
+const Algorithm = jose.RS256
+
+// KeyBits is the RSA modulus size of generated keys.
+const KeyBits = 2048
+
+// GenerateSigningKey makes a new RSA key for the key set. Its kid is the
+// RFC 7638 thumbprint of the public key, so a kid can never name two keys.
+func GenerateSigningKey(now time.Time) (gatehouse.SigningKey, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, KeyBits)
+	if err != nil {
+		return gatehouse.SigningKey{}, fmt.Errorf("generate RSA key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return gatehouse.SigningKey{}, fmt.Errorf("encode RSA key: %w", err)
+	}
+	jwk := jose.JSONWebKey{Key: &priv.PublicKey}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return gatehouse.SigningKey{}, fmt.Errorf("thumbprint: %w", err)
+	}
+	now = now.UTC()
+	return gatehouse.SigningKey{
+		ID:         base64.RawURLEncoding.EncodeToString(tp),
+		Algorithm:  string(Algorithm),
+		PrivateKey: der,
+		CreatedAt:  now,
+		ActiveAt:   now,
+	}, nil
+}
+
+// KeyRing holds the parsed key set. Load swaps the whole set atomically, so
+// signing and verification never see half of an update and never lock.
+type KeyRing struct {
+	state atomic.Pointer[keyState]
+	mu    sync.Mutex // serialises Load
+}
+
+type keyState struct {
+	signing *signingKey // nil when no key may sign yet
+	public  map[string]*rsa.PublicKey
+	jwks    jose.JSONWebKeySet
+}
+
+type signingKey struct {
+	kid    string
+	access jose.Signer // typ at+jwt
+	id     jose.Signer // typ JWT
+}
+
+// ErrNoSigningKey means the key set holds no key that may sign now.
+var ErrNoSigningKey = errors.New("no active signing key")
+
+// Load replaces the key set with keys, as seen at now: keys not yet retired
+// are published; the newest key whose ActiveAt has passed signs.
+func (r *KeyRing) Load(keys []gatehouse.SigningKey, now time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := &keyState{public: make(map[string]*rsa.PublicKey)}
+	var signer *gatehouse.SigningKey
+	var signerPriv *rsa.PrivateKey
+	for i := range keys {
+		k := &keys[i]
+		if !k.RetireAt.IsZero() && !now.Before(k.RetireAt) {
+			continue
+		}
+		if k.Algorithm != string(Algorithm) {
+			return fmt.Errorf("signing key %s: unsupported algorithm %q", k.ID, k.Algorithm)
+		}
+		parsed, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		priv, ok := parsed.(*rsa.PrivateKey)
+		if !ok {
+			return fmt.Errorf("signing key %s: not an RSA key", k.ID)
+		}
+		st.public[k.ID] = &priv.PublicKey
+		st.jwks.Keys = append(st.jwks.Keys, jose.JSONWebKey{
+			Key:       &priv.PublicKey,
+			KeyID:     k.ID,
+			Algorithm: k.Algorithm,
+			Use:       "sig",
+		})
+		if !now.Before(k.ActiveAt) && (signer == nil || k.ActiveAt.After(signer.ActiveAt) ||
+			(k.ActiveAt.Equal(signer.ActiveAt) && k.ID > signer.ID)) {
+			signer, signerPriv = k, priv
+		}
+	}
+	if signer != nil {
+		sk, err := newSigningKey(signer.ID, signerPriv)
+		if err != nil {
+			return err
+		}
+		st.signing = sk
+	}
+	r.state.Store(st)
+	return nil
+}
+
+func newSigningKey(kid string, priv *rsa.PrivateKey) (*signingKey, error) {
+	key := jose.SigningKey{Algorithm: Algorithm, Key: jose.JSONWebKey{Key: priv, KeyID: kid}}
+	access, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		return nil, fmt.Errorf("signer for %s: %w", kid, err)
+	}
+	id, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, fmt.Errorf("signer for %s: %w", kid, err)
+	}
+	return &signingKey{kid: kid, access: access, id: id}, nil
+}
+
+func (r *KeyRing) load() *keyState {
+	if st := r.state.Load(); st != nil {
+		return st
+	}
+	return &keyState{}
+}
+
+// JWKS returns the published public keys.
+func (r *KeyRing) JWKS() jose.JSONWebKeySet { return r.load().jwks }
+
+// SigningKeyID returns the kid that signs new tokens, or "".
+func (r *KeyRing) SigningKeyID() string {
+	if sk := r.load().signing; sk != nil {
+		return sk.kid
+	}
+	return ""
+}
+
+// PublicKey returns the published key with the given kid.
+func (r *KeyRing) PublicKey(kid string) (*rsa.PublicKey, bool) {
+	k, ok := r.load().public[kid]
+	return k, ok
+}
