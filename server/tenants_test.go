@@ -1,0 +1,71 @@
+package server_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/api"
+)
+
+// A tenant admin sees its own tenant only: another tenant's clients answer
+// 404, exactly like clients that do not exist.
+func TestTenantIsolation(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	ctx := t.Context()
+	_, rootClaims := decodeJWT(t, d.adminToken())
+	now := time.Now().UTC()
+	other := gatehouse.Tenant{ID: uuid.NewString(), ParentID: rootClaims["owner_tuid"].(string), Name: "customer", Kind: "customer", Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if err := d.store.CreateTenant(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	otherAdmin := creds{uuid.NewString(), gatehouse.NewSecret()}
+	err := d.store.CreateClient(ctx, gatehouse.Client{
+		ID: otherAdmin.id, TenantID: other.ID, AuthMethod: gatehouse.AuthSecretBasic, Role: gatehouse.RoleTenantAdmin,
+		Status: gatehouse.StatusEnabled, Data: []byte(`{}`), SecretHash: gatehouse.HashSecret(otherAdmin.id, otherAdmin.secret),
+		Generation: 1, CreatedAt: now, CreatedBy: otherAdmin.id, UpdatedAt: now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := d.createClient(api.CreateClientRequest{})
+	rootAdmin := d.adminToken()
+	otherTok := d.token(otherAdmin).AccessToken
+
+	tests := []struct {
+		name, method, path, bearer, body string
+	}{
+		{"get another tenant's client", "GET", "/api/2/clients/" + otherAdmin.id, rootAdmin, ""},
+		{"disable another tenant's client", "PUT", "/api/2/clients/" + otherAdmin.id, rootAdmin, `{"status":"disabled"}`},
+		{"regenerate another tenant's client", "POST", "/api/2/clients/" + otherAdmin.id + "/secret", rootAdmin, ""},
+		{"delete another tenant's client", "DELETE", "/api/2/clients/" + otherAdmin.id, rootAdmin, ""},
+		{"reach up to the parent tenant", "GET", "/api/2/clients/" + mine.ClientID, otherTok, ""},
+		{"create in a sibling tenant", "POST", "/api/2/clients", otherTok, `{"type":"api_client","tenant_id":"` + mine.TenantID + `"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var body any
+			if tc.body != "" {
+				body = tc.body
+			}
+			r := d.call(tc.method, tc.path, tc.bearer, body)
+			if r.status != http.StatusNotFound || r.apiError(t).Code != "notFound" {
+				t.Errorf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	var list api.ClientList
+	d.call("GET", "/api/2/clients", otherTok, nil).json(t, &list)
+	if len(list.Items) != 1 || list.Items[0].ClientID != otherAdmin.id {
+		t.Errorf("other tenant lists %+v", list.Items)
+	}
+	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, otherTok, nil); r.status != 200 {
+		t.Errorf("other admin reads itself: %d", r.status)
+	}
+	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, d.adminToken(), nil); r.status != 404 {
+		t.Errorf("isolation did not hold after the tests: %d", r.status)
+	}
+}
