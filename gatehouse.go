@@ -131,6 +131,15 @@ type SigningKey struct {
 	RetireAt time.Time
 }
 
+// Revocation is an access token revoked before its expiry (RFC 7009). It
+// matters only until the token would have expired anyway.
+type Revocation struct {
+	TokenID   string // the jti
+	ClientID  string
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
 // Store is the persistence every backend (SQLite, PostgreSQL) provides. Each
 // method is atomic. Methods return errors wrapping ErrNotFound or ErrConflict
 // where those apply, so callers test them with errors.Is.
@@ -162,6 +171,15 @@ type Store interface {
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	// AddSigningKey fails with ErrConflict if the kid is taken.
 	AddSigningKey(ctx context.Context, k SigningKey) error
+
+	// RevokeToken records a revocation; revoking a token twice is not an
+	// error and keeps the first record.
+	RevokeToken(ctx context.Context, r Revocation) error
+	// Revocations returns the revocations of tokens that expire after now.
+	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
+	// PurgeRevocations forgets revocations of tokens expired before cutoff
+	// and reports how many it removed.
+	PurgeRevocations(ctx context.Context, cutoff time.Time) (int, error)
 
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

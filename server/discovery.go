@@ -18,6 +18,10 @@ type discovery struct {
 	Issuer                            string   `json:"issuer"`
 	TokenEndpoint                     string   `json:"token_endpoint"`
 	JWKSURI                           string   `json:"jwks_uri"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	SubjectTypesSupported             []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
@@ -32,6 +36,10 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		Issuer:                            s.svc.Issuer(),
 		TokenEndpoint:                     s.baseURL + "/bc/idp/token",
 		JWKSURI:                           s.baseURL + "/bc/idp/keys",
+		IntrospectionEndpoint:             s.baseURL + "/bc/idp/introspect_token",
+		RevocationEndpoint:                s.baseURL + "/bc/idp/revoke_token",
+		IntrospectionAuthMethods:          []string{"client_secret_basic", "client_secret_post"},
+		RevocationAuthMethods:             []string{"client_secret_basic", "client_secret_post"},
 		ResponseTypesSupported:            []string{"token"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{string(token.Algorithm)},

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +73,9 @@ type dc struct {
 	clock *clock
 	logs  *syncBuffer
 	admin creds
+	dir   string
+	// handler is swapped by restart while the listener stays.
+	handler atomic.Pointer[server.Server]
 }
 
 type dcOptions struct {
@@ -92,20 +96,34 @@ func newDC(t *testing.T, opt dcOptions) *dc {
 			opt.admin.id = opt.admin.id[:100]
 		}
 	}
+	hs := httptest.NewUnstartedServer(nil)
+	d := &dc{t: t, URL: "http://" + hs.Listener.Addr().String(), clock: &clock{t: time.Now()}, logs: &syncBuffer{}, admin: opt.admin, dir: opt.dir}
+	d.start()
+	hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.handler.Load().ServeHTTP(w, r)
+	})
+	hs.Start()
+	t.Cleanup(func() {
+		hs.Close()
+		d.stop()
+	})
+	return d
+}
+
+// start opens the store and starts the service behind the same URL.
+func (d *dc) start() {
+	t := d.t
+	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(opt.dir, "gatehouse.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(d.dir, "gatehouse.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(nil)
-	base := "http://" + hs.Listener.Addr().String()
-	clk := &clock{t: time.Now()}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := service.New(service.Config{
-		Store: store, DatacenterURL: base, DatacenterID: "test",
-		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: clk.Now,
-		AccessFlushInterval: 20 * time.Millisecond,
+		Store: store, DatacenterURL: d.URL, DatacenterID: "test",
+		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.clock.Now,
+		AccessFlushInterval: 20 * time.Millisecond, RevocationSyncInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,18 +131,22 @@ func newDC(t *testing.T, opt dcOptions) *dc {
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: opt.admin.id, ClientSecret: opt.admin.secret}); err != nil {
+	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: d.admin.id, ClientSecret: d.admin.secret}); err != nil {
 		t.Fatal(err)
 	}
-	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: base, Logger: log})
-	hs.Start()
-	d := &dc{t: t, URL: base, svc: svc, store: store, clock: clk, logs: logs, admin: opt.admin}
-	t.Cleanup(func() {
-		hs.Close()
-		svc.Close(context.Background())
-		store.Close()
-	})
-	return d
+	d.svc, d.store = svc, store
+	d.handler.Store(server.New(server.Config{Service: svc, DatacenterURL: d.URL, Logger: log}))
+}
+
+func (d *dc) stop() {
+	d.svc.Close(context.Background())
+	d.store.Close()
+}
+
+// restart stops the data center and starts it again on the same store.
+func (d *dc) restart() {
+	d.stop()
+	d.start()
 }
 
 type response struct {

@@ -44,38 +44,87 @@ func parseBasic(header string) (id, secret string, ok bool, err error) {
 	return id, secret, true, nil
 }
 
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+// oauthFailure is an RFC 6749 error answer decided before the service is
+// asked anything.
+type oauthFailure struct {
+	status            int
+	code, description string
+}
+
+func (f *oauthFailure) write(w http.ResponseWriter) {
+	writeOAuthError(w, f.status, f.code, f.description)
+}
+
+var errNoClientAuth = &oauthFailure{http.StatusUnauthorized, "invalid_client", service.ErrInvalidClient.Message}
+
+// parseForm reads a bounded form body (and the query string).
+func parseForm(w http.ResponseWriter, r *http.Request) *oauthFailure {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large.")
-			return
+			return &oauthFailure{http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large."}
 		}
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body is not valid form encoding.")
-		return
+		return &oauthFailure{http.StatusBadRequest, "invalid_request", "The request body is not valid form encoding."}
 	}
-	var cred service.ClientCredentials
+	return nil
+}
+
+// clientCredentials finds the client authentication of an IdP request:
+// client_secret_basic (the Authorization header) or client_secret_post (the
+// form body, never the query string, where credentials would be logged by
+// every proxy). Sending both is an error (RFC 6749 2.3).
+func clientCredentials(r *http.Request) (service.ClientCredentials, *oauthFailure) {
 	auth := r.Header.Values("Authorization")
 	if len(auth) > 1 {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "More than one Authorization header was sent.")
-		return
-	}
-	basic := false
-	if len(auth) == 1 {
-		id, secret, isBasic, err := parseBasic(auth[0])
-		if isBasic && err != nil {
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", service.ErrInvalidClient.Message)
-			return
-		}
-		if isBasic {
-			basic = true
-			cred = service.ClientCredentials{ClientID: id, Secret: secret, Method: gatehouse.AuthSecretBasic}
-		}
+		return service.ClientCredentials{}, &oauthFailure{http.StatusBadRequest, "invalid_request", "More than one Authorization header was sent."}
 	}
 	_, postSecret := r.PostForm["client_secret"]
-	if basic && postSecret {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Use one client authentication method, not two.")
+	if len(auth) == 1 {
+		id, secret, isBasic, err := parseBasic(auth[0])
+		if isBasic {
+			if postSecret {
+				return service.ClientCredentials{}, &oauthFailure{http.StatusBadRequest, "invalid_request", "Use one client authentication method, not two."}
+			}
+			if err != nil {
+				return service.ClientCredentials{}, errNoClientAuth
+			}
+			return service.ClientCredentials{ClientID: id, Secret: secret, Method: gatehouse.AuthSecretBasic}, nil
+		}
+	}
+	ids, secrets := r.PostForm["client_id"], r.PostForm["client_secret"]
+	if len(ids) > 1 || len(secrets) > 1 {
+		return service.ClientCredentials{}, &oauthFailure{http.StatusBadRequest, "invalid_request", "Client credentials are repeated."}
+	}
+	if len(ids) != 1 || len(secrets) != 1 || ids[0] == "" {
+		return service.ClientCredentials{}, errNoClientAuth
+	}
+	return service.ClientCredentials{ClientID: ids[0], Secret: secrets[0], Method: gatehouse.AuthSecretPost}, nil
+}
+
+// writeServiceOAuthError answers a service failure at an IdP endpoint.
+func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) {
+	var ge *gatehouse.Error
+	switch {
+	case errors.As(err, &ge) && ge.Code == "invalid_client":
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", ge.Message)
+	case errors.Is(err, gatehouse.ErrUnavailable):
+		s.log.Error("IdP request failed: store unavailable", "err", err)
+		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; retry later.")
+	default:
+		s.log.Error("IdP request failed", "err", err)
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "Internal error.")
+	}
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if f := parseForm(w, r); f != nil {
+		f.write(w)
+		return
+	}
+	cred, f := clientCredentials(r)
+	if f != nil && f.status != http.StatusUnauthorized {
+		f.write(w)
 		return
 	}
 	switch gt := r.Form["grant_type"]; {
@@ -89,31 +138,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Only the client_credentials grant is supported.")
 		return
 	}
-	if !basic {
-		ids, secrets := r.PostForm["client_id"], r.PostForm["client_secret"]
-		if len(ids) > 1 || len(secrets) > 1 {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Client credentials are repeated.")
-			return
-		}
-		if len(ids) != 1 || len(secrets) != 1 || ids[0] == "" {
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", service.ErrInvalidClient.Message)
-			return
-		}
-		cred = service.ClientCredentials{ClientID: ids[0], Secret: secrets[0], Method: gatehouse.AuthSecretPost}
+	if f != nil {
+		f.write(w)
+		return
 	}
 	issued, err := s.svc.IssueToken(r.Context(), cred, remoteIP(r))
 	if err != nil {
-		var ge *gatehouse.Error
-		switch {
-		case errors.As(err, &ge) && ge.Code == "invalid_client":
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", ge.Message)
-		case errors.Is(err, gatehouse.ErrUnavailable):
-			s.log.Error("token request failed: store unavailable", "err", err)
-			writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; retry later.")
-		default:
-			s.log.Error("token request failed", "err", err)
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "Internal error.")
-		}
+		s.writeServiceOAuthError(w, err)
 		return
 	}
 	noStore(w)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -28,6 +29,9 @@ type Config struct {
 	// written; each client is written at most once per AccessMinInterval.
 	AccessFlushInterval time.Duration
 	AccessMinInterval   time.Duration
+	// RevocationSyncInterval is how often revocations are reloaded from the
+	// store (and expired ones purged).
+	RevocationSyncInterval time.Duration
 }
 
 // Service implements Gatehouse's use cases over a Store.
@@ -41,6 +45,13 @@ type Service struct {
 	access   *accessRecorder
 	dcID     string
 	dcURL    string
+	revoked  *revocationSet
+
+	syncEvery time.Duration
+	quit      chan struct{}
+	syncDone  chan struct{}
+	closeOnce sync.Once
+	started   bool
 }
 
 // New builds a Service. Call Start before serving and Close after.
@@ -70,6 +81,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AccessMinInterval <= 0 {
 		cfg.AccessMinInterval = time.Minute
 	}
+	if cfg.RevocationSyncInterval <= 0 {
+		cfg.RevocationSyncInterval = 10 * time.Second
+	}
 	keys := &token.KeyRing{}
 	s := &Service{
 		store:    cfg.Store,
@@ -80,6 +94,11 @@ func New(cfg Config) (*Service, error) {
 		verifier: &token.Verifier{Issuer: iss, Audience: aud, Keys: keys, Leeway: cfg.Leeway},
 		dcID:     cfg.DatacenterID,
 		dcURL:    cfg.DatacenterURL,
+		revoked:  &revocationSet{exp: map[string]time.Time{}},
+
+		syncEvery: cfg.RevocationSyncInterval,
+		quit:      make(chan struct{}),
+		syncDone:  make(chan struct{}),
 	}
 	s.access = newAccessRecorder(cfg.Store, cfg.Logger, cfg.Now, cfg.AccessFlushInterval, cfg.AccessMinInterval)
 	return s, nil
@@ -91,12 +110,26 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.ensureSigningKey(ctx); err != nil {
 		return err
 	}
+	if err := s.syncRevocations(ctx); err != nil {
+		return fmt.Errorf("load token revocations: %w", err)
+	}
 	s.access.start()
+	go s.runRevocationSync(s.syncEvery)
+	s.started = true
 	return nil
 }
 
 // Close writes pending client accesses and stops background work.
 func (s *Service) Close(ctx context.Context) error {
+	if !s.started {
+		return nil
+	}
+	s.closeOnce.Do(func() { close(s.quit) })
+	select {
+	case <-s.syncDone:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	return s.access.stop(ctx)
 }
 

@@ -93,5 +93,8 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	if claims.Generation != c.Generation {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The token has been revoked: the client's secret was regenerated or the client was disabled after it was issued.")
 	}
+	if s.revoked.has(claims.ID) {
+		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The token has been revoked.")
+	}
 	return &Principal{Client: c, Claims: claims}, nil
 }

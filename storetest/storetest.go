@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) gatehouse.Store) {
 		accessTests,
 		keyTests,
 		miscTests,
+		revocationTests,
 	} {
 		all = append(all, group...)
 	}

@@ -28,6 +28,7 @@ type memStore struct {
 	clients    map[string]gatehouse.Client
 	tombstones map[string]bool
 	keys       []gatehouse.SigningKey
+	revoked    map[string]gatehouse.Revocation
 }
 
 var (
@@ -40,6 +41,7 @@ func newMemStore() *memStore {
 		tenants:    map[string]gatehouse.Tenant{},
 		clients:    map[string]gatehouse.Client{},
 		tombstones: map[string]bool{},
+		revoked:    map[string]gatehouse.Revocation{},
 	}
 }
 
@@ -247,6 +249,53 @@ func (m *memStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) er
 	k.CreatedAt, k.ActiveAt, k.RetireAt = normTime(k.CreatedAt), normTime(k.ActiveAt), normTime(k.RetireAt)
 	m.keys = append(m.keys, k)
 	return nil
+}
+
+func (m *memStore) RevokeToken(ctx context.Context, r gatehouse.Revocation) error {
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	if r.TokenID == "" {
+		return fmt.Errorf("revoke: no token id: %w", gatehouse.ErrInvalid)
+	}
+	if _, ok := m.revoked[r.TokenID]; !ok {
+		r.ExpiresAt, r.RevokedAt = normTime(r.ExpiresAt), normTime(r.RevokedAt)
+		m.revoked[r.TokenID] = r
+	}
+	return nil
+}
+
+func (m *memStore) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
+	if err := m.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.release()
+	var out []gatehouse.Revocation
+	for _, r := range m.revoked {
+		if r.ExpiresAt.After(now) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b gatehouse.Revocation) int {
+		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), cmp.Compare(a.TokenID, b.TokenID))
+	})
+	return out, nil
+}
+
+func (m *memStore) PurgeRevocations(ctx context.Context, cutoff time.Time) (int, error) {
+	if err := m.acquire(ctx); err != nil {
+		return 0, err
+	}
+	defer m.release()
+	n := 0
+	for id, r := range m.revoked {
+		if r.ExpiresAt.Before(cutoff) {
+			delete(m.revoked, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (m *memStore) Ping(ctx context.Context) error { return ctx.Err() }

@@ -1,0 +1,190 @@
+package server_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/api"
+)
+
+func (d *dc) idpPost(path, authorization string, form url.Values) response {
+	d.t.Helper()
+	return d.tokenRequest(path, form, authorization)
+}
+
+func bearerHeader(tok string) string { return "Bearer " + tok }
+
+func TestIntrospection(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	other := newDC(t, dcOptions{})
+	c, cred := d.createClient(api.CreateClientRequest{})
+	_, caller := d.createClient(api.CreateClientRequest{})
+	live := d.token(cred).AccessToken
+	callerTok := d.token(caller).AccessToken
+
+	for _, path := range []string{"/bc/idp/introspect_token", "/api/2/idp/introspect_token"} {
+		for name, auth := range map[string]string{
+			"Basic":  basic(caller.id, caller.secret),
+			"Bearer": bearerHeader(callerTok),
+		} {
+			t.Run(path+" "+name, func(t *testing.T) {
+				r := d.idpPost(path, auth, url.Values{"token": {live}})
+				if r.status != 200 || r.header.Get("Cache-Control") != "no-store" {
+					t.Fatalf("%d %s", r.status, r.body)
+				}
+				var got map[string]any
+				r.json(t, &got)
+				_, claims := decodeJWT(t, live)
+				if got["active"] != true || got["client_id"] != c.ClientID || got["sub"] != c.ClientID ||
+					got["iss"] != d.URL+"/bc" || got["owner_tuid"] != c.TenantID || got["jti"] != claims["jti"] ||
+					got["token_type"] != "access_token" || got["aud"] != claims["aud"] {
+					t.Errorf("answer = %s", r.body)
+				}
+				if exp, ok := got["exp"].(float64); !ok || int64(exp) <= time.Now().Unix() {
+					t.Errorf("exp = %v", got["exp"])
+				}
+				if _, ok := got["scope"].([]any); !ok {
+					t.Errorf("scope = %v, want an array", got["scope"])
+				}
+			})
+		}
+	}
+
+	disabledCli, disabledCred := d.createClient(api.CreateClientRequest{})
+	disabledTok := d.token(disabledCred).AccessToken
+	d.call("PUT", "/api/2/clients/"+disabledCli.ClientID, d.adminToken(), map[string]string{"status": "disabled"})
+	expiring := d.token(cred).AccessToken
+	inactive := map[string]string{
+		"unparsable":         "garbage",
+		"forged":             live[:len(live)-4] + "AAAA",
+		"foreign":            other.adminToken(),
+		"ID token":           d.token(cred).IDToken,
+		"disabled client":    disabledTok,
+		"expired (by clock)": expiring,
+	}
+	for name, tok := range inactive {
+		t.Run("inactive "+name, func(t *testing.T) {
+			if name == "expired (by clock)" {
+				d.clock.Advance(3 * time.Hour)
+				defer d.clock.Advance(-3 * time.Hour)
+			}
+			r := d.idpPost("/bc/idp/introspect_token", basic(caller.id, caller.secret), url.Values{"token": {tok}})
+			if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"active":false}` {
+				t.Errorf("%d %s", r.status, r.body)
+			}
+		})
+	}
+
+	unauth := map[string]string{
+		"no credentials":   "",
+		"wrong secret":     basic(caller.id, caller.secret+"x"),
+		"bad bearer":       bearerHeader("garbage"),
+		"foreign bearer":   bearerHeader(other.adminToken()),
+		"disabled bearer":  bearerHeader(disabledTok),
+		"empty bearer":     "Bearer ",
+		"unknown client":   basic("nobody", caller.secret),
+		"Basic not base64": "Basic !!!",
+	}
+	for name, auth := range unauth {
+		t.Run("unauthenticated "+name, func(t *testing.T) {
+			r := d.idpPost("/bc/idp/introspect_token", auth, url.Values{"token": {live}})
+			var e api.OAuthError
+			r.json(t, &e)
+			if r.status != 401 || e.Error != "invalid_client" {
+				t.Errorf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	t.Run("missing token", func(t *testing.T) {
+		r := d.idpPost("/bc/idp/introspect_token", basic(caller.id, caller.secret), url.Values{})
+		if r.status != 400 {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+}
+
+func TestRevocation(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	c, cred := d.createClient(api.CreateClientRequest{})
+	_, peer := d.createClient(api.CreateClientRequest{})
+	revoked := d.token(cred).AccessToken
+	kept := d.token(cred).AccessToken
+	peerTok := d.token(peer).AccessToken
+
+	for _, path := range []string{"/bc/idp/revoke_token", "/api/2/idp/revoke_token"} {
+		r := d.idpPost(path, basic(cred.id, cred.secret), url.Values{"token": {"unknown-token"}, "token_type_hint": {"access_token"}})
+		if r.status != 200 || len(r.body) != 0 {
+			t.Errorf("%s unknown token: %d %q", path, r.status, r.body)
+		}
+	}
+	r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{"token": {revoked}})
+	if r.status != 200 || len(r.body) != 0 {
+		t.Fatalf("revoke: %d %q", r.status, r.body)
+	}
+	get := func(tok string) (int, string) {
+		r := d.call("GET", "/api/2/clients/"+c.ClientID, tok, nil)
+		if r.status == 200 {
+			return 200, ""
+		}
+		return r.status, r.apiError(t).Code
+	}
+	if s, code := get(revoked); s != 401 || code != "tokenRevoked" {
+		t.Errorf("revoked token: %d %s", s, code)
+	}
+	if s, _ := get(kept); s != 200 {
+		t.Errorf("another token of the same client: %d", s)
+	}
+	intro := d.idpPost("/bc/idp/introspect_token", basic(peer.id, peer.secret), url.Values{"token": {revoked}})
+	if strings.TrimSpace(string(intro.body)) != `{"active":false}` {
+		t.Errorf("introspection of a revoked token: %s", intro.body)
+	}
+
+	// A client cannot revoke another client's token.
+	if r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{"token": {peerTok}}); r.status != 200 {
+		t.Errorf("revoke a foreign token: %d", r.status)
+	}
+	if r := d.call("GET", "/api/2/clients/"+peer.id, peerTok, nil); r.status != 200 {
+		t.Errorf("a foreign revocation took effect: %d %s", r.status, r.body)
+	}
+
+	for name, auth := range map[string]string{"none": "", "wrong secret": basic(cred.id, "x"), "bearer": bearerHeader(kept)} {
+		r := d.idpPost("/bc/idp/revoke_token", auth, url.Values{"token": {kept}})
+		var e api.OAuthError
+		r.json(t, &e)
+		if r.status != 401 || e.Error != "invalid_client" {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	if r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{}); r.status != 400 {
+		t.Errorf("missing token: %d", r.status)
+	}
+	if s, _ := get(kept); s != 200 {
+		t.Errorf("failed revocations revoked a token: %d", s)
+	}
+
+	// Revocations survive a restart on the same store.
+	d.restart()
+	if s, code := get(revoked); s != 401 || code != "tokenRevoked" {
+		t.Errorf("after restart: %d %s", s, code)
+	}
+
+	// ... and are forgotten once the token would have expired anyway.
+	d.clock.Advance(3 * time.Hour)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		revs, err := d.store.Revocations(context.Background(), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(revs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revocations of expired tokens kept: %+v", revs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,128 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/token"
+)
+
+// revocationSet holds the jti of every revoked, unexpired token in memory,
+// so the bearer check asks a map, not the store, on every request.
+type revocationSet struct {
+	mu  sync.RWMutex
+	exp map[string]time.Time // jti → when the token expires
+}
+
+func (r *revocationSet) has(jti string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.exp[jti]
+	return ok
+}
+
+func (r *revocationSet) add(jti string, exp time.Time) {
+	r.mu.Lock()
+	r.exp[jti] = exp
+	r.mu.Unlock()
+}
+
+// merge adds the store's revocations and forgets tokens expired before
+// cutoff. It never drops a live entry: a revocation is never undone, and a
+// revocation noted here while the store was being read must survive the
+// reload that missed it.
+func (r *revocationSet) merge(revs []gatehouse.Revocation, cutoff time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for jti, exp := range r.exp {
+		if exp.Before(cutoff) {
+			delete(r.exp, jti)
+		}
+	}
+	for _, rv := range revs {
+		r.exp[rv.TokenID] = rv.ExpiresAt
+	}
+}
+
+// syncRevocations reloads the live revocations from the store (revocations
+// made by other processes on the same store arrive this way) and purges
+// those whose tokens have expired, leeway included.
+func (s *Service) syncRevocations(ctx context.Context) error {
+	cutoff := s.now().Add(-s.verifier.Leeway)
+	if _, err := s.store.PurgeRevocations(ctx, cutoff.Add(-time.Minute)); err != nil {
+		return err
+	}
+	revs, err := s.store.Revocations(ctx, cutoff)
+	if err != nil {
+		return err
+	}
+	s.revoked.merge(revs, cutoff)
+	return nil
+}
+
+func (s *Service) runRevocationSync(every time.Duration) {
+	defer close(s.syncDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := s.syncRevocations(ctx); err != nil {
+				s.log.Warn("reloading token revocations failed; will retry", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// RevokeToken revokes an access token on behalf of the client it was
+// issued to (RFC 7009). Unknown, invalid, expired and foreign tokens are
+// not an error: the answer must not tell a caller anything about a token it
+// does not own, and a token that does not work needs no revoking.
+func (s *Service) RevokeToken(ctx context.Context, cred ClientCredentials, raw string) error {
+	caller, err := s.AuthenticateClient(ctx, cred)
+	if err != nil {
+		return err
+	}
+	claims, err := s.verifier.Verify(ctx, raw, s.now())
+	if err != nil {
+		if errors.Is(err, gatehouse.ErrUnauthenticated) {
+			return nil
+		}
+		return unavailable(err)
+	}
+	if claims.ClientID != caller.ID || claims.ID == "" {
+		return nil
+	}
+	rv := gatehouse.Revocation{
+		TokenID:   claims.ID,
+		ClientID:  claims.ClientID,
+		ExpiresAt: claims.Expiry.Time().UTC(),
+		RevokedAt: s.now().UTC(),
+	}
+	if err := s.store.RevokeToken(ctx, rv); err != nil {
+		return unavailable(err)
+	}
+	s.revoked.add(rv.TokenID, rv.ExpiresAt)
+	return nil
+}
+
+// Introspect answers whether a token is active now (RFC 7662), by the very
+// checks a bearer-authenticated request passes. An inactive token gets no
+// reason; only a failure of the store itself is an error.
+func (s *Service) Introspect(ctx context.Context, raw string) (*token.AccessClaims, bool, error) {
+	p, err := s.Authenticate(ctx, raw)
+	if err != nil {
+		if errors.Is(err, gatehouse.ErrUnauthenticated) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return p.Claims, true, nil
+}

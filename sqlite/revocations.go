@@ -1,0 +1,69 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// RevokeToken records a revocation; a second revocation of the same jti
+// keeps the first record.
+func (s *Store) RevokeToken(ctx context.Context, r gatehouse.Revocation) error {
+	const op = "revoke token"
+	if r.TokenID == "" {
+		return fmt.Errorf("sqlite: %s: no token id: %w", op, gatehouse.ErrInvalid)
+	}
+	return s.write(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO revocations (jti, client_id, expires_at, revoked_at)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (jti) DO NOTHING`,
+			r.TokenID, r.ClientID, micros(r.ExpiresAt), micros(r.RevokedAt))
+		return wrap(err, op)
+	})
+}
+
+// Revocations returns the revocations of tokens that expire after now.
+func (s *Store) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
+	const op = "revocations"
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT jti, client_id, expires_at, revoked_at
+		FROM revocations
+		WHERE expires_at > ?
+		ORDER BY expires_at, jti`, micros(now))
+	if err != nil {
+		return nil, wrap(err, op)
+	}
+	defer rows.Close()
+	var out []gatehouse.Revocation
+	for rows.Next() {
+		var (
+			r                gatehouse.Revocation
+			expires, revoked int64
+		)
+		if err := rows.Scan(&r.TokenID, &r.ClientID, &expires, &revoked); err != nil {
+			return nil, wrap(err, op)
+		}
+		r.ExpiresAt, r.RevokedAt = fromMicros(expires), fromMicros(revoked)
+		out = append(out, r)
+	}
+	return out, wrap(rows.Err(), op)
+}
+
+// PurgeRevocations forgets revocations of tokens expired before cutoff.
+func (s *Store) PurgeRevocations(ctx context.Context, cutoff time.Time) (int, error) {
+	const op = "purge revocations"
+	var n int64
+	err := s.write(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM revocations WHERE expires_at < ?`, micros(cutoff))
+		if err != nil {
+			return wrap(err, op)
+		}
+		n, err = res.RowsAffected()
+		return wrap(err, op)
+	})
+	return int(n), err
+}
