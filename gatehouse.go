@@ -185,3 +185,38 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// ChangeKind says what a Change is about.
+type ChangeKind int
+
+const (
+	// ChangeClient: a client was created, updated or deleted; ID is its id.
+	ChangeClient ChangeKind = iota + 1
+	// ChangeRevocation: a token was revoked; ID is its jti.
+	ChangeRevocation
+	// ChangeKeys: the signing key set changed.
+	ChangeKeys
+	// ChangeResync: the feed (re)connected. Changes may have been missed
+	// while it was away, so everything cached must be reloaded.
+	ChangeResync
+	// ChangeLost: the feed lost its connection. Until the next ChangeResync
+	// nothing cached can be trusted to be current.
+	ChangeLost
+)
+
+// Change is a notice that shared state changed in the store.
+type Change struct {
+	Kind ChangeKind
+	ID   string
+}
+
+// ChangeFeed is implemented by stores that several processes share, so
+// that every replica hears of every committed change at once and can drop
+// what it cached. A store used by one process needs none.
+type ChangeFeed interface {
+	// WatchChanges calls fn, from one goroutine, for every change any
+	// process commits, until ctx ends; it reconnects by itself, reporting
+	// ChangeLost when the connection drops and ChangeResync once it is back
+	// (and first of all, once listening has begun).
+	WatchChanges(ctx context.Context, fn func(Change)) error
+}

@@ -123,7 +123,7 @@ func (d *dc) start() {
 	svc, err := service.New(service.Config{
 		Store: store, DatacenterURL: d.URL, DatacenterID: "test",
 		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.clock.Now,
-		AccessFlushInterval: 20 * time.Millisecond, RevocationSyncInterval: 20 * time.Millisecond,
+		AccessFlushInterval: 20 * time.Millisecond, SyncInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

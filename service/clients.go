@@ -200,6 +200,8 @@ func (s *Service) manage(ctx context.Context, p *Principal, id string, fn func(g
 		}
 		return c, err
 	})
+	// Dropped whatever the outcome: a failed commit may still have landed.
+	s.clients.invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return gatehouse.Client{}, errClientNotFound
 	}
@@ -260,7 +262,9 @@ func (s *Service) DeleteClient(ctx context.Context, p *Principal, id string) err
 	if !p.IsTenantAdmin() {
 		return errForbidden
 	}
-	if err := s.store.DeleteClient(ctx, id); errors.Is(err, gatehouse.ErrNotFound) {
+	err := s.store.DeleteClient(ctx, id)
+	s.clients.invalidate(id)
+	if errors.Is(err, gatehouse.ErrNotFound) {
 		return errClientNotFound
 	} else if err != nil {
 		return unavailable(err)

@@ -63,24 +63,6 @@ func (s *Service) syncRevocations(ctx context.Context) error {
 	return nil
 }
 
-func (s *Service) runRevocationSync(every time.Duration) {
-	defer close(s.syncDone)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.quit:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := s.syncRevocations(ctx); err != nil {
-				s.log.Warn("reloading token revocations failed; will retry", "err", err)
-			}
-			cancel()
-		}
-	}
-}
-
 // RevokeToken revokes an access token on behalf of the client it was
 // issued to (RFC 7009). Unknown, invalid, expired and foreign tokens are
 // not an error: the answer must not tell a caller anything about a token it

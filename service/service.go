@@ -16,7 +16,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
-// Config configures a Service.
+// Config configures a Service. Zero durations and sizes take the defaults
+// named on each field.
 type Config struct {
 	Store         gatehouse.Store
 	DatacenterURL string
@@ -25,33 +26,44 @@ type Config struct {
 	Leeway        time.Duration
 	Logger        *slog.Logger
 	Now           func() time.Time
-	// AccessFlushInterval is how often lazily recorded client accesses are
-	// written; each client is written at most once per AccessMinInterval.
+	// AccessFlushInterval (5s) is how often lazily recorded client accesses
+	// are written; each client is written at most once per
+	// AccessMinInterval (1m).
 	AccessFlushInterval time.Duration
 	AccessMinInterval   time.Duration
-	// RevocationSyncInterval is how often revocations are reloaded from the
-	// store (and expired ones purged).
-	RevocationSyncInterval time.Duration
+	// SyncInterval (10s) is the safety net under the change feed: how often
+	// revocations and keys are reloaded and the client cache is dropped,
+	// whether or not any change was announced.
+	SyncInterval time.Duration
+	// ClientCacheSize (100,000) bounds the in-memory client cache.
+	ClientCacheSize int
+	// StoreTimeout (3s) bounds each store call made while serving a request,
+	// so an unreachable database turns into a 503 quickly.
+	StoreTimeout time.Duration
 }
 
 // Service implements Gatehouse's use cases over a Store.
 type Service struct {
-	store    gatehouse.Store
-	log      *slog.Logger
-	now      func() time.Time
-	issuer   *token.Issuer
-	verifier *token.Verifier
-	keys     *token.KeyRing
-	access   *accessRecorder
-	dcID     string
-	dcURL    string
-	revoked  *revocationSet
+	store        gatehouse.Store
+	log          *slog.Logger
+	now          func() time.Time
+	issuer       *token.Issuer
+	verifier     *token.Verifier
+	keys         *token.KeyRing
+	keySource    *reloadingKeys
+	access       *accessRecorder
+	clients      *clientCache
+	revoked      *revocationSet
+	feed         *changeListener
+	changeFeed   gatehouse.ChangeFeed // nil for a store one process owns
+	dcID         string
+	dcURL        string
+	storeTimeout time.Duration
+	syncEvery    time.Duration
 
-	syncEvery time.Duration
-	quit      chan struct{}
-	syncDone  chan struct{}
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 	closeOnce sync.Once
-	started   bool
 }
 
 // New builds a Service. Call Start before serving and Close after.
@@ -75,37 +87,51 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.AccessFlushInterval <= 0 {
-		cfg.AccessFlushInterval = 5 * time.Second
+	cfg.AccessFlushInterval = orDefault(cfg.AccessFlushInterval, 5*time.Second)
+	cfg.AccessMinInterval = orDefault(cfg.AccessMinInterval, time.Minute)
+	cfg.SyncInterval = orDefault(cfg.SyncInterval, 10*time.Second)
+	cfg.StoreTimeout = orDefault(cfg.StoreTimeout, 3*time.Second)
+	if cfg.ClientCacheSize <= 0 {
+		cfg.ClientCacheSize = 100_000
 	}
-	if cfg.AccessMinInterval <= 0 {
-		cfg.AccessMinInterval = time.Minute
-	}
-	if cfg.RevocationSyncInterval <= 0 {
-		cfg.RevocationSyncInterval = 10 * time.Second
-	}
+	feed, shared := cfg.Store.(gatehouse.ChangeFeed)
 	keys := &token.KeyRing{}
 	s := &Service{
-		store:    cfg.Store,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		keys:     keys,
-		issuer:   &token.Issuer{URL: iss, Audience: aud, TTL: cfg.TokenTTL, Keys: keys},
-		verifier: &token.Verifier{Issuer: iss, Audience: aud, Keys: keys, Leeway: cfg.Leeway},
-		dcID:     cfg.DatacenterID,
-		dcURL:    cfg.DatacenterURL,
-		revoked:  &revocationSet{exp: map[string]time.Time{}},
-
-		syncEvery: cfg.RevocationSyncInterval,
-		quit:      make(chan struct{}),
-		syncDone:  make(chan struct{}),
+		store:        cfg.Store,
+		log:          cfg.Logger,
+		now:          cfg.Now,
+		keys:         keys,
+		issuer:       &token.Issuer{URL: iss, Audience: aud, TTL: cfg.TokenTTL, Keys: keys},
+		clients:      newClientCache(cfg.ClientCacheSize, !shared),
+		revoked:      &revocationSet{exp: map[string]time.Time{}},
+		dcID:         cfg.DatacenterID,
+		dcURL:        cfg.DatacenterURL,
+		storeTimeout: cfg.StoreTimeout,
+		syncEvery:    cfg.SyncInterval,
+		feed: &changeListener{
+			kickRevocations: make(chan struct{}, 1),
+			kickKeys:        make(chan struct{}, 1),
+		},
 	}
+	if shared {
+		s.changeFeed = feed
+	}
+	s.keySource = &reloadingKeys{s: s, cooldown: time.Second}
+	s.verifier = &token.Verifier{Issuer: iss, Audience: aud, Keys: s.keySource, Leeway: cfg.Leeway}
 	s.access = newAccessRecorder(cfg.Store, cfg.Logger, cfg.Now, cfg.AccessFlushInterval, cfg.AccessMinInterval)
 	return s, nil
 }
 
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
 // Start loads the signing keys, creating the first one on an empty store,
-// and starts the background writer of client accesses.
+// loads the revocations, and starts the background work: writing client
+// accesses, following the store's change feed, and the periodic resync.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.ensureSigningKey(ctx); err != nil {
 		return err
@@ -113,24 +139,67 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.syncRevocations(ctx); err != nil {
 		return fmt.Errorf("load token revocations: %w", err)
 	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
 	s.access.start()
-	go s.runRevocationSync(s.syncEvery)
-	s.started = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runSync(bg)
+	}()
+	if s.changeFeed != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runFeed(bg, s.changeFeed)
+		}()
+	}
 	return nil
 }
 
-// Close writes pending client accesses and stops background work.
+// Close stops background work and writes pending client accesses.
 func (s *Service) Close(ctx context.Context) error {
-	if !s.started {
+	if s.cancel == nil {
 		return nil
 	}
-	s.closeOnce.Do(func() { close(s.quit) })
-	select {
-	case <-s.syncDone:
-	case <-ctx.Done():
-		return ctx.Err()
+	var err error
+	s.closeOnce.Do(func() {
+		s.cancel()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+			return
+		}
+		err = s.access.stop(ctx)
+	})
+	return err
+}
+
+// runSync is the safety net under the change feed.
+func (s *Service) runSync(ctx context.Context) {
+	t := time.NewTicker(s.syncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*s.storeTimeout)
+		if err := s.syncRevocations(sctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("reloading token revocations failed; will retry", "err", err)
+		}
+		if err := s.reloadKeys(sctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("reloading signing keys failed; will retry", "err", err)
+		}
+		cancel()
+		if s.changeFeed != nil {
+			s.clients.purge()
+		}
 	}
-	return s.access.stop(ctx)
 }
 
 // Issuer is the iss of this data center's tokens.
@@ -139,11 +208,16 @@ func (s *Service) Issuer() string { return s.issuer.URL }
 // Audience is the aud of this data center's access tokens.
 func (s *Service) Audience() string { return s.issuer.Audience }
 
+// DatacenterID is this data center's short name.
+func (s *Service) DatacenterID() string { return s.dcID }
+
 // Keys is the data center's key ring (for the JWKS).
 func (s *Service) Keys() *token.KeyRing { return s.keys }
 
 // Ready reports whether the store answers.
 func (s *Service) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		return unavailable(err)
 	}
@@ -160,23 +234,30 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// Another replica may have won the race to create the first key;
-		// then its key is the one to load.
+		// Another replica may have created the first key at the same
+		// moment; then both keys are stored, every replica loads both, and
+		// all sign with the same one (the ring's choice is deterministic).
 		if err := s.store.AddSigningKey(ctx, k); err != nil && !errors.Is(err, gatehouse.ErrConflict) {
 			return fmt.Errorf("store signing key: %w", err)
 		}
 		s.log.Info("created signing key", "kid", k.ID)
-		if keys, err = s.store.SigningKeys(ctx); err != nil {
-			return fmt.Errorf("load signing keys: %w", err)
-		}
 	}
-	if err := s.keys.Load(keys, s.now()); err != nil {
+	if err := s.reloadKeys(ctx); err != nil {
 		return err
 	}
 	if s.keys.SigningKeyID() == "" {
 		return errors.New("no stored signing key is active")
 	}
 	return nil
+}
+
+// reloadKeys loads the key set from the store.
+func (s *Service) reloadKeys(ctx context.Context) error {
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	return s.keys.Load(keys, s.now())
 }
 
 // unavailable wraps a store failure that is not the caller's fault, so the
@@ -186,7 +267,7 @@ func unavailable(err error) error {
 		return nil
 	}
 	var ge *gatehouse.Error
-	if errors.As(err, &ge) || errors.Is(err, gatehouse.ErrNotFound) || errors.Is(err, gatehouse.ErrConflict) {
+	if errors.As(err, &ge) || errors.Is(err, gatehouse.ErrNotFound) || errors.Is(err, gatehouse.ErrConflict) || errors.Is(err, gatehouse.ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", gatehouse.ErrUnavailable, err)

@@ -23,7 +23,7 @@ type ClientCredentials struct {
 
 // AuthenticateClient checks client credentials and returns the client.
 func (s *Service) AuthenticateClient(ctx context.Context, cred ClientCredentials) (gatehouse.Client, error) {
-	c, err := s.store.GetClient(ctx, cred.ClientID)
+	c, err := s.lookupClient(ctx, cred.ClientID)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		// Spend the same hashing work as for a known client, so timing does
 		// not reveal which ids exist.
@@ -31,7 +31,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, cred ClientCredentials
 		return gatehouse.Client{}, ErrInvalidClient
 	}
 	if err != nil {
-		return gatehouse.Client{}, unavailable(err)
+		return gatehouse.Client{}, err
 	}
 	ok := gatehouse.SecretMatches(c.ID, cred.Secret, c.SecretHash)
 	if !ok || c.Status != gatehouse.StatusEnabled || c.AuthMethod != cred.Method {
@@ -77,12 +77,12 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.store.GetClient(ctx, claims.ClientID)
+	c, err := s.lookupClient(ctx, claims.ClientID)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeClientNotFound, "The API client of this token no longer exists.")
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
 	if c.TenantID != claims.OwnerTUID {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenInvalid, "The token does not match its API client.")

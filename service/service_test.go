@@ -1,0 +1,173 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/token"
+)
+
+// feedStore is a shared store as a replica sees it: the SQLite store plus a
+// change feed the test drives, a count of client reads, and a switch that
+// makes the database unreachable.
+type feedStore struct {
+	gatehouse.Store
+	changes chan gatehouse.Change
+	reads   atomic.Int64
+	down    atomic.Bool
+}
+
+func (f *feedStore) GetClient(ctx context.Context, id string) (gatehouse.Client, error) {
+	f.reads.Add(1)
+	if f.down.Load() {
+		return gatehouse.Client{}, errors.New("connection refused")
+	}
+	return f.Store.GetClient(ctx, id)
+}
+
+func (f *feedStore) WatchChanges(ctx context.Context, fn func(gatehouse.Change)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ch := <-f.changes:
+			fn(ch)
+		}
+	}
+}
+
+func openStore(t *testing.T, dir string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func startService(t *testing.T, store gatehouse.Store) *service.Service {
+	t.Helper()
+	svc, err := service.New(service.Config{Store: store, DatacenterURL: "http://dc.test", TokenTTL: time.Hour, SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	return svc
+}
+
+var admin = service.BootstrapCredentials{ClientID: "admin", ClientSecret: gatehouse.NewSecret()}
+
+func adminCred() service.ClientCredentials {
+	return service.ClientCredentials{ClientID: admin.ClientID, Secret: admin.ClientSecret, Method: gatehouse.AuthSecretBasic}
+}
+
+// eventually waits for cond, failing after a generous deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestClientCacheFollowsTheChangeFeed(t *testing.T) {
+	fs := &feedStore{Store: openStore(t, t.TempDir()), changes: make(chan gatehouse.Change)}
+	svc := startService(t, fs)
+	ctx := t.Context()
+	if _, err := svc.Bootstrap(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	auth := func() error { _, err := svc.AuthenticateClient(ctx, adminCred()); return err }
+
+	// Before the feed is connected nothing is cached: every lookup reads.
+	before := fs.reads.Load()
+	for i := 0; i < 3; i++ {
+		if err := auth(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fs.reads.Load() - before; n != 3 {
+		t.Errorf("feed not yet connected: %d reads for 3 lookups, want 3", n)
+	}
+
+	fs.changes <- gatehouse.Change{Kind: gatehouse.ChangeResync}
+	fs.changes <- gatehouse.Change{Kind: gatehouse.ChangeKeys} // received only once the resync is handled
+	auth()
+	before = fs.reads.Load()
+	for i := 0; i < 5; i++ {
+		if err := auth(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fs.reads.Load() - before; n != 0 {
+		t.Errorf("feed connected: %d reads for 5 cached lookups, want 0", n)
+	}
+
+	fs.changes <- gatehouse.Change{Kind: gatehouse.ChangeClient, ID: admin.ClientID}
+	fs.changes <- gatehouse.Change{Kind: gatehouse.ChangeKeys} // received only once the first is handled
+	before = fs.reads.Load()
+	auth()
+	if n := fs.reads.Load() - before; n != 1 {
+		t.Errorf("after a change to the client: %d reads, want 1", n)
+	}
+
+	// Feed lost and database down: fail closed, with an unavailable error
+	// (a 503), never a cached answer and never invalid_client (a 401).
+	fs.changes <- gatehouse.Change{Kind: gatehouse.ChangeLost}
+	fs.changes <- gatehouse.Change{Kind: gatehouse.ChangeKeys}
+	fs.down.Store(true)
+	if err := auth(); !errors.Is(err, gatehouse.ErrUnavailable) {
+		t.Errorf("database down, feed lost: %v, want ErrUnavailable", err)
+	}
+	fs.down.Store(false)
+	if err := auth(); err != nil {
+		t.Errorf("database back: %v", err)
+	}
+}
+
+// A token signed by a key another replica added is accepted: the unknown
+// kid makes this replica reload the key set from the shared store.
+func TestUnknownKidReloadsKeys(t *testing.T) {
+	dir := t.TempDir()
+	storeA, storeB := openStore(t, dir), openStore(t, dir)
+	a := startService(t, storeA)
+	if _, err := a.Bootstrap(t.Context(), admin); err != nil {
+		t.Fatal(err)
+	}
+	k, err := token.GenerateSigningKey(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Newer than a's key, so b signs with it.
+	if err := storeB.AddSigningKey(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	b := startService(t, storeB)
+	if b.Keys().SigningKeyID() != k.ID {
+		t.Fatalf("replica b signs with %s, want the new key %s", b.Keys().SigningKeyID(), k.ID)
+	}
+	if a.Keys().SigningKeyID() == k.ID {
+		t.Fatal("replica a already knows the new key; the test proves nothing")
+	}
+	issued, err := b.IssueToken(t.Context(), adminCred(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(t.Context(), issued.AccessToken); err != nil {
+		t.Errorf("replica a rejects replica b's token: %v", err)
+	}
+}
