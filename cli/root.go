@@ -54,16 +54,31 @@ func envString(name, def string) string {
 	return def
 }
 
+// envErrors holds malformed environment twins by flag name. A malformed
+// twin is an error only when its flag is not given: the flag wins.
+type envErrors map[string]error
+
+// check reports the malformed twins of the flags not set explicitly.
+func (e envErrors) check(cmd *cobra.Command) error {
+	var errs []error
+	for flag, err := range e {
+		if !cmd.Flags().Changed(flag) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // envDuration reads a duration default from the environment; a malformed
 // value is reported when the command runs, not silently ignored.
-func envDuration(name string, def time.Duration, bad *error) time.Duration {
+func envDuration(name string, def time.Duration, flag string, bad envErrors) time.Duration {
 	v, ok := os.LookupEnv(name)
 	if !ok {
 		return def
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		*bad = errors.Join(*bad, fmt.Errorf("%s: %q is not a duration (try 30s or 2h)", name, v))
+		bad[flag] = fmt.Errorf("%s: %q is not a duration (try 30s or 2h)", name, v)
 		return def
 	}
 	return d

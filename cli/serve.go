@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/token"
 )
 
 // BootstrapFile is where generated bootstrap credentials are written,
@@ -33,11 +34,11 @@ type serveOptions struct {
 	leeway        time.Duration
 	logFormat     string
 	logLevel      string
-	envErr        error
+	envErr        envErrors
 }
 
 func newServeCommand() *cobra.Command {
-	o := &serveOptions{}
+	o := &serveOptions{envErr: envErrors{}}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a data center's identity provider",
@@ -55,8 +56,8 @@ choose its credentials; otherwise they are generated and written to
 <data-dir>/` + BootstrapFile + ` (mode 0600).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.envErr != nil {
-				return o.envErr
+			if err := o.envErr.check(cmd); err != nil {
+				return err
 			}
 			return runServe(cmd.Context(), o, cmd.ErrOrStderr())
 		},
@@ -66,8 +67,8 @@ choose its credentials; otherwise they are generated and written to
 	f.StringVar(&o.datacenterURL, "datacenter-url", envString("GATEHOUSE_DATACENTER_URL", ""), "public base URL of this data center (default http:// + the listen address)")
 	f.StringVar(&o.datacenterID, "datacenter-id", envString("GATEHOUSE_DATACENTER_ID", "local"), "short name of this data center")
 	f.StringVar(&o.dataDir, "data-dir", envString("GATEHOUSE_DATA_DIR", "./gatehouse-data"), "directory of the embedded SQLite store")
-	f.DurationVar(&o.tokenTTL, "token-ttl", envDuration("GATEHOUSE_TOKEN_TTL", 2*time.Hour, &o.envErr), "lifetime of access tokens")
-	f.DurationVar(&o.leeway, "leeway", envDuration("GATEHOUSE_LEEWAY", 30*time.Second, &o.envErr), "clock-skew allowance when checking exp, nbf and iat")
+	f.DurationVar(&o.tokenTTL, "token-ttl", envDuration("GATEHOUSE_TOKEN_TTL", 2*time.Hour, "token-ttl", o.envErr), "lifetime of access tokens")
+	f.DurationVar(&o.leeway, "leeway", envDuration("GATEHOUSE_LEEWAY", 30*time.Second, "leeway", o.envErr), "clock-skew allowance when checking exp, nbf and iat")
 	f.StringVar(&o.logFormat, "log-format", envString("GATEHOUSE_LOG_FORMAT", "text"), "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envString("GATEHOUSE_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
 	return cmd
@@ -99,6 +100,11 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	}
 	if o.leeway < 0 {
 		return fmt.Errorf("--leeway must not be negative, got %s", o.leeway)
+	}
+	if o.datacenterURL != "" {
+		if _, _, err := token.Endpoints(o.datacenterURL); err != nil {
+			return err
+		}
 	}
 	boot, chosen, err := bootstrapFromEnv()
 	if err != nil {
@@ -192,6 +198,9 @@ func bootstrap(ctx context.Context, svc *service.Service, log *slog.Logger, data
 		}
 		if created {
 			log.Info("bootstrapped root tenant and admin client from the environment", "client_id", cred.ClientID, "tenant_id", cred.TenantID)
+		} else {
+			log.Warn("the store is already bootstrapped: GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET are ignored; " +
+				"manage the admin client through the API (gatehouse clients regenerate-secret)")
 		}
 		return nil
 	}
@@ -222,12 +231,40 @@ func bootstrap(ctx context.Context, svc *service.Service, log *slog.Logger, data
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if !created {
+		warnStrandedBootstrapFiles(log, dataDir, final, tmp.Name())
 		return nil
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return fmt.Errorf("bootstrap: credentials are in %s but could not be moved to %s: %w", tmp.Name(), final, err)
 	}
+	if err := syncDir(dataDir); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
 	log.Info("bootstrapped root tenant and admin client; its credentials are in the file named here (mode 0600)",
 		"file", final)
 	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// warnStrandedBootstrapFiles points the operator at credentials a crash
+// left behind: written and committed, but not yet renamed into place.
+func warnStrandedBootstrapFiles(log *slog.Logger, dataDir, final, ours string) {
+	if _, err := os.Stat(final); err == nil {
+		return
+	}
+	stranded, _ := filepath.Glob(filepath.Join(dataDir, BootstrapFile+".*.tmp"))
+	for _, f := range stranded {
+		if f != ours {
+			log.Warn("found bootstrap credentials left by an interrupted first start; if the admin client works with them, rename the file", "file", f, "to", final)
+		}
+	}
 }
