@@ -6,7 +6,9 @@
 // one until shortly before it expires, and shares a single token request
 // among concurrent callers. HTTPClient returns an *http.Client that adds the
 // bearer token to every request sent to the data center, and the account
-// API helpers (CreateClient, ListClients, ...) are built on it.
+// API helpers (CreateClient, ListClients, ...) are built on it. Requests
+// answered 429 or 503 are sent again after the wait the server asks for.
+// TokenSource exposes the same token cache to golang.org/x/oauth2.
 package client
 
 import (
@@ -31,10 +33,20 @@ import (
 // expires.
 const DefaultEarlyExpiry = 5 * time.Minute
 
-// tokenTimeout bounds a shared token request. The shared request runs
-// detached from its callers' contexts, so without a bound of its own a
-// hung server would hold every later caller's flight open forever.
+// tokenTimeout bounds a shared token request, its retries included. The
+// shared request runs detached from its callers' contexts, so without a
+// bound of its own a hung server would hold every later caller's flight
+// open forever. TokenSource, whose callers cannot pass a context, waits at
+// most this long too.
 const tokenTimeout = 30 * time.Second
+
+// DefaultMaxRetries is how many times a request answered 429 or 503 is
+// sent again when Config.MaxRetries is zero.
+const DefaultMaxRetries = 3
+
+// DefaultMaxRetryWait caps each wait before a retry when
+// Config.MaxRetryWait is zero.
+const DefaultMaxRetryWait = 30 * time.Second
 
 // maxBody bounds every response body the SDK reads, so a hostile or broken
 // server cannot exhaust the app's memory.
@@ -66,7 +78,19 @@ type Config struct {
 	// lifetime, so short-lived tokens are still reused.
 	EarlyExpiry time.Duration
 	// Now is the clock; nil means time.Now. Tests move it to expire tokens.
+	// Token lifetimes and Retry-After dates are read against it.
 	Now func() time.Time
+	// MaxRetries is how many times a request answered 429 Too Many
+	// Requests or 503 Service Unavailable is sent again, for token requests
+	// and for requests through Transport alike. Zero means
+	// DefaultMaxRetries; a negative value turns retries off. A request
+	// whose body cannot be replayed (no GetBody) is never retried.
+	MaxRetries int
+	// MaxRetryWait caps each wait before a retry. When the server's
+	// Retry-After asks for longer, the SDK does not retry sooner than asked
+	// but hands the answer back to the caller. Zero means
+	// DefaultMaxRetryWait.
+	MaxRetryWait time.Duration
 }
 
 // Client holds API-client credentials and a cached access token. It is
@@ -83,17 +107,29 @@ type Client struct {
 	early    time.Duration
 	now      func() time.Time
 
-	mu        sync.Mutex
-	tok       *api.TokenResponse // nil when nothing is cached
-	refreshAt time.Time          // when tok stops being handed out
-	flight    *flight            // the token request in progress, if any
+	maxRetries int
+	maxWait    time.Duration
+	// sleep waits between retries; tests replace it so as not to sleep.
+	sleep func(ctx context.Context, d time.Duration) error
+
+	mu     sync.Mutex
+	cur    *cached // the token handed out until cur.refreshAt; nil if none
+	flight *flight // the token request in progress, if any
+}
+
+// cached is a token together with the times that govern its reuse, all on
+// this machine's clock (Config.Now).
+type cached struct {
+	tok       api.TokenResponse
+	sent      time.Time // when the request that obtained it was sent
+	refreshAt time.Time // when it stops being handed out; <= sent if never
 }
 
 // flight is one token request whose result every waiting caller shares.
-// done is closed once tok or err is set.
+// done is closed once val or err is set.
 type flight struct {
 	done chan struct{}
-	tok  *api.TokenResponse
+	val  *cached
 	err  error
 }
 
@@ -134,6 +170,20 @@ func New(cfg Config) (*Client, error) {
 	if cfg.EarlyExpiry < 0 {
 		return nil, fmt.Errorf("client: negative early expiry %s", cfg.EarlyExpiry)
 	}
+	if cfg.MaxRetryWait < 0 {
+		return nil, fmt.Errorf("client: negative maximum retry wait %s", cfg.MaxRetryWait)
+	}
+	maxRetries := cfg.MaxRetries
+	switch {
+	case maxRetries == 0:
+		maxRetries = DefaultMaxRetries
+	case maxRetries < 0:
+		maxRetries = 0
+	}
+	maxWait := cfg.MaxRetryWait
+	if maxWait == 0 {
+		maxWait = DefaultMaxRetryWait
+	}
 	early := cfg.EarlyExpiry
 	if early == 0 {
 		early = DefaultEarlyExpiry
@@ -159,6 +209,10 @@ func New(cfg Config) (*Client, error) {
 		hc:       hc,
 		early:    early,
 		now:      now,
+
+		maxRetries: maxRetries,
+		maxWait:    maxWait,
+		sleep:      sleep,
 	}
 	c.api = &http.Client{
 		Transport:     c.Transport(),
@@ -178,11 +232,22 @@ func (c *Client) DatacenterURL() string { return c.base }
 // waiting, but the request goes on for the others and fills the cache.
 // The returned value is the caller's own copy.
 func (c *Client) Token(ctx context.Context) (*api.TokenResponse, error) {
+	e, err := c.token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := e.tok
+	return &t, nil
+}
+
+// token is Token returning the cache entry itself, which callers must not
+// modify: it is shared.
+func (c *Client) token(ctx context.Context) (*cached, error) {
 	c.mu.Lock()
-	if c.tok != nil && c.now().Before(c.refreshAt) {
-		t := *c.tok
+	if c.cur != nil && c.now().Before(c.cur.refreshAt) {
+		e := c.cur
 		c.mu.Unlock()
-		return &t, nil
+		return e, nil
 	}
 	f := c.flight
 	if f == nil {
@@ -195,6 +260,8 @@ func (c *Client) Token(ctx context.Context) (*api.TokenResponse, error) {
 		c.flight = f
 		// The fetch must outlive whichever caller happened to start it, but
 		// it keeps that caller's context values (trace ids and the like).
+		// Neither the context nor anything derived from it outlives the
+		// fetch: the Client keeps no caller's context.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenTimeout)
 		go func() {
 			defer cancel()
@@ -205,57 +272,75 @@ func (c *Client) Token(ctx context.Context) (*api.TokenResponse, error) {
 
 	select {
 	case <-f.done:
-		if f.err != nil {
-			return nil, f.err
-		}
-		t := *f.tok
-		return &t, nil
+		return f.val, f.err
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
 }
 
 func (c *Client) runFlight(ctx context.Context, f *flight) {
-	start := c.now()
-	tok, err := c.FetchToken(ctx)
+	tok, sent, err := c.fetch(ctx)
+	var e *cached
+	if err == nil {
+		e = c.lifetime(tok, sent)
+	}
 
 	c.mu.Lock()
 	if err == nil {
-		if at, ok := c.refreshTime(tok, start); ok {
-			c.tok, c.refreshAt = tok, at
+		if e.refreshAt.After(e.sent) {
+			c.cur = e
 		} else {
-			c.tok = nil
+			c.cur = nil
 		}
 	}
 	c.flight = nil
-	f.tok, f.err = tok, err
+	f.val, f.err = e, err
 	c.mu.Unlock()
 	close(f.done)
 }
 
-// refreshTime is when a token fetched at start must be replaced, and
-// whether it may be cached at all.
+// lifetime works out when a token obtained by a request sent at sent
+// expires and when it must be replaced.
 //
-// The lifetime comes from expires_in, counted from when the request was
-// sent, which is immune to skew between this machine's clock and the data
-// center's. expires_on, absolute in the data center's clock, is the
-// fallback when expires_in is missing.
-func (c *Client) refreshTime(t *api.TokenResponse, start time.Time) (time.Time, bool) {
-	var expiry time.Time
-	switch {
-	case t.ExpiresIn > 0:
-		expiry = start.Add(time.Duration(t.ExpiresIn) * time.Second)
-	case t.ExpiresOn > 0:
-		expiry = time.Unix(t.ExpiresOn, 0)
-	default:
-		return time.Time{}, false
+// The expiry is the earlier of two readings. sent+expires_in is immune to
+// skew between this machine's clock and the data center's, and is early
+// rather than late, since the request was sent before the server started
+// counting; if this clock runs behind, it is the earlier one. expires_on
+// is the data center's own word, absolute in its clock; if this clock runs
+// ahead, it is the earlier one and the token is replaced early rather than
+// used after it expired. Either reading alone is used when the other is
+// missing.
+//
+// One exception: an expires_on at or before the send time cannot be
+// right about a token just issued; it means this clock runs ahead of the
+// data center's by more than the token's lifetime. Believing it would make
+// every request fetch a new token, so expires_in alone counts then.
+//
+// The token is replaced EarlyExpiry before its expiry, but never earlier
+// than half-way through its lifetime, so short-lived tokens are still
+// reused. A token without any expiry, or already expired, is not reused:
+// its refreshAt is its send time.
+func (c *Client) lifetime(t *api.TokenResponse, sent time.Time) *cached {
+	e := &cached{tok: *t, sent: sent, refreshAt: sent}
+	var expiry time.Time // zero while the server has not said
+	if t.ExpiresIn > 0 {
+		expiry = sent.Add(time.Duration(t.ExpiresIn) * time.Second)
 	}
-	life := expiry.Sub(start)
-	if life <= 0 {
-		return time.Time{}, false
+	if t.ExpiresOn > 0 {
+		on := time.Unix(t.ExpiresOn, 0)
+		switch {
+		case expiry.IsZero():
+			expiry = on
+		case on.After(sent) && on.Before(expiry):
+			expiry = on
+		}
 	}
-	early := min(c.early, life/2)
-	return expiry.Add(-early), true
+	life := expiry.Sub(sent)
+	if expiry.IsZero() || life <= 0 {
+		return e
+	}
+	e.refreshAt = expiry.Add(-min(c.early, life/2))
+	return e
 }
 
 // invalidate drops the cached token if it is still the one given, which a
@@ -264,38 +349,67 @@ func (c *Client) refreshTime(t *api.TokenResponse, start time.Time) (time.Time, 
 // a replacement fetched by one of them is not thrown away by the rest.
 func (c *Client) invalidate(accessToken string) {
 	c.mu.Lock()
-	if c.tok != nil && c.tok.AccessToken == accessToken {
-		c.tok = nil
+	if c.cur != nil && c.cur.tok.AccessToken == accessToken {
+		c.cur = nil
 	}
 	c.mu.Unlock()
 }
 
 // FetchToken requests a new access token, bypassing and leaving untouched
-// the cache that Token uses.
+// the cache that Token uses. Answers 429 and 503 are retried as
+// Config.MaxRetries and Config.MaxRetryWait say, within ctx.
 func (c *Client) FetchToken(ctx context.Context) (*api.TokenResponse, error) {
+	tok, _, err := c.fetch(ctx)
+	return tok, err
+}
+
+// fetch is FetchToken that also reports when the request that succeeded
+// was sent, the moment its expires_in counts from.
+func (c *Client) fetch(ctx context.Context) (*api.TokenResponse, time.Time, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if c.method == AuthSecretPost {
 		form.Set("client_id", c.id)
 		form.Set("client_secret", c.secret)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("client: token request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if c.method == AuthSecretBasic {
-		req.Header.Set("Authorization", "Basic "+basicCredentials(c.id, c.secret))
-	}
+	body := form.Encode()
+	for retries := 0; ; retries++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(body))
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("client: token request: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		if c.method == AuthSecretBasic {
+			req.Header.Set("Authorization", "Basic "+basicCredentials(c.id, c.secret))
+		}
 
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, c.redactErr(err)
+		sent := c.now()
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			return nil, sent, c.redactErr(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			tok, err := readToken(resp)
+			return tok, sent, err
+		}
+		if wait, ok := c.retryDelay(ctx, resp, retries); ok {
+			status := resp.StatusCode
+			drain(resp.Body)
+			if err := c.sleep(ctx, wait); err != nil {
+				return nil, sent, fmt.Errorf("client: token request answered %d; stopped waiting to retry: %w", status, err)
+			}
+			continue
+		}
+		err = c.responseError(resp)
+		drain(resp.Body)
+		return nil, sent, err
 	}
+}
+
+// readToken decodes and checks a 200 answer of the token endpoint, and
+// closes its body.
+func readToken(resp *http.Response) (*api.TokenResponse, error) {
 	defer drain(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, c.responseError(resp)
-	}
 	var tok api.TokenResponse
 	if err := decodeBody(resp, &tok); err != nil {
 		return nil, fmt.Errorf("client: token response: %w", err)

@@ -174,6 +174,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"no secret", func(c *client.Config) { c.ClientSecret = "" }},
 		{"auth method", func(c *client.Config) { c.AuthMethod = "private_key_jwt" }},
 		{"negative early expiry", func(c *client.Config) { c.EarlyExpiry = -time.Second }},
+		{"negative retry wait", func(c *client.Config) { c.MaxRetryWait = -time.Second }},
 	} {
 		cfg := good
 		bad.mod(&cfg)
@@ -396,6 +397,104 @@ func TestEarlyExpiryIsAtMostHalfTheLifetime(t *testing.T) {
 	}
 	if n := f.tokenHits.Load(); n != 2 {
 		t.Errorf("at 30s of 60s: %d token requests, want 2", n)
+	}
+}
+
+// The cached expiry is the earlier of send time + expires_in and
+// expires_on. The data center's clock differs from the client's by skew;
+// its expires_on is its own clock's reading.
+func TestTokenExpiryIsEarlierOfExpiresInAndExpiresOn(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		expiresIn   int64
+		skew        time.Duration // data center clock minus client clock
+		noExpiresOn bool
+		lifetime    time.Duration // 0: the token is not reused
+	}{
+		{name: "clocks agree", expiresIn: 3600, lifetime: time.Hour},
+		{name: "client clock ahead: expires_on is earlier", expiresIn: 3600, skew: -10 * time.Minute, lifetime: 50 * time.Minute},
+		{name: "client clock behind: expires_in is earlier", expiresIn: 3600, skew: time.Hour, lifetime: time.Hour},
+		{name: "expires_on alone", expiresIn: 0, lifetime: time.Hour},
+		{name: "expires_in alone", expiresIn: 3600, noExpiresOn: true, lifetime: time.Hour},
+		// An expires_on already past when the request was sent only says
+		// the client's clock is far ahead: expires_in governs.
+		{name: "expires_on before the send time", expiresIn: 3600, skew: -2 * time.Hour, lifetime: time.Hour},
+		{name: "neither", expiresIn: 0, noExpiresOn: true},
+		{name: "expires_on alone, already past", expiresIn: 0, skew: -2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			var hits atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := hits.Add(1)
+				tok := api.TokenResponse{AccessToken: fmt.Sprintf("token-%d", n), TokenType: "bearer", ExpiresIn: tc.expiresIn}
+				if !tc.noExpiresOn {
+					tok.ExpiresOn = clk.Now().Add(tc.skew).Add(time.Hour).Unix()
+				}
+				writeJSON(w, http.StatusOK, tok)
+			}))
+			defer srv.Close()
+			c, err := client.New(client.Config{
+				DatacenterURL: srv.URL, ClientID: testID, ClientSecret: testSecret,
+				EarlyExpiry: 5 * time.Minute, Now: clk.Now,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if _, err := c.Token(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.lifetime == 0 {
+				if _, err := c.Token(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if n := hits.Load(); n != 2 {
+					t.Errorf("token requests = %d, want 2: a token without a usable expiry is not reused", n)
+				}
+				return
+			}
+			clk.Add(tc.lifetime - 5*time.Minute - time.Second)
+			if _, err := c.Token(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := hits.Load(); n != 1 {
+				t.Fatalf("1s before the early window: %d token requests, want 1", n)
+			}
+			clk.Add(time.Second)
+			if _, err := c.Token(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := hits.Load(); n != 2 {
+				t.Errorf("at expiry minus the early window: %d token requests, want 2", n)
+			}
+		})
+	}
+}
+
+func TestTokenSourceExpiry(t *testing.T) {
+	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	f := newFakeDC(t)
+	f.now = clk.Now
+	f.expiresIn = 3600
+	c := f.client(t, func(cfg *client.Config) { cfg.Now = clk.Now; cfg.EarlyExpiry = 10 * time.Minute })
+	tok, err := c.TokenSource().Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refresh time, so that a cache on top replaces it when we do.
+	if want := clk.Now().Add(50 * time.Minute); tok.AccessToken != "token-1" || tok.TokenType != "Bearer" || !tok.Expiry.Equal(want) {
+		t.Errorf("token = {%q %q %v}, want {token-1 Bearer %v}", tok.AccessToken, tok.TokenType, tok.Expiry, want)
+	}
+
+	// A token that is not reused must not look reusable to x/oauth2.
+	f.expiresIn = 0
+	c = f.client(t, func(cfg *client.Config) { cfg.Now = clk.Now })
+	if tok, err = c.TokenSource().Token(); err != nil {
+		t.Fatal(err)
+	}
+	if tok.Expiry.IsZero() || tok.Expiry.After(clk.Now()) {
+		t.Errorf("uncacheable token has Expiry %v, want a time not after now (%v)", tok.Expiry, clk.Now())
 	}
 }
 

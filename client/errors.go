@@ -132,8 +132,8 @@ const minRedact = 8
 func (c *Client) redact(s string) string {
 	creds := []string{c.secret, basicCredentials(c.id, c.secret)}
 	c.mu.Lock()
-	if c.tok != nil {
-		creds = append(creds, c.tok.AccessToken)
+	if c.cur != nil {
+		creds = append(creds, c.cur.tok.AccessToken)
 	}
 	c.mu.Unlock()
 	for _, cred := range creds {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"golang.org/x/oauth2"
+
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/client"
 )
@@ -43,4 +45,34 @@ func Example() {
 		fmt.Println(cl.ClientID, cl.Status)
 	}
 	// Output: 3663410d enabled
+}
+
+// Code written for golang.org/x/oauth2 can take its tokens from a Client,
+// sharing its cache: here oauth2.NewClient authenticates a plain GET.
+func ExampleClient_TokenSource() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /bc/idp/token", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(api.TokenResponse{AccessToken: "eyJ...", TokenType: "bearer", ExpiresIn: 7200})
+	})
+	mux.HandleFunc("GET /api/2/clients/{id}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println("server saw:", r.Header.Get("Authorization"))
+		json.NewEncoder(w).Encode(api.Client{ClientID: r.PathValue("id"), Status: "enabled"})
+	})
+	dc := httptest.NewServer(mux)
+	defer dc.Close()
+
+	c, err := client.New(client.Config{DatacenterURL: dc.URL, ClientID: "3663410d", ClientSecret: "the secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	hc := oauth2.NewClient(context.Background(), c.TokenSource())
+	resp, err := hc.Get(dc.URL + "/api/2/clients/3663410d")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Status)
+	// Output:
+	// server saw: Bearer eyJ...
+	// 200 OK
 }

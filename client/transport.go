@@ -1,21 +1,34 @@
 package client
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/api"
 )
 
 // Transport returns a RoundTripper that sends each request to the data
 // center with "Authorization: Bearer <token>", taking the token from Token.
 // Requests to any other origin, including redirects away from the data
-// center, go out without it: a token is only good at the data center that
+// center, go out as they are: a token is only good at the data center that
 // issued it, and anywhere else it would merely leak.
 //
-// When the data center answers 401 with error="invalid_token" (the token
-// was revoked, or the secret regenerated, before it expired), the cached
-// token is dropped and the request is sent once more with a fresh one,
-// provided its body can be replayed.
+// Two kinds of answer from the data center make it send a request again,
+// provided the request's body can be replayed (it has none, or GetBody):
+//
+//   - 401 with error="invalid_token" (the token was revoked, or the secret
+//     regenerated, before it expired): the cached token is dropped and the
+//     request is sent once more with a fresh one. Once only: a fresh token
+//     that is refused too will be refused again.
+//   - 429 or 503: the request is sent again after the Retry-After the
+//     server asked for, or after an exponential backoff with jitter, up to
+//     Config.MaxRetries times; see Config.MaxRetryWait. The waits end when
+//     the request's context does.
+//
+// Every other answer, and the last one when no retry is left, goes back to
+// the caller as it came.
 func (c *Client) Transport() http.RoundTripper {
 	base := c.hc.Transport
 	if base == nil {
@@ -26,6 +39,7 @@ func (c *Client) Transport() http.RoundTripper {
 
 // HTTPClient returns an *http.Client that authenticates with Transport and
 // otherwise behaves like Config.HTTPClient (timeout, cookies, redirects).
+// Its Timeout covers the retries and their waits as well.
 func (c *Client) HTTPClient() *http.Client {
 	hc := *c.api
 	return &hc
@@ -41,49 +55,88 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()
-	tok, err := t.c.Token(ctx)
-	if err != nil {
-		// A RoundTripper must close the body even when it sends nothing.
-		closeRequestBody(req)
-		return nil, err
-	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 
-	r := req.Clone(ctx)
-	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	resp, err := t.base.RoundTrip(r)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayable {
-		return resp, err
-	}
-	if code, _ := challengeParam(resp.Header.Values("WWW-Authenticate"), "error"); code != "invalid_token" {
-		return resp, nil
-	}
+	// out is the request being sent; the caller's req is never modified
+	// (RoundTripper's contract), and each retry is cloned afresh from it.
+	out := req.Clone(ctx)
+	var tok *api.TokenResponse // nil: take the current one from the cache
+	refreshed := false         // the one retry with a fresh token is used
+	for retries := 0; ; {
+		if tok == nil {
+			var err error
+			if tok, err = t.c.Token(ctx); err != nil {
+				// A RoundTripper must close the body even when it sends nothing.
+				closeRequestBody(out)
+				return nil, err
+			}
+		}
+		out.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := t.base.RoundTrip(out)
+		if err != nil || !replayable {
+			return resp, err
+		}
 
-	// Build the retry before discarding the first answer, so that a body
-	// that cannot be rebuilt leaves the caller with that answer.
-	retry := req.Clone(ctx)
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized && !refreshed:
+			if code, _ := challengeParam(resp.Header.Values("WWW-Authenticate"), "error"); code != "invalid_token" {
+				return resp, nil
+			}
+			refreshed = true
+			// Build the retry before discarding the first answer, so that a
+			// body that cannot be rebuilt leaves the caller with that answer.
+			next, err := rewind(req)
+			if err != nil {
+				return resp, nil
+			}
+			t.c.invalidate(tok.AccessToken)
+			fresh, err := t.c.Token(ctx)
+			if err != nil || fresh.AccessToken == tok.AccessToken {
+				// The refused answer explains more than a failed token
+				// request would; and the data center handing back the
+				// token it just refused would only repeat the 401.
+				closeRequestBody(next)
+				return resp, nil
+			}
+			drain(resp.Body)
+			out, tok = next, fresh
+
+		case retryable(resp.StatusCode):
+			wait, ok := t.c.retryDelay(ctx, resp, retries)
+			if !ok {
+				return resp, nil
+			}
+			next, err := rewind(req)
+			if err != nil {
+				return resp, nil
+			}
+			status := resp.StatusCode
+			drain(resp.Body)
+			if err := t.c.sleep(ctx, wait); err != nil {
+				closeRequestBody(next)
+				return nil, fmt.Errorf("client: %s answered %d; stopped waiting to retry: %w", req.URL.Redacted(), status, err)
+			}
+			retries++
+			// The wait may have crossed the cached token's refresh time.
+			out, tok = next, nil
+
+		default:
+			return resp, nil
+		}
+	}
+}
+
+// rewind clones req for another attempt, with a fresh copy of its body.
+func rewind(req *http.Request) (*http.Request, error) {
+	r := req.Clone(req.Context())
 	if req.Body != nil && req.Body != http.NoBody {
 		body, err := req.GetBody()
 		if err != nil {
-			return resp, nil
+			return nil, err
 		}
-		retry.Body = body
+		r.Body = body
 	}
-	t.c.invalidate(tok.AccessToken)
-	fresh, err := t.c.Token(ctx)
-	if err != nil {
-		closeRequestBody(retry)
-		return resp, nil
-	}
-	if fresh.AccessToken == tok.AccessToken {
-		// The data center handed back the token it just refused; sending
-		// it again would only repeat the 401.
-		closeRequestBody(retry)
-		return resp, nil
-	}
-	drain(resp.Body)
-	retry.Header.Set("Authorization", "Bearer "+fresh.AccessToken)
-	return t.base.RoundTrip(retry)
+	return r, nil
 }
 
 // sameOrigin reports whether req goes to the data center: same scheme,
