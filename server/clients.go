@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -55,7 +56,7 @@ func jsonProblem(err error) string {
 
 func (s *Server) writeDecodeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errTooLarge) {
-		writeAPIError(w, http.StatusRequestEntityTooLarge, "requestTooLarge", "The request body is too large.")
+		wire.WriteAPIError(w, http.StatusRequestEntityTooLarge, "requestTooLarge", "The request body is too large.", 0)
 		return
 	}
 	s.writeError(w, r, err)
@@ -114,7 +115,7 @@ func (s *Server) handleClients(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		list.Paging = &api.Paging{Cursors: api.Cursors{After: next}}
 	}
-	writeJSON(w, http.StatusOK, list)
+	wire.WriteJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p *service.Principal) {
@@ -141,7 +142,7 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p *service
 	out.ClientSecret = secret
 	noStore(w)
 	w.Header().Set("Location", "/api/2/clients/"+url.PathEscape(c.ID))
-	writeJSON(w, http.StatusCreated, out)
+	wire.WriteJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) handleClient(w http.ResponseWriter, r *http.Request) {
@@ -154,7 +155,7 @@ func (s *Server) handleClient(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, toAPI(c))
+		wire.WriteJSON(w, http.StatusOK, toAPI(c))
 	case http.MethodPut:
 		var req api.UpdateClientRequest
 		if err := decodeJSON(w, r, &req); err != nil {
@@ -172,7 +173,7 @@ func (s *Server) handleClient(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, toAPI(c))
+		wire.WriteJSON(w, http.StatusOK, toAPI(c))
 	case http.MethodDelete:
 		if err := s.svc.DeleteClient(r.Context(), p, id); err != nil {
 			s.writeError(w, r, err)
@@ -191,5 +192,5 @@ func (s *Server) handleRegenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, api.SecretResponse{ClientID: id, ClientSecret: secret})
+	wire.WriteJSON(w, http.StatusOK, api.SecretResponse{ClientID: id, ClientSecret: secret})
 }

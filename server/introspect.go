@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
-		tok, err := bearerToken(r)
+		tok, err := wire.BearerToken(r)
 		if err == nil {
 			// An empty token is answered by Authenticate as missing.
 			_, err = s.svc.Authenticate(r.Context(), tok)
@@ -84,7 +85,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	if !active {
-		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		wire.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return
 	}
 	out := introspection{
@@ -109,7 +110,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if out.Scope == nil {
 		out.Scope = []token.Grant{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleRevoke answers RFC 7009 revocation: 200 with an empty body whether

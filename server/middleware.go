@@ -5,10 +5,10 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -60,7 +60,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				writeAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.")
+				wire.WriteAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.", 0)
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -82,39 +82,13 @@ func principalFrom(ctx context.Context) *service.Principal {
 	return p
 }
 
-// bearerToken extracts the token of an Authorization: Bearer header. It
-// reports missing when no Bearer credentials were sent at all, and an
-// error when something was sent that is not a usable bearer token.
-func bearerToken(r *http.Request) (tok string, err error) {
-	values := r.Header.Values("Authorization")
-	if len(values) == 0 {
-		return "", nil
-	}
-	if len(values) > 1 {
-		return "", gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenMalformed, "More than one Authorization header was sent.")
-	}
-	scheme, rest, _ := strings.Cut(values[0], " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", nil
-	}
-	tok = strings.TrimSpace(rest)
-	if tok == "" {
-		return "", nil
-	}
-	if len(tok) > 8<<10 || strings.ContainsAny(tok, " \t") {
-		return "", gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenMalformed, "The bearer token is malformed.")
-	}
-	return tok, nil
-}
-
 // requireBearer authenticates every request with its bearer token and puts
 // the principal in the request context.
 func (s *Server) requireBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, err := bearerToken(r)
+		tok, err := wire.BearerToken(r)
 		if err == nil && tok == "" {
-			challenge(w, "", "")
-			writeAPIError(w, http.StatusUnauthorized, gatehouse.CodeBearerTokenMissing, "Authorization bearer token is missing.")
+			wire.WriteMissing(w)
 			return
 		}
 		var p *service.Principal

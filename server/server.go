@@ -14,11 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
-
-// Realm is sent in every WWW-Authenticate challenge.
-const Realm = "gatehouse"
 
 // JWKSMaxAge is how long verifiers may cache the JWKS.
 const JWKSMaxAge = 5 * time.Minute
@@ -80,12 +78,12 @@ func (s *Server) routes() http.Handler {
 	api.Handle("/api/2/clients/{id}", allow(s.handleClient, http.MethodGet, http.MethodPut, http.MethodDelete))
 	api.Handle("/api/2/clients/{id}/secret", allow(s.handleRegenerate, http.MethodPost))
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeAPIError(w, http.StatusNotFound, "notFound", "No such API route.")
+		wire.WriteAPIError(w, http.StatusNotFound, "notFound", "No such API route.", 0)
 	})
 	mux.Handle("/api/2/", s.requireBearer(api))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeAPIError(w, http.StatusNotFound, "notFound", "Not found.")
+		wire.WriteAPIError(w, http.StatusNotFound, "notFound", "Not found.", 0)
 	})
 	return mux
 }
@@ -102,12 +100,12 @@ func allow(h http.HandlerFunc, methods ...string) http.Handler {
 			}
 		}
 		w.Header().Set("Allow", list)
-		writeAPIError(w, http.StatusMethodNotAllowed, "methodNotAllowed", fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, list))
+		wire.WriteAPIError(w, http.StatusMethodNotAllowed, "methodNotAllowed", fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, list), 0)
 	})
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -116,10 +114,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if err := s.svc.Ready(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		wire.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // Timeouts against slow clients (slowloris) and stuck connections.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -148,7 +149,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, api.TokenResponse{
+	wire.WriteJSON(w, http.StatusOK, api.TokenResponse{
 		AccessToken: issued.AccessToken,
 		TokenType:   "bearer",
 		ExpiresIn:   int64(issued.ExpiresAt.Sub(issued.IssuedAt).Seconds()),

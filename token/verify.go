@@ -114,7 +114,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, now time.Time) (*Acce
 	}
 	if u.Issuer != v.Issuer {
 		return nil, fail(gatehouse.CodeTokenIssuerMismatch,
-			"The token was issued by %s, not by this data center (issuer %s).", quoteIssuer(u.Issuer), v.Issuer)
+			"The token was issued by %s, not by this data center (issuer %s).", QuoteUntrusted(u.Issuer), v.Issuer)
 	}
 	return v.VerifyParsed(ctx, u, now)
 }
@@ -176,13 +176,13 @@ func fail(code, format string, args ...any) error {
 	return gatehouse.Errorf(gatehouse.ErrUnauthenticated, code, format, args...)
 }
 
-// quoteIssuer shows an untrusted issuer in a message: bounded and quoted, so
-// a hostile token cannot stuff the answer.
-func quoteIssuer(iss string) string {
+// QuoteUntrusted shows an untrusted string (a token's issuer) in a message:
+// bounded and quoted, so a hostile token cannot stuff the answer or a log.
+func QuoteUntrusted(s string) string {
 	const max = 200
-	if len(iss) > max {
-		iss = iss[:max] + "..."
+	if len(s) > max {
+		s = s[:max] + "..."
 	}
-	b, _ := json.Marshal(iss)
+	b, _ := json.Marshal(s)
 	return string(b)
 }

@@ -1,0 +1,561 @@
+package guard_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/guard"
+	"github.com/gatehouse-dev/gatehouse/token"
+)
+
+// Every forged-token family is refused with the server's code, and where
+// the check is the same as the server's the answer is the same to the byte.
+func TestRefusals(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	other := newDC(t, dcOptions{admin: d.admin}) // same credentials, another data center
+	g := newGuard(t, guard.Config{
+		Issuers: []guard.Issuer{d.issuer(d.admin)},
+		Leeway:  30 * time.Second,
+		Now:     d.clock.Now,
+	})
+	rs := protect(t, g)
+
+	good := d.adminToken()
+	parts := strings.Split(good, ".")
+	kid, key := d.signingKey()
+	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	hs256 := func() string {
+		signing := b64(map[string]string{"alg": "HS256", "typ": "at+jwt", "kid": kid}) + "." + parts[1]
+		mac := hmac.New(sha256.New, pubDER)
+		mac.Write([]byte(signing))
+		return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}()
+	none := b64(map[string]string{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + parts[1] + "."
+	unknownKid := b64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": "nope"}) + "." + parts[1] + "." + parts[2]
+	stripped := parts[0] + "." + parts[1] + "."
+	foreignIssuer := d.forge("at+jwt", func(c *token.AccessClaims) { c.Issuer = "https://evil.example/bc" })
+	wrongAud := d.forge("at+jwt", func(c *token.AccessClaims) { c.Audience = jwt.Audience{"elsewhere.example"} })
+	noExp := d.forge("at+jwt", func(c *token.AccessClaims) { c.Expiry = nil })
+	future := d.forge("at+jwt", func(c *token.AccessClaims) { c.NotBefore = jwt.NewNumericDate(d.clock.Now().Add(time.Hour)) })
+	idToken := d.token(d.admin).IDToken
+
+	tests := []struct {
+		name   string
+		header string // the whole Authorization header; "" sends none
+		code   string
+		// same: the data center answers the same bytes; only the message of
+		// an issuer mismatch differs, naming the guard's trusted issuers.
+		same bool
+	}{
+		{"no header", "", "bearerTokenMissing", true},
+		{"empty bearer", "Bearer ", "bearerTokenMissing", true},
+		{"Basic instead of Bearer", basic(d.admin.id, d.admin.secret), "bearerTokenMissing", true},
+		{"garbage", "Bearer garbage", "tokenMalformed", true},
+		{"bad base64", "Bearer !!.!!.!!", "tokenMalformed", true},
+		{"too long", "Bearer " + strings.Repeat("a", 9000), "tokenMalformed", true},
+		{"JWE", "Bearer a.b.c.d.e", "tokenMalformed", true},
+		{"other data center", "Bearer " + other.adminToken(), "tokenIssuerMismatch", false},
+		{"foreign issuer", "Bearer " + foreignIssuer, "tokenIssuerMismatch", false},
+		{"alg none", "Bearer " + none, "tokenInvalid", true},
+		{"HS256 with the public key", "Bearer " + hs256, "tokenInvalid", true},
+		{"stripped signature", "Bearer " + stripped, "tokenInvalid", true},
+		{"unknown kid", "Bearer " + unknownKid, "tokenInvalid", true},
+		{"wrong audience", "Bearer " + wrongAud, "tokenInvalid", true},
+		{"no expiry", "Bearer " + noExp, "tokenInvalid", true},
+		{"not yet valid", "Bearer " + future, "tokenInvalid", true},
+		{"ID token as access token", "Bearer " + idToken, "tokenInvalid", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := get(t, rs, tc.header)
+			if r.status != http.StatusUnauthorized {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			if e := r.apiError(t); e.Code != tc.code || e.Domain != "AccountServer" || e.Message == "" {
+				t.Errorf("error = %+v, want code %s", e, tc.code)
+			}
+			wa := r.header.Get("WWW-Authenticate")
+			if tc.code == "bearerTokenMissing" {
+				if wa != `Bearer realm="gatehouse"` {
+					t.Errorf("WWW-Authenticate = %q", wa)
+				}
+			} else if !strings.HasPrefix(wa, `Bearer realm="gatehouse", error="invalid_token", error_description="`) {
+				t.Errorf("WWW-Authenticate = %q", wa)
+			}
+			if strings.Contains(string(r.body), parts[2]) {
+				t.Error("the answer echoes the token")
+			}
+			if !tc.same {
+				return
+			}
+			s := get(t, d.URL+"/api/2/clients/"+d.admin.id, tc.header)
+			if s.status != r.status || string(s.body) != string(r.body) ||
+				s.header.Get("WWW-Authenticate") != wa || s.header.Get("Content-Type") != r.header.Get("Content-Type") {
+				t.Errorf("the guard answers\n%d %q %s\nthe data center answers\n%d %q %s",
+					r.status, wa, r.body, s.status, s.header.Get("WWW-Authenticate"), s.body)
+			}
+		})
+	}
+
+	t.Run("issuer mismatch names the token's issuer and the trusted ones", func(t *testing.T) {
+		e := get(t, rs, "Bearer "+foreignIssuer).apiError(t)
+		if !strings.Contains(e.Message, `"https://evil.example/bc"`) || !strings.Contains(e.Message, d.URL+"/bc") {
+			t.Errorf("message %q", e.Message)
+		}
+	})
+
+	t.Run("a huge foreign issuer is bounded in the message", func(t *testing.T) {
+		huge := d.forge("at+jwt", func(c *token.AccessClaims) { c.Issuer = "https://" + strings.Repeat("x", 5000) })
+		e := get(t, rs, "Bearer "+huge).apiError(t)
+		if e.Code != "tokenIssuerMismatch" || len(e.Message) > 400 {
+			t.Errorf("%s: %d-byte message", e.Code, len(e.Message))
+		}
+	})
+
+	t.Run("a guard expecting another audience", func(t *testing.T) {
+		is := d.issuer(d.admin)
+		is.Audience = "api.example"
+		g2 := newGuard(t, guard.Config{Issuers: []guard.Issuer{is}, Now: d.clock.Now})
+		if e := get(t, protect(t, g2), "Bearer "+good).apiError(t); e.Code != "tokenInvalid" {
+			t.Errorf("code %s", e.Code)
+		}
+	})
+
+	t.Run("good token", func(t *testing.T) {
+		if r := get(t, rs, "Bearer "+good); r.status != http.StatusOK {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("expired, moved by the injected clock", func(t *testing.T) {
+		tok := d.adminToken()
+		if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
+			t.Fatalf("before expiry: %d %s", r.status, r.body)
+		}
+		d.clock.Advance(2*time.Hour + 20*time.Second) // within the leeway
+		defer d.clock.Advance(-(2*time.Hour + 31*time.Second))
+		if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
+			t.Fatalf("within leeway: %d %s", r.status, r.body)
+		}
+		d.clock.Advance(11 * time.Second)
+		r := get(t, rs, "Bearer "+tok)
+		if r.status != 401 || r.apiError(t).Code != "tokenExpired" {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if s := get(t, d.URL+"/api/2/clients/"+d.admin.id, "Bearer "+tok); string(s.body) != string(r.body) {
+			t.Errorf("guard %s, data center %s", r.body, s.body)
+		}
+	})
+}
+
+func TestTwoDataCenters(t *testing.T) {
+	eu := newDC(t, dcOptions{})
+	us := newDC(t, dcOptions{})
+	both := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{eu.issuer(eu.admin), us.issuer(us.admin)}}))
+	euOnly := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{eu.issuer(eu.admin)}}))
+
+	for _, d := range []*dc{eu, us} {
+		_, c := d.createClient()
+		r := get(t, both, "Bearer "+d.token(c).AccessToken)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", d.URL, r.status, r.body)
+		}
+		var s seen
+		r.json(t, &s)
+		if s.ClientID != c.id || s.Issuer != d.URL+"/bc" {
+			t.Errorf("handler saw %+v, want client %s of %s", s, c.id, d.URL)
+		}
+	}
+	if r := get(t, euOnly, "Bearer "+us.adminToken()); r.status != 401 || r.apiError(t).Code != "tokenIssuerMismatch" {
+		t.Errorf("a US token at an EU-only guard: %d %s", r.status, r.body)
+	}
+}
+
+// A token whose client is disabled, deleted or regenerated, or which is
+// revoked, stops working within StatusCacheTTL.
+func TestClientChangesWithinStatusTTL(t *testing.T) {
+	const ttl = 200 * time.Millisecond
+	d := newDC(t, dcOptions{})
+	rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, StatusCacheTTL: ttl}))
+	admin := d.adminToken()
+
+	tests := []struct {
+		name   string
+		change func(c api.Client, cr creds, tok string)
+	}{
+		{"disabled", func(c api.Client, _ creds, _ string) {
+			if r := d.call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "disabled"}); r.status != 200 {
+				t.Fatalf("disable: %d %s", r.status, r.body)
+			}
+		}},
+		{"deleted", func(c api.Client, _ creds, _ string) {
+			if r := d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 204 {
+				t.Fatalf("delete: %d %s", r.status, r.body)
+			}
+		}},
+		{"secret regenerated", func(c api.Client, _ creds, _ string) {
+			if r := d.call(http.MethodPost, "/api/2/clients/"+c.ClientID+"/secret", admin, nil); r.status != 200 {
+				t.Fatalf("regenerate: %d %s", r.status, r.body)
+			}
+		}},
+		{"token revoked", func(_ api.Client, cr creds, tok string) {
+			if r := d.post("/bc/idp/revoke_token", url.Values{"token": {tok}}, basic(cr.id, cr.secret)); r.status != 200 {
+				t.Fatalf("revoke: %d %s", r.status, r.body)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, cr := d.createClient()
+			tok := d.token(cr).AccessToken
+			if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
+				t.Fatalf("before: %d %s", r.status, r.body)
+			}
+			tc.change(c, cr, tok)
+			changed := time.Now()
+			deadline := changed.Add(5 * time.Second)
+			for {
+				r := get(t, rs, "Bearer "+tok)
+				if r.status == http.StatusUnauthorized {
+					if code := r.apiError(t).Code; code != "tokenRevoked" {
+						t.Fatalf("code %s, want tokenRevoked", code)
+					}
+					break
+				}
+				if r.status != http.StatusOK || time.Now().After(deadline) {
+					t.Fatalf("still %d %s after %s", r.status, r.body, time.Since(changed))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			took := time.Since(changed)
+			t.Logf("refused %s after the change (StatusCacheTTL %s)", took.Round(time.Millisecond), ttl)
+			// The answer cached before the change lives at most ttl; the
+			// rest is one poll interval and one introspection round trip.
+			if took > ttl+time.Second {
+				t.Errorf("refused only after %s", took)
+			}
+		})
+	}
+}
+
+// A flood of tokens with made-up kids costs the data center at most one
+// JWKS fetch per cooldown.
+func TestUnknownKidFlood(t *testing.T) {
+	const cooldown = time.Minute
+	d := newDC(t, dcOptions{})
+	rec := newRecorder()
+	clk := &clock{t: time.Now()}
+	rs := protect(t, newGuard(t, guard.Config{
+		Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(),
+		JWKSRefreshCooldown: cooldown, Now: clk.Now,
+	}))
+	good := d.adminToken()
+	parts := strings.Split(good, ".")
+	if r := get(t, rs, "Bearer "+good); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if n := rec.count(keysPath); n != 1 {
+		t.Fatalf("%d JWKS fetches to start with", n)
+	}
+
+	flood := func(round int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		codes := make([]string, 100)
+		for i := range codes {
+			wg.Go(func() {
+				h := b64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": fmt.Sprintf("made-up-%d-%d", round, i)})
+				r := get(t, rs, "Bearer "+h+"."+parts[1]+"."+parts[2])
+				codes[i] = strconv.Itoa(r.status) + " " + r.apiError(t).Code
+			})
+		}
+		wg.Wait()
+		for i, c := range codes {
+			if c != "401 tokenInvalid" {
+				t.Fatalf("request %d: %s", i, c)
+			}
+		}
+	}
+
+	flood(1) // within the cooldown of the first fetch
+	if n := rec.count(keysPath); n != 1 {
+		t.Errorf("within the cooldown: %d JWKS fetches, want 1", n)
+	}
+	clk.Advance(cooldown + time.Second)
+	flood(2)
+	if n := rec.count(keysPath); n != 2 {
+		t.Errorf("after one cooldown: %d JWKS fetches, want 2", n)
+	}
+	flood(3)
+	if n := rec.count(keysPath); n != 2 {
+		t.Errorf("again within the cooldown: %d JWKS fetches, want 2", n)
+	}
+	if r := get(t, rs, "Bearer "+good); r.status != 200 {
+		t.Errorf("the good token after the flood: %d %s", r.status, r.body)
+	}
+	if n := rec.count(discoveryPath); n != 1 {
+		t.Errorf("%d discovery fetches, want 1", n)
+	}
+}
+
+// Concurrent requests with one new token share one discovery, one JWKS
+// fetch and one introspection call.
+func TestConcurrentRequestsShareOneIntrospection(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	rec := newRecorder()
+	rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: d.clock.Now}))
+	_, c := d.createClient()
+	tok := d.token(c).AccessToken
+
+	for round := range 2 {
+		var wg sync.WaitGroup
+		statuses := make([]int, 50)
+		for i := range statuses {
+			wg.Go(func() { statuses[i] = get(t, rs, "Bearer "+tok).status })
+		}
+		wg.Wait()
+		for i, s := range statuses {
+			if s != http.StatusOK {
+				t.Fatalf("round %d, request %d: %d", round, i, s)
+			}
+		}
+		for path, want := range map[string]int{discoveryPath: 1, keysPath: 1, introspectPath: 1} {
+			if n := rec.count(path); n != want {
+				t.Errorf("round %d: %d requests to %s, want %d", round, n, path, want)
+			}
+		}
+	}
+}
+
+// When a data center cannot answer, the guard fails closed with 503 and
+// Retry-After, never 401, and tries again after its backoff.
+func TestFailsClosed(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	tok := d.adminToken()
+
+	tests := []struct {
+		name   string
+		path   string
+		status int // 0: network error
+	}{
+		{"discovery unreachable", discoveryPath, 0},
+		{"discovery 500", discoveryPath, 500},
+		{"JWKS unreachable", keysPath, 0},
+		{"JWKS 503", keysPath, 503},
+		{"introspection unreachable", introspectPath, 0},
+		{"introspection 502", introspectPath, 502},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder()
+			clk := &clock{t: time.Now()}
+			rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: clk.Now}))
+			rec.setDown(tc.path, tc.status, true)
+			for range 3 {
+				r := get(t, rs, "Bearer "+tok)
+				expectUnavailable(t, r)
+			}
+			if n := rec.count(tc.path); n != 1 {
+				t.Errorf("%d attempts within the backoff, want 1", n)
+			}
+			rec.setDown(tc.path, 0, false)
+			clk.Advance(time.Second)
+			if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
+				t.Errorf("after recovery: %d %s", r.status, r.body)
+			}
+		})
+	}
+
+	t.Run("introspection refuses the guard's credentials", func(t *testing.T) {
+		rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(creds{d.admin.id, "wrong-" + d.admin.secret})}}))
+		expectUnavailable(t, get(t, rs, "Bearer "+tok))
+	})
+
+	t.Run("known keys outlive a JWKS outage; unknown kids do not pass", func(t *testing.T) {
+		rec := newRecorder()
+		clk := &clock{t: time.Now()}
+		rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: clk.Now}))
+		if r := get(t, rs, "Bearer "+tok); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		rec.setDown(keysPath, 0, true)
+		clk.Advance(10 * time.Minute) // the key set is stale and past the cooldown
+		parts := strings.Split(tok, ".")
+		unknown := b64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": "rotated-in"}) + "." + parts[1] + "." + parts[2]
+		expectUnavailable(t, get(t, rs, "Bearer "+unknown))
+		if r := get(t, rs, "Bearer "+d.adminToken()); r.status != 200 {
+			t.Errorf("a new token signed by a known key: %d %s", r.status, r.body)
+		}
+	})
+}
+
+func expectUnavailable(t *testing.T, r response) {
+	t.Helper()
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if e := r.apiError(t); e.Code != "serviceUnavailable" || e.Domain != "AccountServer" {
+		t.Errorf("error = %+v", e)
+	}
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 30 {
+		t.Errorf("Retry-After = %q", r.header.Get("Retry-After"))
+	}
+	if wa := r.header.Get("WWW-Authenticate"); wa != "" {
+		t.Errorf("a 503 with a challenge: %q", wa)
+	}
+}
+
+func TestClaimsReachHandler(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.clock.Now})
+	c, cr := d.createClient()
+	tok := d.token(cr).AccessToken
+
+	var mu sync.Mutex
+	var got []*guard.Claims
+	rs := httptestServer(t, g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, ok := guard.ClaimsFrom(r.Context())
+		if !ok {
+			t.Error("no claims in the handler's context")
+			return
+		}
+		seen := *claims // as it arrived, before this handler scribbles on it
+		seen.Audience = slices.Clone(claims.Audience)
+		mu.Lock()
+		got = append(got, &seen)
+		mu.Unlock()
+		// A handler scribbling on its claims must not change the next
+		// request's.
+		claims.ClientID, claims.Scope, claims.Audience = "scribbled", nil, nil
+	})))
+	for range 2 {
+		if r := get(t, rs, "Bearer "+tok); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("handler ran %d times", len(got))
+	}
+	second := got[1]
+	if second.Issuer != d.URL+"/bc" || second.Subject != c.ClientID || second.OwnerTUID != c.TenantID ||
+		second.Expiry == nil || second.ID == "" || second.Version != 2 {
+		t.Errorf("claims = %+v", second)
+	}
+	if second.ClientID != c.ClientID || len(second.Audience) != 1 {
+		t.Errorf("the first handler's changes reached the second: %+v", second)
+	}
+	if _, ok := guard.ClaimsFrom(context.Background()); ok {
+		t.Error("claims in a bare context")
+	}
+}
+
+func TestVerify(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.clock.Now})
+	ctx := context.Background()
+
+	c, err := g.Verify(ctx, d.adminToken())
+	if err != nil || c.ClientID != d.admin.id {
+		t.Fatalf("Verify = %+v, %v", c, err)
+	}
+	for raw, code := range map[string]string{"": "bearerTokenMissing", "x": "tokenMalformed", strings.Repeat("x", 10000): "tokenMalformed"} {
+		_, err := g.Verify(ctx, raw)
+		var ge *gatehouse.Error
+		if !errors.As(err, &ge) || ge.Code != code || !errors.Is(err, gatehouse.ErrUnauthenticated) {
+			t.Errorf("Verify(%.10q) = %v, want %s", raw, err, code)
+		}
+	}
+}
+
+// Close ends a fetch in flight; the guard then answers unavailable.
+func TestClose(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	started := make(chan struct{})
+	var once sync.Once
+	hang := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		once.Do(func() { close(started) })
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	})
+	g, err := guard.New(guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: &http.Client{Transport: hang}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := g.Verify(context.Background(), d.adminToken())
+		errc <- err
+	}()
+	<-started
+	g.Close() // returns only once the hung fetch has ended
+	select {
+	case err := <-errc:
+		if !errors.Is(err, gatehouse.ErrUnavailable) {
+			t.Errorf("Verify during Close = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Verify still waiting after Close")
+	}
+	if _, err := g.Verify(context.Background(), d.adminToken()); !errors.Is(err, guard.ErrClosed) {
+		t.Errorf("Verify after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	ok := guard.Issuer{URL: "https://eu8-cloud.example.com/bc", Audience: "eu8-cloud.example.com", ClientID: "id", ClientSecret: "secret"}
+	with := func(f func(*guard.Issuer)) guard.Config {
+		is := ok
+		f(&is)
+		return guard.Config{Issuers: []guard.Issuer{is}}
+	}
+	bad := map[string]guard.Config{
+		"no issuers":        {},
+		"relative URL":      with(func(is *guard.Issuer) { is.URL = "/bc" }),
+		"ftp URL":           with(func(is *guard.Issuer) { is.URL = "ftp://example.com/bc" }),
+		"trailing slash":    with(func(is *guard.Issuer) { is.URL += "/" }),
+		"query":             with(func(is *guard.Issuer) { is.URL += "?x=1" }),
+		"user info":         with(func(is *guard.Issuer) { is.URL = "https://u:p@example.com/bc" }),
+		"no audience":       with(func(is *guard.Issuer) { is.Audience = "" }),
+		"no client ID":      with(func(is *guard.Issuer) { is.ClientID = "" }),
+		"no client secret":  with(func(is *guard.Issuer) { is.ClientSecret = "" }),
+		"duplicate issuer":  {Issuers: []guard.Issuer{ok, ok}},
+		"negative leeway":   {Issuers: []guard.Issuer{ok}, Leeway: -time.Second},
+		"negative TTL":      {Issuers: []guard.Issuer{ok}, StatusCacheTTL: -time.Second},
+		"negative cooldown": {Issuers: []guard.Issuer{ok}, JWKSRefreshCooldown: -time.Second},
+		"negative max":      {Issuers: []guard.Issuer{ok}, MaxCachedTokens: -1},
+	}
+	for name, cfg := range bad {
+		if g, err := guard.New(cfg); err == nil {
+			g.Close()
+			t.Errorf("%s: accepted", name)
+		} else if strings.Contains(err.Error(), "secret\"") || strings.Contains(err.Error(), ":p@") {
+			t.Errorf("%s: error shows a secret: %v", name, err)
+		}
+	}
+	g, err := guard.New(guard.Config{Issuers: []guard.Issuer{ok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,0 +1,395 @@
+package guard_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/guard"
+	"github.com/gatehouse-dev/gatehouse/server"
+	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/token"
+)
+
+// This harness is the server package's (server/harness_test.go): real data
+// centers on loopback listeners, each on its own SQLite file.
+
+// clock is a settable clock shared by a test and its data center.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// syncBuffer collects logs written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type creds struct{ id, secret string }
+
+// dc is one data center served over real HTTP on a loopback listener.
+type dc struct {
+	t     *testing.T
+	URL   string
+	svc   *service.Service
+	store *sqlite.Store
+	clock *clock
+	logs  *syncBuffer
+	admin creds
+}
+
+type dcOptions struct {
+	admin creds
+}
+
+// newDC starts a data center on a fresh SQLite file with a bootstrapped
+// admin client.
+func newDC(t *testing.T, opt dcOptions) *dc {
+	t.Helper()
+	if opt.admin.id == "" {
+		opt.admin = creds{"admin-" + strings.ReplaceAll(t.Name(), "/", "-"), gatehouse.NewSecret()}
+		if len(opt.admin.id) > 100 {
+			opt.admin.id = opt.admin.id[:100]
+		}
+	}
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(nil)
+	base := "http://" + hs.Listener.Addr().String()
+	clk := &clock{t: time.Now()}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	svc, err := service.New(service.Config{
+		Store: store, DatacenterURL: base, DatacenterID: "test",
+		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: clk.Now,
+		AccessFlushInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: opt.admin.id, ClientSecret: opt.admin.secret}); err != nil {
+		t.Fatal(err)
+	}
+	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: base, Logger: log})
+	hs.Start()
+	d := &dc{t: t, URL: base, svc: svc, store: store, clock: clk, logs: logs, admin: opt.admin}
+	t.Cleanup(func() {
+		hs.Close()
+		svc.Close(context.Background())
+		store.Close()
+	})
+	return d
+}
+
+// issuer is the guard's configuration for this data center, introspecting
+// with c's credentials.
+func (d *dc) issuer(c creds) guard.Issuer {
+	u, _ := url.Parse(d.URL)
+	return guard.Issuer{URL: d.URL + "/bc", Audience: u.Host, ClientID: c.id, ClientSecret: c.secret}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("body %q is not JSON: %v", r.body, err)
+	}
+}
+
+func (r response) apiError(t *testing.T) api.ErrorDetail {
+	t.Helper()
+	var e api.ErrorBody
+	r.json(t, &e)
+	return e.Error
+}
+
+func do(t *testing.T, req *http.Request) response {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{res.StatusCode, res.Header, b}
+}
+
+func basic(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
+
+// post sends a form to an IdP endpoint with optional Basic auth.
+func (d *dc) post(path string, form url.Values, authorization string) response {
+	d.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, d.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	return do(d.t, req)
+}
+
+// token gets an access token for c, failing the test otherwise.
+func (d *dc) token(c creds) api.TokenResponse {
+	d.t.Helper()
+	r := d.post("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.id, c.secret))
+	if r.status != http.StatusOK {
+		d.t.Fatalf("token for %s: %d %s", c.id, r.status, r.body)
+	}
+	var tr api.TokenResponse
+	r.json(d.t, &tr)
+	return tr
+}
+
+// call sends an account-API request with a bearer token ("" for none).
+func (d *dc) call(method, path, bearer string, body any) response {
+	d.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, d.URL+path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	return do(d.t, req)
+}
+
+// adminToken is a fresh access token of the bootstrap admin.
+func (d *dc) adminToken() string { return d.token(d.admin).AccessToken }
+
+// createClient creates a client as the admin and returns it with its secret.
+func (d *dc) createClient() (api.Client, creds) {
+	d.t.Helper()
+	r := d.call(http.MethodPost, "/api/2/clients", d.adminToken(), api.CreateClientRequest{Type: "api_client"})
+	if r.status != http.StatusCreated {
+		d.t.Fatalf("create client: %d %s", r.status, r.body)
+	}
+	var c api.Client
+	r.json(d.t, &c)
+	return c, creds{c.ClientID, c.ClientSecret}
+}
+
+// signingKey returns the data center's private key, to forge tokens that
+// carry a valid signature but break another rule.
+func (d *dc) signingKey() (string, *rsa.PrivateKey) {
+	d.t.Helper()
+	keys, err := d.store.SigningKeys(context.Background())
+	if err != nil || len(keys) == 0 {
+		d.t.Fatalf("signing keys: %v", err)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(keys[len(keys)-1].PrivateKey)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return keys[len(keys)-1].ID, k.(*rsa.PrivateKey)
+}
+
+// forge signs the claims of a real admin token, changed by mutate, with the
+// data center's own key, so the only thing wrong with the token is what the
+// test changed.
+func (d *dc) forge(typ string, mutate func(*token.AccessClaims)) string {
+	d.t.Helper()
+	kid, key := d.signingKey()
+	parts := strings.Split(d.adminToken(), ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	var c token.AccessClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		d.t.Fatal(err)
+	}
+	mutate(&c)
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	tok, err := jwt.Signed(sig).Claims(c).Serialize()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return tok
+}
+
+func b64(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// recorder is an http.RoundTripper that counts the guard's requests by path
+// and can take an endpoint down.
+type recorder struct {
+	base http.RoundTripper
+
+	mu     sync.Mutex
+	counts map[string]int
+	down   map[string]int // path → status to answer; 0 means a network error
+}
+
+var errDown = errors.New("test: endpoint is down")
+
+func newRecorder() *recorder {
+	return &recorder{base: http.DefaultTransport, counts: map[string]int{}, down: map[string]int{}}
+}
+
+func (rt *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt.mu.Lock()
+	rt.counts[req.URL.Path]++
+	status, down := rt.down[req.URL.Path]
+	rt.mu.Unlock()
+	if !down {
+		return rt.base.RoundTrip(req)
+	}
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	if status == 0 {
+		return nil, errDown
+	}
+	return &http.Response{
+		StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"text/plain"}}, Body: io.NopCloser(strings.NewReader("down")), Request: req,
+	}, nil
+}
+
+func (rt *recorder) count(path string) int {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.counts[path]
+}
+
+// setDown takes path down (status 0: network error) or, with ok, brings it
+// back.
+func (rt *recorder) setDown(path string, status int, isDown bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if isDown {
+		rt.down[path] = status
+	} else {
+		delete(rt.down, path)
+	}
+}
+
+func (rt *recorder) client() *http.Client {
+	return &http.Client{Transport: rt, Timeout: 10 * time.Second}
+}
+
+const (
+	discoveryPath  = "/bc/.well-known/openid-configuration"
+	keysPath       = "/bc/idp/keys"
+	introspectPath = "/bc/idp/introspect_token"
+)
+
+// newGuard builds a guard that is closed when the test ends.
+func newGuard(t *testing.T, cfg guard.Config) *guard.Guard {
+	t.Helper()
+	g, err := guard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
+// seen is what the protected handler reports of the claims it was given.
+type seen struct {
+	ClientID  string `json:"client_id"`
+	Issuer    string `json:"iss"`
+	OwnerTUID string `json:"owner_tuid"`
+}
+
+// protect serves a handler behind g that echoes the verified claims.
+func protect(t *testing.T, g *guard.Guard) string {
+	t.Helper()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := guard.ClaimsFrom(r.Context())
+		if !ok {
+			http.Error(w, "no claims", http.StatusInternalServerError)
+			return
+		}
+		json.NewEncoder(w).Encode(seen{ClientID: c.ClientID, Issuer: c.Issuer, OwnerTUID: c.OwnerTUID})
+	})
+	return httptestServer(t, g.Middleware(h))
+}
+
+func httptestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	rs := httptest.NewServer(h)
+	t.Cleanup(rs.Close)
+	return rs.URL
+}
+
+// get calls a protected URL with an Authorization header ("" sends none).
+func get(t *testing.T, u, authorization string) response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	return do(t, req)
+}
