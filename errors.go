@@ -3,6 +3,7 @@ package gatehouse
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kinds of failure. Every error the domain returns wraps one of them, and
@@ -14,6 +15,7 @@ var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	ErrForbidden       = errors.New("forbidden")
 	ErrUnavailable     = errors.New("unavailable")
+	ErrRateLimited     = errors.New("rate limited")
 )
 
 // Error codes of the account API's error body ({"error":{"code":...}}).
@@ -52,3 +54,14 @@ func (e *Error) Unwrap() error { return e.Kind }
 func Errorf(kind error, code, format string, args ...any) *Error {
 	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// RateLimitedError refuses a request for too many recent failures.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("too many failed attempts; retry after %s", e.RetryAfter)
+}
+
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }

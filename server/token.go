@@ -90,7 +90,7 @@ func clientCredentials(r *http.Request) (service.ClientCredentials, *oauthFailur
 			if err != nil {
 				return service.ClientCredentials{}, errNoClientAuth
 			}
-			return service.ClientCredentials{ClientID: id, Secret: secret, Method: gatehouse.AuthSecretBasic}, nil
+			return service.ClientCredentials{ClientID: id, Secret: secret, Method: gatehouse.AuthSecretBasic, RemoteIP: remoteIP(r)}, nil
 		}
 	}
 	ids, secrets := r.PostForm["client_id"], r.PostForm["client_secret"]
@@ -100,13 +100,20 @@ func clientCredentials(r *http.Request) (service.ClientCredentials, *oauthFailur
 	if len(ids) != 1 || len(secrets) != 1 || ids[0] == "" {
 		return service.ClientCredentials{}, errNoClientAuth
 	}
-	return service.ClientCredentials{ClientID: ids[0], Secret: secrets[0], Method: gatehouse.AuthSecretPost}, nil
+	return service.ClientCredentials{ClientID: ids[0], Secret: secrets[0], Method: gatehouse.AuthSecretPost, RemoteIP: remoteIP(r)}, nil
 }
 
 // writeServiceOAuthError answers a service failure at an IdP endpoint.
 func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) {
 	var ge *gatehouse.Error
+	var limited *gatehouse.RateLimitedError
 	switch {
+	case errors.As(err, &limited):
+		// RFC 6749 has no code for this; temporarily_unavailable is its
+		// meaning ("unable to handle the request due to a temporary
+		// overloading"), and 429 with Retry-After tells clients when.
+		w.Header().Set("Retry-After", wire.RetryAfterSeconds(limited.RetryAfter))
+		writeOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many failed authentications; retry later.")
 	case errors.As(err, &ge) && ge.Code == "invalid_client":
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", ge.Message)
 	case errors.Is(err, gatehouse.ErrUnavailable):
@@ -143,7 +150,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		f.write(w)
 		return
 	}
-	issued, err := s.svc.IssueToken(r.Context(), cred, remoteIP(r))
+	issued, err := s.svc.IssueToken(r.Context(), cred)
 	if err != nil {
 		s.writeServiceOAuthError(w, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -37,6 +38,10 @@ type Config struct {
 	SyncInterval time.Duration
 	// ClientCacheSize (100,000) bounds the in-memory client cache.
 	ClientCacheSize int
+	// AuthLimiter counts failed client authentications; nil means an
+	// in-memory limiter of 20 failures a minute per key. Replicas sharing a
+	// store should share a limiter too.
+	AuthLimiter ratelimit.Limiter
 	// StoreTimeout (3s) bounds each store call made while serving a request,
 	// so an unreachable database turns into a 503 quickly.
 	StoreTimeout time.Duration
@@ -60,6 +65,7 @@ type Service struct {
 	dcURL        string
 	storeTimeout time.Duration
 	syncEvery    time.Duration
+	limiter      ratelimit.Limiter
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -94,6 +100,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ClientCacheSize <= 0 {
 		cfg.ClientCacheSize = 100_000
 	}
+	if cfg.AuthLimiter == nil {
+		cfg.AuthLimiter = ratelimit.NewMemory(ratelimit.Config{Now: cfg.Now})
+	}
 	feed, shared := cfg.Store.(gatehouse.ChangeFeed)
 	keys := &token.KeyRing{}
 	s := &Service{
@@ -108,6 +117,7 @@ func New(cfg Config) (*Service, error) {
 		dcURL:        cfg.DatacenterURL,
 		storeTimeout: cfg.StoreTimeout,
 		syncEvery:    cfg.SyncInterval,
+		limiter:      cfg.AuthLimiter,
 		feed: &changeListener{
 			kickRevocations: make(chan struct{}, 1),
 			kickKeys:        make(chan struct{}, 1),

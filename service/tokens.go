@@ -14,15 +14,46 @@ import (
 // nothing about which client ids exist.
 var ErrInvalidClient = gatehouse.Errorf(gatehouse.ErrUnauthenticated, "invalid_client", "Client authentication failed.")
 
-// ClientCredentials are what a caller presented at the token endpoint.
+// ClientCredentials are what a caller presented at an IdP endpoint, and
+// from where.
 type ClientCredentials struct {
 	ClientID string
 	Secret   string
 	Method   gatehouse.AuthMethod
+	RemoteIP string
+}
+
+// limitKeys are the failure counters a client authentication is checked
+// against: the (client id, address) pair, so that guessing one client's
+// secret is slow, and the address alone, so that guessing across many
+// client ids is too. Neither involves another address, so the right secret
+// sent from elsewhere is never refused.
+func limitKeys(cred ClientCredentials) []string {
+	return []string{"cid:" + cred.ClientID + "|ip:" + cred.RemoteIP, "ip:" + cred.RemoteIP}
 }
 
 // AuthenticateClient checks client credentials and returns the client.
+// After too many failures from the caller's address it refuses with a
+// *gatehouse.RateLimitedError without checking anything.
 func (s *Service) AuthenticateClient(ctx context.Context, cred ClientCredentials) (gatehouse.Client, error) {
+	keys := limitKeys(cred)
+	wait, err := s.limiter.Allowed(ctx, keys...)
+	if err != nil {
+		return gatehouse.Client{}, unavailable(err)
+	}
+	if wait > 0 {
+		return gatehouse.Client{}, &gatehouse.RateLimitedError{RetryAfter: wait}
+	}
+	c, err := s.checkClientCredentials(ctx, cred)
+	if errors.Is(err, ErrInvalidClient) {
+		if ferr := s.limiter.Fail(ctx, keys...); ferr != nil {
+			s.log.Warn("counting a failed client authentication failed", "err", ferr)
+		}
+	}
+	return c, err
+}
+
+func (s *Service) checkClientCredentials(ctx context.Context, cred ClientCredentials) (gatehouse.Client, error) {
 	c, err := s.lookupClient(ctx, cred.ClientID)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		// Spend the same hashing work as for a known client, so timing does
@@ -42,7 +73,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, cred ClientCredentials
 
 // IssueToken authenticates the client and mints its tokens. The token path
 // writes nothing: the access is noted in memory and stored lazily.
-func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials, remoteIP string) (token.Issued, error) {
+func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token.Issued, error) {
 	c, err := s.AuthenticateClient(ctx, cred)
 	if err != nil {
 		return token.Issued{}, err
@@ -52,7 +83,7 @@ func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials, remote
 	if err != nil {
 		return token.Issued{}, err
 	}
-	s.access.note(c.ID, remoteIP, now)
+	s.access.note(c.ID, cred.RemoteIP, now)
 	return issued, nil
 }
 
