@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCommand(), newTokenCommand(), newClientsCommand())
+	root.AddCommand(newBenchCommand())
 	return root
 }
 
@@ -82,4 +84,18 @@ func envDuration(name string, def time.Duration, flag string, bad envErrors) tim
 		return def
 	}
 	return d
+}
+
+// envInt reads an integer default from the environment, like envDuration.
+func envInt(name string, def int, flag string, bad envErrors) int {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		bad[flag] = fmt.Errorf("%s: %q is not a whole number", name, v)
+		return def
+	}
+	return n
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/keycrypt"
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
@@ -34,6 +36,9 @@ type serveOptions struct {
 	leeway        time.Duration
 	logFormat     string
 	logLevel      string
+	masterKeyFile string
+	authLimit     int
+	authWindow    time.Duration
 	envErr        envErrors
 }
 
@@ -47,8 +52,15 @@ discovery, and the API-client management API.
 
 Every flag has an environment twin (GATEHOUSE_LISTEN, GATEHOUSE_DATACENTER_URL,
 GATEHOUSE_DATACENTER_ID, GATEHOUSE_DATA_DIR, GATEHOUSE_TOKEN_TTL,
-GATEHOUSE_LEEWAY, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL); a flag wins over
-its twin.
+GATEHOUSE_LEEWAY, GATEHOUSE_MASTER_KEY_FILE, GATEHOUSE_AUTH_FAILURE_LIMIT,
+GATEHOUSE_AUTH_FAILURE_WINDOW, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL); a
+flag wins over its twin.
+
+Private signing keys are stored encrypted under a master key: the base64 of
+32 bytes in GATEHOUSE_MASTER_KEY, or a file (--master-key-file). Without
+either, <data-dir>/master.key is used, and generated (mode 0600) on first
+start: move it to a secret store. A master key that cannot decrypt the
+stored keys stops the server.
 
 On an empty store the server creates the root tenant and an admin API client.
 Set GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET to
@@ -69,6 +81,9 @@ choose its credentials; otherwise they are generated and written to
 	f.StringVar(&o.dataDir, "data-dir", envString("GATEHOUSE_DATA_DIR", "./gatehouse-data"), "directory of the embedded SQLite store")
 	f.DurationVar(&o.tokenTTL, "token-ttl", envDuration("GATEHOUSE_TOKEN_TTL", 2*time.Hour, "token-ttl", o.envErr), "lifetime of access tokens")
 	f.DurationVar(&o.leeway, "leeway", envDuration("GATEHOUSE_LEEWAY", 30*time.Second, "leeway", o.envErr), "clock-skew allowance when checking exp, nbf and iat")
+	f.StringVar(&o.masterKeyFile, "master-key-file", envString(keycrypt.FileEnvVar, ""), "file holding the master key that encrypts signing keys (default: GATEHOUSE_MASTER_KEY, else <data-dir>/master.key, generated if missing)")
+	f.IntVar(&o.authLimit, "auth-failure-limit", envInt("GATEHOUSE_AUTH_FAILURE_LIMIT", ratelimit.DefaultLimit, "auth-failure-limit", o.envErr), "failed client authentications allowed per client and address, and per address, in each window")
+	f.DurationVar(&o.authWindow, "auth-failure-window", envDuration("GATEHOUSE_AUTH_FAILURE_WINDOW", ratelimit.DefaultWindow, "auth-failure-window", o.envErr), "the window of --auth-failure-limit")
 	f.StringVar(&o.logFormat, "log-format", envString("GATEHOUSE_LOG_FORMAT", "text"), "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envString("GATEHOUSE_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
 	return cmd
@@ -101,6 +116,9 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	if o.leeway < 0 {
 		return fmt.Errorf("--leeway must not be negative, got %s", o.leeway)
 	}
+	if o.authLimit < 1 || o.authWindow <= 0 {
+		return fmt.Errorf("--auth-failure-limit must be at least 1 and --auth-failure-window positive")
+	}
 	if o.datacenterURL != "" {
 		if _, _, err := token.Endpoints(o.datacenterURL); err != nil {
 			return err
@@ -130,7 +148,21 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	}
 	defer store.Close()
 
+	sealer, src, err := keycrypt.LoadMasterKey(keycrypt.Options{
+		EnvValue: os.Getenv(keycrypt.EnvVar), KeyFile: o.masterKeyFile, DataDir: o.dataDir,
+	})
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	if src.Generated {
+		log.Warn("generated a master key for the signing keys; move it to a secret store and pass it as GATEHOUSE_MASTER_KEY or --master-key-file",
+			"file", src.Path)
+	} else {
+		log.Info("master key loaded", "from", src.String(), "fingerprint", sealer.Fingerprint())
+	}
 	svc, err := service.New(service.Config{
+		Sealer:        sealer,
+		AuthLimiter:   ratelimit.NewMemory(ratelimit.Config{Limit: o.authLimit, Window: o.authWindow}),
 		Store:         store,
 		DatacenterURL: dcURL,
 		DatacenterID:  o.datacenterID,

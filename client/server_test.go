@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
@@ -56,7 +57,7 @@ func newRealDC(t *testing.T) *realDC {
 	// refresh time.
 	clk := &clock{t: time.Now().Truncate(time.Second)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(service.Config{
+	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
 		Store: store, DatacenterURL: base, DatacenterID: "test",
 		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: clk.Now,
 		AccessFlushInterval: 20 * time.Millisecond,

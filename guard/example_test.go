@@ -2,6 +2,7 @@ package guard_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/guard"
+	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
@@ -130,7 +132,13 @@ func startDataCenter(adminID, adminSecret string) (url string, stop func()) {
 	}
 	hs := httptest.NewUnstartedServer(nil)
 	url = "http://" + hs.Listener.Addr().String()
-	svc, err := service.New(service.Config{Store: store, DatacenterURL: url, TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second})
+	masterKey := make([]byte, keycrypt.KeySize) // in production: keycrypt.LoadMasterKey
+	rand.Read(masterKey)
+	sealer, err := keycrypt.NewSealer(masterKey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	svc, err := service.New(service.Config{Sealer: sealer, Store: store, DatacenterURL: url, TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/guard"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
@@ -107,7 +108,7 @@ func newDC(t *testing.T, opt dcOptions) *dc {
 	clk := &clock{t: time.Now()}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := service.New(service.Config{
+	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
 		Store: store, DatacenterURL: base, DatacenterID: "test",
 		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: clk.Now,
 		AccessFlushInterval: 20 * time.Millisecond,

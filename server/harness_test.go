@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
@@ -120,7 +121,7 @@ func (d *dc) start() {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := service.New(service.Config{
+	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
 		Store: store, DatacenterURL: d.URL, DatacenterID: "test",
 		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.clock.Now,
 		AccessFlushInterval: 20 * time.Millisecond, SyncInterval: 20 * time.Millisecond,

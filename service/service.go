@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	SyncInterval time.Duration
 	// ClientCacheSize (100,000) bounds the in-memory client cache.
 	ClientCacheSize int
+	// Sealer encrypts private signing keys at rest under the master key;
+	// required, so that a database dump alone cannot sign tokens.
+	Sealer *keycrypt.Sealer
 	// AuthLimiter counts failed client authentications; nil means an
 	// in-memory limiter of 20 failures a minute per key. Replicas sharing a
 	// store should share a limiter too.
@@ -66,6 +70,8 @@ type Service struct {
 	storeTimeout time.Duration
 	syncEvery    time.Duration
 	limiter      ratelimit.Limiter
+	sealer       *keycrypt.Sealer
+	warnedLegacy sync.Once
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -76,6 +82,9 @@ type Service struct {
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("service: no store")
+	}
+	if cfg.Sealer == nil {
+		return nil, errors.New("service: no master key to seal signing keys with")
 	}
 	iss, aud, err := token.Endpoints(cfg.DatacenterURL)
 	if err != nil {
@@ -118,6 +127,7 @@ func New(cfg Config) (*Service, error) {
 		storeTimeout: cfg.StoreTimeout,
 		syncEvery:    cfg.SyncInterval,
 		limiter:      cfg.AuthLimiter,
+		sealer:       cfg.Sealer,
 		feed: &changeListener{
 			kickRevocations: make(chan struct{}, 1),
 			kickKeys:        make(chan struct{}, 1),
@@ -244,6 +254,9 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if k.PrivateKey, err = s.sealer.Seal(k.ID, k.PrivateKey); err != nil {
+			return fmt.Errorf("seal signing key: %w", err)
+		}
 		// Another replica may have created the first key at the same
 		// moment; then both keys are stored, every replica loads both, and
 		// all sign with the same one (the ring's choice is deterministic).
@@ -261,11 +274,35 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 	return nil
 }
 
-// reloadKeys loads the key set from the store.
+// reloadKeys loads the key set from the store and opens the sealed private
+// keys. A key that does not open leaves the ring as it was: a wrong master
+// key must stop the server, never make it sign with something else.
 func (s *Service) reloadKeys(ctx context.Context) error {
 	keys, err := s.store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
+	}
+	legacy := 0
+	for i := range keys {
+		k := &keys[i]
+		if !keycrypt.IsSealed(k.PrivateKey) {
+			legacy++ // stored before keys were sealed
+			continue
+		}
+		plain, err := s.sealer.Open(k.ID, k.PrivateKey)
+		if errors.Is(err, keycrypt.ErrWrongMasterKey) {
+			return fmt.Errorf("signing key %s cannot be decrypted: %w; start the server with the master key "+
+				"(GATEHOUSE_MASTER_KEY or the key file) it was first started with", k.ID, err)
+		}
+		if err != nil {
+			return fmt.Errorf("signing key %s cannot be decrypted: %w", k.ID, err)
+		}
+		k.PrivateKey = plain
+	}
+	if legacy > 0 {
+		s.warnedLegacy.Do(func() {
+			s.log.Warn("some signing keys are stored unencrypted, from before keys were sealed; rotate them out with gatehouse keys rotate", "keys", legacy)
+		})
 	}
 	return s.keys.Load(keys, s.now())
 }

@@ -1,14 +1,20 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
 	"github.com/gatehouse-dev/gatehouse/token"
@@ -55,7 +61,7 @@ func openStore(t *testing.T, dir string) *sqlite.Store {
 
 func startService(t *testing.T, store gatehouse.Store) *service.Service {
 	t.Helper()
-	svc, err := service.New(service.Config{Store: store, DatacenterURL: "http://dc.test", TokenTTL: time.Hour, SyncInterval: time.Hour})
+	svc, err := service.New(service.Config{Sealer: testkit.Sealer(), Store: store, DatacenterURL: "http://dc.test", TokenTTL: time.Hour, SyncInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,4 +176,76 @@ func TestUnknownKidReloadsKeys(t *testing.T) {
 	if _, err := a.Authenticate(t.Context(), issued.AccessToken); err != nil {
 		t.Errorf("replica a rejects replica b's token: %v", err)
 	}
+}
+
+func newSealer(t *testing.T) *keycrypt.Sealer {
+	t.Helper()
+	key := make([]byte, keycrypt.KeySize)
+	rand.Read(key)
+	s, err := keycrypt.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Signing keys are stored sealed: the database alone cannot sign, and a
+// master key that cannot open them stops the service without touching them.
+func TestSigningKeysSealedAtRest(t *testing.T) {
+	dir := t.TempDir()
+	store := openStore(t, dir)
+	sealer := newSealer(t)
+	cfg := service.Config{Store: store, Sealer: sealer, DatacenterURL: "http://dc.test", TokenTTL: time.Hour}
+	svc, err := service.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	svc.Close(context.Background())
+
+	stored, err := store.SigningKeys(t.Context())
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("stored keys: %d, %v", len(stored), err)
+	}
+	if !keycrypt.IsSealed(stored[0].PrivateKey) {
+		t.Fatal("the stored private key is not sealed")
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(stored[0].PrivateKey); err == nil {
+		t.Fatal("the stored private key parses as a plain key")
+	}
+
+	cfg.Sealer = newSealer(t)
+	wrong, err := service.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = wrong.Start(t.Context())
+	if !errors.Is(err, keycrypt.ErrWrongMasterKey) || !strings.Contains(err.Error(), "GATEHOUSE_MASTER_KEY") {
+		t.Fatalf("start with the wrong master key: %v", err)
+	}
+	after, _ := store.SigningKeys(t.Context())
+	if len(after) != 1 || !bytes.Equal(after[0].PrivateKey, stored[0].PrivateKey) {
+		t.Error("a failed start changed the stored keys")
+	}
+
+	cfg.Sealer = sealer
+	again := startServiceWith(t, cfg)
+	if again.Keys().SigningKeyID() != stored[0].ID {
+		t.Errorf("the right master key signs with %s, want %s", again.Keys().SigningKeyID(), stored[0].ID)
+	}
+}
+
+func startServiceWith(t *testing.T, cfg service.Config) *service.Service {
+	t.Helper()
+	svc, err := service.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	return svc
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
@@ -30,7 +31,7 @@ func startDC(t *testing.T) (url, id, secret string) {
 	hs := httptest.NewUnstartedServer(nil)
 	base := "http://" + hs.Listener.Addr().String()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(service.Config{
+	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
 		Store: store, DatacenterURL: base, DatacenterID: "test",
 		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: time.Now,
 		AccessFlushInterval: 20 * time.Millisecond,
