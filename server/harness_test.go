@@ -259,7 +259,11 @@ func (d *dc) signingKey() (string, *rsa.PrivateKey) {
 	if err != nil || len(keys) == 0 {
 		d.t.Fatalf("signing keys: %v", err)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(keys[len(keys)-1].PrivateKey)
+	der, err := testkit.Sealer().Open(keys[len(keys)-1].ID, keys[len(keys)-1].PrivateKey)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -123,12 +123,12 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) 
 // lookup finds a client the caller may know exists; another tenant's client
 // is answered exactly like a missing one.
 func (s *Service) lookup(ctx context.Context, p *Principal, id string) (gatehouse.Client, error) {
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.lookupClient(ctx, id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return gatehouse.Client{}, errClientNotFound
 	}
 	if err != nil {
-		return gatehouse.Client{}, unavailable(err)
+		return gatehouse.Client{}, err
 	}
 	if !p.canSeeTenant(c.TenantID) {
 		return gatehouse.Client{}, errClientNotFound

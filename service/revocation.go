@@ -72,7 +72,7 @@ func (s *Service) RevokeToken(ctx context.Context, cred ClientCredentials, raw s
 	if err != nil {
 		return err
 	}
-	claims, err := s.verifier.Verify(ctx, raw, s.now())
+	claims, err := s.verify(ctx, raw)
 	if err != nil {
 		if errors.Is(err, gatehouse.ErrUnauthenticated) {
 			return nil

@@ -62,6 +62,7 @@ type Service struct {
 	keySource    *reloadingKeys
 	access       *accessRecorder
 	clients      *clientCache
+	verified     *verifiedTokens
 	revoked      *revocationSet
 	feed         *changeListener
 	changeFeed   gatehouse.ChangeFeed // nil for a store one process owns
@@ -121,6 +122,7 @@ func New(cfg Config) (*Service, error) {
 		keys:         keys,
 		issuer:       &token.Issuer{URL: iss, Audience: aud, TTL: cfg.TokenTTL, Keys: keys},
 		clients:      newClientCache(cfg.ClientCacheSize, !shared),
+		verified:     newVerifiedTokens(cfg.ClientCacheSize),
 		revoked:      &revocationSet{exp: map[string]time.Time{}},
 		dcID:         cfg.DatacenterID,
 		dcURL:        cfg.DatacenterURL,

@@ -104,7 +104,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	if raw == "" {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeBearerTokenMissing, "Authorization bearer token is missing.")
 	}
-	claims, err := s.verifier.Verify(ctx, raw, s.now())
+	claims, err := s.verify(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
