@@ -37,7 +37,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newTokenCommand(), newClientsCommand())
+	root.AddCommand(newServeCommand(), newMigrateCommand(), newTokenCommand(), newClientsCommand())
 	root.AddCommand(newBenchCommand())
 	return root
 }

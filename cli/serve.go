@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,7 +20,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -37,6 +37,7 @@ type serveOptions struct {
 	logFormat     string
 	logLevel      string
 	masterKeyFile string
+	database      string
 	authLimit     int
 	authWindow    time.Duration
 	envErr        envErrors
@@ -51,7 +52,7 @@ func newServeCommand() *cobra.Command {
 discovery, and the API-client management API.
 
 Every flag has an environment twin (GATEHOUSE_LISTEN, GATEHOUSE_DATACENTER_URL,
-GATEHOUSE_DATACENTER_ID, GATEHOUSE_DATA_DIR, GATEHOUSE_TOKEN_TTL,
+GATEHOUSE_DATACENTER_ID, GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE, GATEHOUSE_TOKEN_TTL,
 GATEHOUSE_LEEWAY, GATEHOUSE_MASTER_KEY_FILE, GATEHOUSE_AUTH_FAILURE_LIMIT,
 GATEHOUSE_AUTH_FAILURE_WINDOW, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL); a
 flag wins over its twin.
@@ -78,7 +79,8 @@ choose its credentials; otherwise they are generated and written to
 	f.StringVar(&o.listen, "listen", envString("GATEHOUSE_LISTEN", "127.0.0.1:8080"), "address to listen on (host:port)")
 	f.StringVar(&o.datacenterURL, "datacenter-url", envString("GATEHOUSE_DATACENTER_URL", ""), "public base URL of this data center (default http:// + the listen address)")
 	f.StringVar(&o.datacenterID, "datacenter-id", envString("GATEHOUSE_DATACENTER_ID", "local"), "short name of this data center")
-	f.StringVar(&o.dataDir, "data-dir", envString("GATEHOUSE_DATA_DIR", "./gatehouse-data"), "directory of the embedded SQLite store")
+	f.StringVar(&o.dataDir, "data-dir", envString("GATEHOUSE_DATA_DIR", "./gatehouse-data"), "directory of the embedded SQLite store, the generated master key and bootstrap credentials")
+	f.StringVar(&o.database, "database", envString("GATEHOUSE_DATABASE", ""), "PostgreSQL URL (postgres://...) shared by the replicas of a data center; empty for the embedded SQLite store in --data-dir")
 	f.DurationVar(&o.tokenTTL, "token-ttl", envDuration("GATEHOUSE_TOKEN_TTL", 2*time.Hour, "token-ttl", o.envErr), "lifetime of access tokens")
 	f.DurationVar(&o.leeway, "leeway", envDuration("GATEHOUSE_LEEWAY", 30*time.Second, "leeway", o.envErr), "clock-skew allowance when checking exp, nbf and iat")
 	f.StringVar(&o.masterKeyFile, "master-key-file", envString(keycrypt.FileEnvVar, ""), "file holding the master key that encrypts signing keys (default: GATEHOUSE_MASTER_KEY, else <data-dir>/master.key, generated if missing)")
@@ -139,14 +141,14 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		dcURL = "http://" + ln.Addr().String()
 	}
 
-	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(o.dataDir, "gatehouse.db"))
+	store, err := openStore(ctx, o.database, o.dataDir)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
 
 	sealer, src, err := keycrypt.LoadMasterKey(keycrypt.Options{
 		EnvValue: os.Getenv(keycrypt.EnvVar), KeyFile: o.masterKeyFile, DataDir: o.dataDir,
@@ -194,7 +196,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		"datacenter_id", o.datacenterID,
 		"datacenter_url", dcURL,
 		"issuer", svc.Issuer(),
-		"data_dir", o.dataDir)
+		"store", storeName(o.database, o.dataDir))
 	err = srv.Serve(ctx, ln, 10*time.Second)
 	log.Info("gatehouse stopped")
 	return err
@@ -299,4 +301,15 @@ func warnStrandedBootstrapFiles(log *slog.Logger, dataDir, final, ours string) {
 			log.Warn("found bootstrap credentials left by an interrupted first start; if the admin client works with them, rename the file", "file", f, "to", final)
 		}
 	}
+}
+
+// storeName describes the store for the log, without a DSN's password.
+func storeName(database, dataDir string) string {
+	if !isPostgres(database) {
+		return "sqlite:" + filepath.Join(dataDir, "gatehouse.db")
+	}
+	if u, err := url.Parse(database); err == nil {
+		return "postgres://" + u.Host + u.Path
+	}
+	return "postgres"
 }
