@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
+)
+
+// eventually polls cond every 10ms until it holds, failing the test after
+// deadline, and returns how long it took.
+func eventually(t *testing.T, what string, deadline time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > deadline {
+			t.Fatalf("%s: not within %s", what, deadline)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	t.Logf("%s: %s", what, took.Round(time.Millisecond))
+	return took
+}
+
+// Three replicas of one data center on one PostgreSQL database: tokens from
+// any replica work on every other, changes reach every replica within a
+// second, and a database outage gives 503s (never a token, never a 401)
+// and heals by itself.
+func TestReplicasOnPostgres(t *testing.T) {
+	cluster := pgtest.StartCluster(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	adminID, adminSecret := "replica-admin", base64.RawURLEncoding.EncodeToString(key)+"-admin-secret"
+	rand.Read(key)
+	env := []string{
+		"GATEHOUSE_DATABASE=" + cluster.DSN,
+		"GATEHOUSE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key),
+		"GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + adminID,
+		"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + adminSecret,
+		"GATEHOUSE_DATACENTER_URL=http://dc.gatehouse.test",
+	}
+	var r [3]*server
+	for i := range r {
+		r[i] = startServer(t, serverOpts{env: env})
+		r[i].noteCred(adminSecret)
+	}
+	admin := r[0].token(t, adminID, adminSecret).AccessToken
+
+	// Created on replica 1, a token from replica 2, accepted by replica 3.
+	c := r[0].createClient(t, admin, "replicated")
+	tok := r[1].token(t, c.ClientID, c.ClientSecret).AccessToken
+	for i, s := range r {
+		if _, status := s.getClient(t, tok, c.ClientID); status != http.StatusOK {
+			t.Fatalf("replica %d rejects a token of replica 2: %d", i+1, status)
+		}
+	}
+
+	// Disabled on replica 3, rejected by replicas 1 and 2 within a second,
+	// although both have the client in their caches.
+	r[2].do(t, http.MethodPut, "/api/2/clients/"+c.ClientID, bearer(admin), map[string]string{"status": "disabled"}).
+		want(t, http.StatusOK, "disable on replica 3")
+	rejected := func(s *server) bool {
+		res := s.do(t, http.MethodGet, "/api/2/clients/"+c.ClientID, bearer(tok), nil)
+		var e apiError
+		if res.status == http.StatusUnauthorized {
+			res.decode(t, &e)
+		}
+		return e.Error.Code == "clientDisabled"
+	}
+	if took := eventually(t, "disable reached replicas 1 and 2", 5*time.Second, func() bool {
+		return rejected(r[0]) && rejected(r[1])
+	}); took > time.Second {
+		t.Errorf("propagation took %s, want under 1s", took)
+	}
+	r[0].wantInvalidClient(t, c.ClientID, c.ClientSecret, "token for a disabled client")
+
+	// Acknowledged writes spread over the replicas, then the database goes
+	// away.
+	var acked []string
+	for i := 0; i < 6; i++ {
+		acked = append(acked, r[i%3].createClient(t, admin, "before-outage").ClientID)
+	}
+	live := r[1].createClient(t, admin, "live")
+	liveTok := r[1].token(t, live.ClientID, live.ClientSecret).AccessToken
+
+	cluster.Stop(t, "immediate")
+	outage := time.Now()
+	for i, s := range r {
+		eventually(t, "replica "+string(rune('1'+i))+" fails closed", 5*time.Second-time.Since(outage), func() bool {
+			tr := s.tokenRequest(t, live.ClientID, live.ClientSecret)
+			api := s.do(t, http.MethodGet, "/api/2/clients/"+live.ClientID, bearer(liveTok), nil)
+			ready := s.do(t, http.MethodGet, "/readyz", "", nil)
+			if tr.status == http.StatusOK || tr.status == http.StatusUnauthorized || api.status == http.StatusUnauthorized {
+				t.Fatalf("replica %d during the outage: token %d, API %d (a token or a 401 for a client that cannot be checked)",
+					i+1, tr.status, api.status)
+			}
+			return tr.status == http.StatusServiceUnavailable && tr.header.Get("Retry-After") != "" &&
+				api.status == http.StatusServiceUnavailable && api.header.Get("Retry-After") != "" &&
+				ready.status == http.StatusServiceUnavailable
+		})
+		s.do(t, http.MethodGet, "/healthz", "", nil).want(t, http.StatusOK, "healthz during the outage")
+	}
+
+	cluster.Start(t)
+	back := time.Now()
+	for i, s := range r {
+		eventually(t, "replica "+string(rune('1'+i))+" recovers", 15*time.Second-time.Since(back), func() bool {
+			tr := s.tokenRequest(t, live.ClientID, live.ClientSecret)
+			api := s.do(t, http.MethodGet, "/api/2/clients/"+live.ClientID, bearer(liveTok), nil)
+			return tr.status == http.StatusOK && api.status == http.StatusOK
+		})
+	}
+	for _, id := range acked {
+		if _, status := r[2].getClient(t, admin, id); status != http.StatusOK {
+			t.Errorf("acknowledged client %s lost: %d", id, status)
+		}
+	}
+	// The disable made before the outage still holds everywhere.
+	for i, s := range r {
+		if !rejected(s) {
+			t.Errorf("replica %d forgot the disable", i+1)
+		}
+	}
+}
