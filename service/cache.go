@@ -26,6 +26,8 @@ type clientCache struct {
 	// may be the state from before the change.
 	seq     atomic.Uint64
 	trusted atomic.Bool
+	hits    atomic.Uint64
+	misses  atomic.Uint64
 }
 
 func newClientCache(size int, trusted bool) *clientCache {
@@ -55,9 +57,11 @@ func (s *Service) lookupClient(ctx context.Context, id string) (gatehouse.Client
 	cc := s.clients
 	if cc.trusted.Load() {
 		if c, ok := cc.lru.Get(id); ok {
+			cc.hits.Add(1)
 			return c, nil
 		}
 	}
+	cc.misses.Add(1)
 	seq := cc.seq.Load()
 	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
 	defer cancel()
@@ -158,4 +162,20 @@ func (s *Service) runFeed(ctx context.Context, feed gatehouse.ChangeFeed) {
 		s.log.Error("change feed stopped", "err", err)
 	}
 	wg.Wait()
+}
+
+// CacheStats counts lookups served from memory and from the store, for
+// metrics.
+type CacheStats struct {
+	ClientHits, ClientMisses uint64
+	ClientEntries            int
+}
+
+// CacheStats reports the client cache's counters.
+func (s *Service) CacheStats() CacheStats {
+	return CacheStats{
+		ClientHits:    s.clients.hits.Load(),
+		ClientMisses:  s.clients.misses.Load(),
+		ClientEntries: s.clients.lru.Len(),
+	}
 }

@@ -66,9 +66,10 @@ type keyState struct {
 }
 
 type signingKey struct {
-	kid    string
-	access jose.Signer // typ at+jwt
-	id     jose.Signer // typ JWT
+	kid     string
+	created time.Time
+	access  jose.Signer // typ at+jwt
+	id      jose.Signer // typ JWT
 }
 
 // ErrNoSigningKey means the key set holds no key that may sign now.
@@ -115,6 +116,7 @@ func (r *KeyRing) Load(keys []gatehouse.SigningKey, now time.Time) error {
 		if err != nil {
 			return err
 		}
+		sk.created = signer.CreatedAt
 		st.signing = sk
 	}
 	r.state.Store(st)
@@ -150,6 +152,15 @@ func (r *KeyRing) SigningKeyID() string {
 		return sk.kid
 	}
 	return ""
+}
+
+// SigningKeyCreatedAt returns when the key that signs new tokens was
+// created, or the zero time when none signs.
+func (r *KeyRing) SigningKeyCreatedAt() time.Time {
+	if sk := r.load().signing; sk != nil {
+		return sk.created
+	}
+	return time.Time{}
 }
 
 // PublicKey returns the published key with the given kid.
