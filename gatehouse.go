@@ -141,7 +141,10 @@ type Revocation struct {
 }
 
 // Store is the persistence every backend (SQLite, PostgreSQL) provides. Each
-// method is atomic. Methods return errors wrapping ErrNotFound or ErrConflict
+// method is atomic. CreateClient, UpdateClient, DeleteClient, RevokeToken,
+// AddSigningKey and RotateSigningKey record the audit entry their context
+// carries (WithAudit), if any, in the same transaction as the change: both
+// are stored, or neither. Methods return errors wrapping ErrNotFound or ErrConflict
 // where those apply, so callers test them with errors.Is.
 type Store interface {
 	// Bootstrap creates the root tenant and its first admin client if, and
@@ -152,6 +155,9 @@ type Store interface {
 	// CreateTenant fails with ErrConflict if the ID is taken.
 	CreateTenant(ctx context.Context, t Tenant) error
 	GetTenant(ctx context.Context, id string) (Tenant, error)
+	// RootTenant returns the tenant without a parent; ErrNotFound before
+	// Bootstrap.
+	RootTenant(ctx context.Context) (Tenant, error)
 
 	// CreateClient fails with ErrConflict if the ID is taken.
 	CreateClient(ctx context.Context, c Client) error
@@ -171,9 +177,22 @@ type Store interface {
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	// AddSigningKey fails with ErrConflict if the kid is taken.
 	AddSigningKey(ctx context.Context, k SigningKey) error
+	// RotateSigningKey adds next and, in the same transaction, sets RetireAt
+	// to retirePrevious on every key that became active before next did and
+	// would otherwise retire later (or never). If unlessCreatedAfter is not
+	// zero and a key was created after it, nothing changes and the error
+	// wraps ErrConflict: another replica rotated already.
+	RotateSigningKey(ctx context.Context, next SigningKey, retirePrevious, unlessCreatedAfter time.Time) error
+
+	// AppendAudit records an audit entry on its own (an action that changed
+	// nothing, such as a refused one). Entries of changes are recorded by the
+	// change itself: see WithAudit.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// ListAudit returns a tenant's entries, newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 
 	// RevokeToken records a revocation; revoking a token twice is not an
-	// error and keeps the first record.
+	// error and keeps the first record (the audit entry is still recorded).
 	RevokeToken(ctx context.Context, r Revocation) error
 	// Revocations returns the revocations of tokens that expire after now.
 	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
@@ -219,4 +238,45 @@ type ChangeFeed interface {
 	// ChangeLost when the connection drops and ChangeResync once it is back
 	// (and first of all, once listening has begun).
 	WatchChanges(ctx context.Context, fn func(Change)) error
+}
+
+// AuditEntry records one management action.
+type AuditEntry struct {
+	// Seq orders entries; the store assigns it, increasing.
+	Seq      int64
+	Time     time.Time
+	TenantID string // whose log the entry is in
+	ActorID  string // the client that acted, or "gatehouse" for the server itself
+	SourceIP string
+	Action   string // e.g. client.create, client.disable, key.rotate, token.revoke
+	Target   string // the client id, kid or jti acted on
+	Outcome  string // success, or denied for a refused action
+}
+
+// Audit outcomes.
+const (
+	OutcomeSuccess = "success"
+	OutcomeDenied  = "denied"
+)
+
+// AuditFilter selects a page of a tenant's audit log, newest first.
+type AuditFilter struct {
+	TenantID string // required
+	Target   string // optional: only entries about this target
+	Before   int64  // exclusive cursor: the Seq of the last entry of the previous page; 0 for the first page
+	Limit    int    // 0 means the store's default (100); at most 1000
+}
+
+type auditKey struct{}
+
+// WithAudit returns a context that makes the next change a store makes
+// with it record e in the same transaction.
+func WithAudit(ctx context.Context, e AuditEntry) context.Context {
+	return context.WithValue(ctx, auditKey{}, e)
+}
+
+// AuditFrom returns the audit entry a context carries.
+func AuditFrom(ctx context.Context) (AuditEntry, bool) {
+	e, ok := ctx.Value(auditKey{}).(AuditEntry)
+	return e, ok
 }

@@ -93,16 +93,19 @@ func insertClient(ctx context.Context, db execer, c gatehouse.Client) error {
 	return err
 }
 
-// CreateClient stores a new client. It fails with ErrConflict if the ID is
-// taken, was taken by a client since deleted, or the tenant does not exist.
-// One statement, so no explicit transaction: the trigger that registers the
-// ID runs inside it.
+// CreateClient stores a new client, and the audit entry ctx carries. It
+// fails with ErrConflict if the ID is taken, was taken by a client since
+// deleted, or the tenant does not exist. The insert is one statement, and
+// the trigger that registers the ID runs inside it; only an audit entry
+// calls for an explicit transaction (see change).
 func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client) error {
 	op := fmt.Sprintf("create client %q", c.ID)
 	if err := validData(c, "create client"); err != nil {
 		return err
 	}
-	return wrap(ctx, insertClient(ctx, s.pool, c), op)
+	return s.change(ctx, op, func(db execer) error {
+		return wrap(ctx, insertClient(ctx, db, c), op)
+	})
 }
 
 // GetClient returns the client with the given id, or ErrNotFound.
@@ -164,10 +167,11 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 }
 
 // UpdateClient reads the client with SELECT ... FOR UPDATE, applies fn and
-// writes the result, all in one transaction. The row lock makes every other
-// UpdateClient of this client, in this process or another replica, wait for
-// the commit and then read the committed result, so concurrent
-// read-modify-write cycles cannot lose an update.
+// writes the result, and the audit entry ctx carries, all in one
+// transaction; when fn fails, nothing is written, the entry included. The
+// row lock makes every other UpdateClient of this client, in this process or
+// another replica, wait for the commit and then read the committed result,
+// so concurrent read-modify-write cycles cannot lose an update.
 //
 // fn cannot move a client or rewrite its history: the stored ID, TenantID,
 // CreatedAt and CreatedBy are kept whatever fn returns. Nor can it touch the
@@ -181,7 +185,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.C
 		return gatehouse.Client{}, wrap(ctx, pgx.ErrNoRows, op)
 	}
 	var updated gatehouse.Client
-	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+	err := s.audited(ctx, op, func(tx pgx.Tx) error {
 		cur, err := scanClient(tx.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return wrap(ctx, err, op)
@@ -215,23 +219,27 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.C
 
 // DeleteClient removes the client and marks its id deleted in the registry
 // of ids, which keeps it from being issued again. One statement, so the two
-// happen together. It fails with ErrNotFound if there is no such client.
+// happen together; the audit entry ctx carries is recorded with them. It
+// fails with ErrNotFound if there is no such client, and then records
+// nothing.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	op := fmt.Sprintf("delete client %q", id)
 	if !storable(id) {
 		return wrap(ctx, pgx.ErrNoRows, op)
 	}
-	tag, err := s.pool.Exec(ctx, `
-		WITH gone AS (DELETE FROM clients WHERE id = $1 RETURNING id)
-		UPDATE client_ids SET deleted_at = now()
-		FROM gone WHERE client_ids.id = gone.id`, id)
-	if err != nil {
-		return wrap(ctx, err, op)
-	}
-	if tag.RowsAffected() == 0 {
-		return wrap(ctx, pgx.ErrNoRows, op)
-	}
-	return nil
+	return s.change(ctx, op, func(db execer) error {
+		tag, err := db.Exec(ctx, `
+			WITH gone AS (DELETE FROM clients WHERE id = $1 RETURNING id)
+			UPDATE client_ids SET deleted_at = now()
+			FROM gone WHERE client_ids.id = gone.id`, id)
+		if err != nil {
+			return wrap(ctx, err, op)
+		}
+		if tag.RowsAffected() == 0 {
+			return wrap(ctx, pgx.ErrNoRows, op)
+		}
+		return nil
+	})
 }
 
 // RecordAccess stores the latest access of each client in one transaction,

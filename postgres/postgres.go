@@ -6,9 +6,9 @@
 // conformance suite: byte-exact JSON, UTC times at microsecond precision,
 // bytewise (COLLATE "C") ID order, client IDs that are never reused, and
 // read-modify-write updates that cannot lose an update. What SQLite gets
-// from its single writer, this store gets from row locks, a table lock for
-// Bootstrap, and a unique registry of client IDs, so that it holds across
-// processes as well as within one.
+// from its single writer, this store gets from row locks, table locks for
+// Bootstrap and RotateSigningKey, and a unique registry of client IDs, so
+// that it holds across processes as well as within one.
 //
 // The schema lives in the first schema of the connection's search_path, so
 // one database can hold several independent stores (the tests use a schema

@@ -9,18 +9,21 @@ import (
 )
 
 // RevokeToken records a revocation; a second revocation of the same jti
-// keeps the first record.
+// keeps the first record. Either way the audit entry ctx carries is
+// recorded: the request to revoke was made and honored.
 func (s *Store) RevokeToken(ctx context.Context, r gatehouse.Revocation) error {
 	const op = "revoke token"
 	if r.TokenID == "" {
 		return fmt.Errorf("postgres: %s: no token id: %w", op, gatehouse.ErrInvalid)
 	}
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO revocations (jti, client_id, expires_at, revoked_at)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (jti) DO NOTHING`,
-		r.TokenID, r.ClientID, r.ExpiresAt, r.RevokedAt)
-	return wrap(ctx, err, op)
+	return s.change(ctx, op, func(db execer) error {
+		_, err := db.Exec(ctx, `
+			INSERT INTO revocations (jti, client_id, expires_at, revoked_at)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (jti) DO NOTHING`,
+			r.TokenID, r.ClientID, r.ExpiresAt, r.RevokedAt)
+		return wrap(ctx, err, op)
+	})
 }
 
 // Revocations returns the revocations of tokens that expire after now,

@@ -67,26 +67,48 @@ func insertTenant(ctx context.Context, db execer, t gatehouse.Tenant) error {
 	return err
 }
 
+const tenantColumns = `id, parent_id, name, kind, enabled, version, created_at, updated_at`
+
+func scanTenant(row pgx.Row) (gatehouse.Tenant, error) {
+	var (
+		t                gatehouse.Tenant
+		parent           *string
+		created, updated time.Time
+	)
+	if err := row.Scan(&t.ID, &parent, &t.Name, &t.Kind, &t.Enabled, &t.Version, &created, &updated); err != nil {
+		return gatehouse.Tenant{}, err
+	}
+	t.ParentID = fromNullString(parent)
+	t.CreatedAt = created.UTC()
+	t.UpdatedAt = updated.UTC()
+	return t, nil
+}
+
 // GetTenant returns the tenant with the given id, or ErrNotFound.
 func (s *Store) GetTenant(ctx context.Context, id string) (gatehouse.Tenant, error) {
 	op := fmt.Sprintf("get tenant %q", id)
 	if !storable(id) {
 		return gatehouse.Tenant{}, wrap(ctx, pgx.ErrNoRows, op)
 	}
-	var (
-		t                gatehouse.Tenant
-		parent           *string
-		created, updated time.Time
-	)
-	err := s.pool.QueryRow(ctx, `
-		SELECT id, parent_id, name, kind, enabled, version, created_at, updated_at
-		FROM tenants WHERE id = $1`, id).
-		Scan(&t.ID, &parent, &t.Name, &t.Kind, &t.Enabled, &t.Version, &created, &updated)
+	t, err := scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, id))
 	if err != nil {
 		return gatehouse.Tenant{}, wrap(ctx, err, op)
 	}
-	t.ParentID = fromNullString(parent)
-	t.CreatedAt = created.UTC()
-	t.UpdatedAt = updated.UTC()
+	return t, nil
+}
+
+// RootTenant returns the tenant without a parent, or ErrNotFound before
+// Bootstrap. CreateTenant can add further parentless tenants; of those, the
+// one created first (by CreatedAt, then ID, bytewise) is the root, which is
+// the one Bootstrap made unless a caller backdated another.
+func (s *Store) RootTenant(ctx context.Context) (gatehouse.Tenant, error) {
+	t, err := scanTenant(s.pool.QueryRow(ctx, `
+		SELECT `+tenantColumns+` FROM tenants
+		WHERE parent_id IS NULL
+		ORDER BY created_at, id
+		LIMIT 1`))
+	if err != nil {
+		return gatehouse.Tenant{}, wrap(ctx, err, "root tenant")
+	}
 	return t, nil
 }

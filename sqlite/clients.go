@@ -72,14 +72,15 @@ func insertClient(ctx context.Context, tx *sql.Tx, c gatehouse.Client) error {
 	return err
 }
 
-// CreateClient stores a new client. It fails with ErrConflict if the ID is
-// taken, was taken by a client since deleted, or the tenant does not exist.
+// CreateClient stores a new client, and the audit entry ctx carries. It
+// fails with ErrConflict if the ID is taken, was taken by a client since
+// deleted, or the tenant does not exist.
 func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client) error {
 	op := fmt.Sprintf("create client %q", c.ID)
 	if err := validData(c, "create client"); err != nil {
 		return err
 	}
-	return s.write(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, func(tx *sql.Tx) error {
 		return wrap(insertClient(ctx, tx, c), op)
 	})
 }
@@ -131,9 +132,11 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	return out, nil
 }
 
-// UpdateClient reads the client, applies fn and writes the result, all in
-// one IMMEDIATE transaction: no other write can come between the read and the
-// write, so concurrent read-modify-write cycles cannot lose an update.
+// UpdateClient reads the client, applies fn and writes the result, and the
+// audit entry ctx carries, all in one IMMEDIATE transaction: no other write
+// can come between the read and the write, so concurrent read-modify-write
+// cycles cannot lose an update. When fn fails, nothing is written, the audit
+// entry included.
 //
 // fn cannot move a client or rewrite its history: the stored ID, TenantID,
 // CreatedAt and CreatedBy are kept whatever fn returns. Nor can it touch the
@@ -142,7 +145,7 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
 	op := fmt.Sprintf("update client %q", id)
 	var updated gatehouse.Client
-	err := s.write(ctx, op, func(tx *sql.Tx) error {
+	err := s.change(ctx, op, func(tx *sql.Tx) error {
 		cur, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 		if err != nil {
 			return wrap(err, op)
@@ -177,10 +180,11 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.C
 }
 
 // DeleteClient removes the client and leaves a tombstone, so its ID is never
-// issued again. It fails with ErrNotFound if there is no such client.
+// issued again, and records the audit entry ctx carries. It fails with
+// ErrNotFound if there is no such client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	op := fmt.Sprintf("delete client %q", id)
-	return s.write(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
 		if err != nil {
 			return wrap(err, op)

@@ -61,22 +61,44 @@ func insertTenant(ctx context.Context, tx *sql.Tx, t gatehouse.Tenant) error {
 	return err
 }
 
-// GetTenant returns the tenant with the given id, or ErrNotFound.
-func (s *Store) GetTenant(ctx context.Context, id string) (gatehouse.Tenant, error) {
+const tenantColumns = `id, parent_id, name, kind, enabled, version, created_at, updated_at`
+
+func scanTenant(row rowScanner) (gatehouse.Tenant, error) {
 	var (
 		t                gatehouse.Tenant
 		parent           sql.NullString
 		created, updated int64
 	)
-	err := s.r.QueryRowContext(ctx, `
-		SELECT id, parent_id, name, kind, enabled, version, created_at, updated_at
-		FROM tenants WHERE id = ?`, id).
-		Scan(&t.ID, &parent, &t.Name, &t.Kind, &t.Enabled, &t.Version, &created, &updated)
-	if err != nil {
-		return gatehouse.Tenant{}, wrap(err, fmt.Sprintf("get tenant %q", id))
+	if err := row.Scan(&t.ID, &parent, &t.Name, &t.Kind, &t.Enabled, &t.Version, &created, &updated); err != nil {
+		return gatehouse.Tenant{}, err
 	}
 	t.ParentID = parent.String
 	t.CreatedAt = fromMicros(created)
 	t.UpdatedAt = fromMicros(updated)
+	return t, nil
+}
+
+// GetTenant returns the tenant with the given id, or ErrNotFound.
+func (s *Store) GetTenant(ctx context.Context, id string) (gatehouse.Tenant, error) {
+	t, err := scanTenant(s.r.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
+	if err != nil {
+		return gatehouse.Tenant{}, wrap(err, fmt.Sprintf("get tenant %q", id))
+	}
+	return t, nil
+}
+
+// RootTenant returns the tenant without a parent, or ErrNotFound before
+// Bootstrap. CreateTenant can add further parentless tenants; of those, the
+// one created first (by CreatedAt, then ID) is the root, which is the one
+// Bootstrap made unless a caller backdated another.
+func (s *Store) RootTenant(ctx context.Context) (gatehouse.Tenant, error) {
+	t, err := scanTenant(s.r.QueryRowContext(ctx, `
+		SELECT `+tenantColumns+` FROM tenants
+		WHERE parent_id IS NULL
+		ORDER BY created_at, id
+		LIMIT 1`))
+	if err != nil {
+		return gatehouse.Tenant{}, wrap(err, "root tenant")
+	}
 	return t, nil
 }

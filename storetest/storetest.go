@@ -16,7 +16,10 @@
 // The suite pins down what the Store interface only states in prose, and the
 // details a backend could plausibly get wrong: byte-exact JSON, time
 // precision and zone, bytewise ID order, tombstoned IDs, lost updates under
-// concurrency, and context cancellation. Each subtest gets its own store, and
+// concurrency, racing key rotations, audit entries recorded with (and only
+// with) the change they describe, and context cancellation.
+// RunAuditAtomicity adds the one check that needs the backend's help:
+// breaking its audit log, to see that a change fails with its entry. Each subtest gets its own store, and
 // subtests run one at a time, so stores may share a server (newStore could
 // empty one database each time) as long as each starts empty.
 package storetest
@@ -61,6 +64,9 @@ func Run(t *testing.T, newStore func(t *testing.T) gatehouse.Store) {
 		keyTests,
 		miscTests,
 		revocationTests,
+		rootTenantTests,
+		rotateTests,
+		auditTests,
 	} {
 		all = append(all, group...)
 	}

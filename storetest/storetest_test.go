@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -20,6 +21,12 @@ func TestSuiteAgainstMemoryStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) gatehouse.Store { return newMemStore() })
 }
 
+func TestAuditAtomicityAgainstMemoryStore(t *testing.T) {
+	storetest.RunAuditAtomicity(t,
+		func(t *testing.T) gatehouse.Store { return newMemStore() },
+		func(t *testing.T, s gatehouse.Store) { s.(*memStore).failAudit = true })
+}
+
 // memStore keeps everything behind one lock. The lock is a channel so that a
 // caller waiting for it can give up when its context ends.
 type memStore struct {
@@ -29,6 +36,10 @@ type memStore struct {
 	tombstones map[string]bool
 	keys       []gatehouse.SigningKey
 	revoked    map[string]gatehouse.Revocation
+	audit      []gatehouse.AuditEntry // oldest first; Seq is the index + 1
+	// failAudit makes recording an audit entry fail, as a broken audit
+	// table would in a database, for RunAuditAtomicity.
+	failAudit bool
 }
 
 var (
@@ -60,6 +71,31 @@ func (m *memStore) acquire(ctx context.Context) error {
 }
 
 func (m *memStore) release() { <-m.lock }
+
+// recordAudit appends the audit entry ctx carries, if any. Changes call it
+// with the lock held, once every check has passed and just before they
+// change anything, so that a change and its entry happen together or not at
+// all: after it, nothing can fail.
+func (m *memStore) recordAudit(ctx context.Context) error {
+	e, ok := gatehouse.AuditFrom(ctx)
+	if !ok {
+		return nil
+	}
+	return m.appendAudit(e)
+}
+
+func (m *memStore) appendAudit(e gatehouse.AuditEntry) error {
+	if e.TenantID == "" {
+		return fmt.Errorf("audit entry names no tenant: %w", gatehouse.ErrInvalid)
+	}
+	if m.failAudit {
+		return errors.New("memstore: audit log is broken")
+	}
+	e.Seq = int64(len(m.audit)) + 1
+	e.Time = normTime(e.Time)
+	m.audit = append(m.audit, e)
+	return nil
+}
 
 func normTime(t time.Time) time.Time {
 	if t.IsZero() {
@@ -111,6 +147,27 @@ func (m *memStore) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
 	return nil
 }
 
+func (m *memStore) RootTenant(ctx context.Context) (gatehouse.Tenant, error) {
+	if err := m.acquire(ctx); err != nil {
+		return gatehouse.Tenant{}, err
+	}
+	defer m.release()
+	var root gatehouse.Tenant
+	found := false
+	for _, t := range m.tenants {
+		if t.ParentID != "" {
+			continue
+		}
+		if !found || cmp.Or(t.CreatedAt.Compare(root.CreatedAt), cmp.Compare(t.ID, root.ID)) < 0 {
+			root, found = t, true
+		}
+	}
+	if !found {
+		return gatehouse.Tenant{}, fmt.Errorf("root tenant: %w", gatehouse.ErrNotFound)
+	}
+	return root, nil
+}
+
 func (m *memStore) GetTenant(ctx context.Context, id string) (gatehouse.Tenant, error) {
 	if err := m.acquire(ctx); err != nil {
 		return gatehouse.Tenant{}, err
@@ -133,6 +190,9 @@ func (m *memStore) CreateClient(ctx context.Context, c gatehouse.Client) error {
 	}
 	if _, ok := m.tenants[c.TenantID]; !ok {
 		return fmt.Errorf("tenant of %q: %w", c.ID, gatehouse.ErrConflict)
+	}
+	if err := m.recordAudit(ctx); err != nil {
+		return err
 	}
 	m.clients[c.ID] = normClient(c)
 	return nil
@@ -186,6 +246,9 @@ func (m *memStore) UpdateClient(ctx context.Context, id string, fn func(gatehous
 	if err != nil {
 		return gatehouse.Client{}, err
 	}
+	if err := m.recordAudit(ctx); err != nil {
+		return gatehouse.Client{}, err
+	}
 	next.ID, next.TenantID, next.CreatedAt, next.CreatedBy = cur.ID, cur.TenantID, cur.CreatedAt, cur.CreatedBy
 	next.LastAccessAt, next.LastAccessFromIP = cur.LastAccessAt, cur.LastAccessFromIP
 	m.clients[id] = normClient(next)
@@ -199,6 +262,9 @@ func (m *memStore) DeleteClient(ctx context.Context, id string) error {
 	defer m.release()
 	if _, ok := m.clients[id]; !ok {
 		return fmt.Errorf("client %q: %w", id, gatehouse.ErrNotFound)
+	}
+	if err := m.recordAudit(ctx); err != nil {
+		return err
 	}
 	delete(m.clients, id)
 	m.tombstones[id] = true
@@ -242,13 +308,83 @@ func (m *memStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) er
 		return err
 	}
 	defer m.release()
+	if len(k.PrivateKey) == 0 {
+		return fmt.Errorf("signing key %q: no private key: %w", k.ID, gatehouse.ErrInvalid)
+	}
 	if slices.ContainsFunc(m.keys, func(o gatehouse.SigningKey) bool { return o.ID == k.ID }) {
 		return fmt.Errorf("signing key %q: %w", k.ID, gatehouse.ErrConflict)
 	}
+	if err := m.recordAudit(ctx); err != nil {
+		return err
+	}
+	m.addKey(k)
+	return nil
+}
+
+func (m *memStore) addKey(k gatehouse.SigningKey) {
 	k.PrivateKey = bytes.Clone(k.PrivateKey)
 	k.CreatedAt, k.ActiveAt, k.RetireAt = normTime(k.CreatedAt), normTime(k.ActiveAt), normTime(k.RetireAt)
 	m.keys = append(m.keys, k)
+}
+
+func (m *memStore) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) error {
+	if len(next.PrivateKey) == 0 || retirePrevious.IsZero() {
+		return fmt.Errorf("rotate to %q: no private key or no retirement time: %w", next.ID, gatehouse.ErrInvalid)
+	}
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	for _, k := range m.keys {
+		if !unlessCreatedAfter.IsZero() && k.CreatedAt.After(normTime(unlessCreatedAfter)) {
+			return fmt.Errorf("rotate to %q: key %q is newer: %w", next.ID, k.ID, gatehouse.ErrConflict)
+		}
+		if k.ID == next.ID {
+			return fmt.Errorf("signing key %q: %w", k.ID, gatehouse.ErrConflict)
+		}
+	}
+	if err := m.recordAudit(ctx); err != nil {
+		return err
+	}
+	retire, active := normTime(retirePrevious), normTime(next.ActiveAt)
+	for i, k := range m.keys {
+		if k.ActiveAt.Before(active) && (k.RetireAt.IsZero() || k.RetireAt.After(retire)) {
+			m.keys[i].RetireAt = retire
+		}
+	}
+	m.addKey(next)
 	return nil
+}
+
+func (m *memStore) AppendAudit(ctx context.Context, e gatehouse.AuditEntry) error {
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	return m.appendAudit(e)
+}
+
+func (m *memStore) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]gatehouse.AuditEntry, error) {
+	if f.TenantID == "" || f.Before < 0 {
+		return nil, fmt.Errorf("list audit: no tenant or a negative cursor: %w", gatehouse.ErrInvalid)
+	}
+	if err := m.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.release()
+	limit := f.Limit
+	if limit <= 0 {
+		limit = storetest.DefaultListLimit
+	}
+	limit = min(limit, storetest.MaxListLimit)
+	out := []gatehouse.AuditEntry{}
+	for i := len(m.audit) - 1; i >= 0 && len(out) < limit; i-- {
+		e := m.audit[i]
+		if e.TenantID == f.TenantID && (f.Target == "" || e.Target == f.Target) && (f.Before == 0 || e.Seq < f.Before) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 func (m *memStore) RevokeToken(ctx context.Context, r gatehouse.Revocation) error {
@@ -258,6 +394,11 @@ func (m *memStore) RevokeToken(ctx context.Context, r gatehouse.Revocation) erro
 	defer m.release()
 	if r.TokenID == "" {
 		return fmt.Errorf("revoke: no token id: %w", gatehouse.ErrInvalid)
+	}
+	// Recorded whether or not the token was revoked before: the request
+	// was made and honored either way.
+	if err := m.recordAudit(ctx); err != nil {
+		return err
 	}
 	if _, ok := m.revoked[r.TokenID]; !ok {
 		r.ExpiresAt, r.RevokedAt = normTime(r.ExpiresAt), normTime(r.RevokedAt)
