@@ -102,3 +102,37 @@ type SecretResponse struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
 }
+
+// Key is a signing key as GET /api/2/keys shows it: never a private part.
+// State is next (published, not yet signing), active, previous (published,
+// no longer signing) or retired.
+type Key struct {
+	KID       string     `json:"kid"`
+	Algorithm string     `json:"alg"`
+	State     string     `json:"state"`
+	CreatedAt time.Time  `json:"created_at"`
+	ActiveAt  time.Time  `json:"active_at"`
+	RetireAt  *time.Time `json:"retire_at"`
+}
+
+// KeyList is the answer to GET /api/2/keys.
+type KeyList struct {
+	Items []Key `json:"items"`
+}
+
+// AuditEntry is one entry of GET /api/2/audit.
+type AuditEntry struct {
+	Time     time.Time `json:"time"`
+	TenantID string    `json:"tenant_id"`
+	ActorID  string    `json:"actor_id"`
+	SourceIP string    `json:"source_ip"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target"`
+	Outcome  string    `json:"outcome"`
+}
+
+// AuditList is the answer to GET /api/2/audit, newest first.
+type AuditList struct {
+	Items  []AuditEntry `json:"items"`
+	Paging *Paging      `json:"paging,omitempty"`
+}

@@ -43,6 +43,7 @@ tenant_admin role.`,
 		o.statusCommand("enable", "enabled", "Enable a disabled API client"),
 		o.regenerateCommand(),
 		o.deleteCommand(),
+		o.seedCommand(),
 	)
 	return cmd
 }

@@ -38,7 +38,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCommand(), newMigrateCommand(), newTokenCommand(), newClientsCommand())
-	root.AddCommand(newBenchCommand())
+	root.AddCommand(newBenchCommand(), newKeysCommand(), newAuditCommand())
 	return root
 }
 

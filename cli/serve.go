@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
+	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -40,6 +41,7 @@ type serveOptions struct {
 	database      string
 	authLimit     int
 	authWindow    time.Duration
+	keyRotation   time.Duration
 	envErr        envErrors
 }
 
@@ -54,7 +56,7 @@ discovery, and the API-client management API.
 Every flag has an environment twin (GATEHOUSE_LISTEN, GATEHOUSE_DATACENTER_URL,
 GATEHOUSE_DATACENTER_ID, GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE, GATEHOUSE_TOKEN_TTL,
 GATEHOUSE_LEEWAY, GATEHOUSE_MASTER_KEY_FILE, GATEHOUSE_AUTH_FAILURE_LIMIT,
-GATEHOUSE_AUTH_FAILURE_WINDOW, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL); a
+GATEHOUSE_AUTH_FAILURE_WINDOW, GATEHOUSE_KEY_ROTATION_PERIOD, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL); a
 flag wins over its twin.
 
 Private signing keys are stored encrypted under a master key: the base64 of
@@ -86,6 +88,7 @@ choose its credentials; otherwise they are generated and written to
 	f.StringVar(&o.masterKeyFile, "master-key-file", envString(keycrypt.FileEnvVar, ""), "file holding the master key that encrypts signing keys (default: GATEHOUSE_MASTER_KEY, else <data-dir>/master.key, generated if missing)")
 	f.IntVar(&o.authLimit, "auth-failure-limit", envInt("GATEHOUSE_AUTH_FAILURE_LIMIT", ratelimit.DefaultLimit, "auth-failure-limit", o.envErr), "failed client authentications allowed per client and address, and per address, in each window")
 	f.DurationVar(&o.authWindow, "auth-failure-window", envDuration("GATEHOUSE_AUTH_FAILURE_WINDOW", ratelimit.DefaultWindow, "auth-failure-window", o.envErr), "the window of --auth-failure-limit")
+	f.DurationVar(&o.keyRotation, "key-rotation-period", envDuration("GATEHOUSE_KEY_ROTATION_PERIOD", 30*24*time.Hour, "key-rotation-period", o.envErr), "rotate in a new signing key when the newest is this old; 0 turns scheduled rotation off")
 	f.StringVar(&o.logFormat, "log-format", envString("GATEHOUSE_LOG_FORMAT", "text"), "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envString("GATEHOUSE_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
 	return cmd
@@ -118,6 +121,9 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	if o.leeway < 0 {
 		return fmt.Errorf("--leeway must not be negative, got %s", o.leeway)
 	}
+	if o.keyRotation < 0 {
+		return fmt.Errorf("--key-rotation-period must not be negative, got %s", o.keyRotation)
+	}
 	if o.authLimit < 1 || o.authWindow <= 0 {
 		return fmt.Errorf("--auth-failure-limit must be at least 1 and --auth-failure-window positive")
 	}
@@ -146,6 +152,8 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
+	m := metrics.New()
+	store = m.InstrumentStore(store) // times every store call; keeps a ChangeFeed if the store has one
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -163,14 +171,15 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		log.Info("master key loaded", "from", src.String(), "fingerprint", sealer.Fingerprint())
 	}
 	svc, err := service.New(service.Config{
-		Sealer:        sealer,
-		AuthLimiter:   ratelimit.NewMemory(ratelimit.Config{Limit: o.authLimit, Window: o.authWindow}),
-		Store:         store,
-		DatacenterURL: dcURL,
-		DatacenterID:  o.datacenterID,
-		TokenTTL:      o.tokenTTL,
-		Leeway:        o.leeway,
-		Logger:        log,
+		Sealer:            sealer,
+		AuthLimiter:       ratelimit.NewMemory(ratelimit.Config{Limit: o.authLimit, Window: o.authWindow}),
+		KeyRotationPeriod: o.keyRotation,
+		Store:             store,
+		DatacenterURL:     dcURL,
+		DatacenterID:      o.datacenterID,
+		TokenTTL:          o.tokenTTL,
+		Leeway:            o.leeway,
+		Logger:            log,
 	})
 	if err != nil {
 		return err
@@ -190,7 +199,8 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		return err
 	}
 
-	srv := server.New(server.Config{Service: svc, DatacenterURL: dcURL, Logger: log})
+	m.ObserveService(svc)
+	srv := server.New(server.Config{Service: svc, DatacenterURL: dcURL, Logger: log, Metrics: m})
 	log.Info("gatehouse listening",
 		"addr", ln.Addr().String(),
 		"datacenter_id", o.datacenterID,

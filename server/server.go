@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/console"
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -29,6 +31,9 @@ type Config struct {
 	Service       *service.Service
 	DatacenterURL string
 	Logger        *slog.Logger
+	// Metrics, when set, counts what the server sees and is served at
+	// GET /metrics; nil means no metrics and no such route.
+	Metrics *metrics.Metrics
 }
 
 // Server is the data center's HTTP front.
@@ -37,6 +42,7 @@ type Server struct {
 	log     *slog.Logger
 	baseURL string
 	handler http.Handler
+	metrics *metrics.Metrics // nil-safe: a nil *Metrics records nothing
 }
 
 // New builds the server and its routes.
@@ -44,8 +50,10 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: cfg.Service, log: cfg.Logger, baseURL: strings.TrimRight(cfg.DatacenterURL, "/")}
-	s.handler = s.recoverPanics(s.logRequests(s.routes()))
+	s := &Server{svc: cfg.Service, log: cfg.Logger, baseURL: strings.TrimRight(cfg.DatacenterURL, "/"), metrics: cfg.Metrics}
+	// Panics are recovered inside the logging middleware, so a request
+	// that panicked is logged and measured with the 500 it was answered.
+	s.handler = s.logRequests(s.recoverPanics(s.routes()))
 	return s
 }
 
@@ -72,15 +80,28 @@ func (s *Server) routes() http.Handler {
 
 	mux.Handle("/healthz", allow(s.handleHealth, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", allow(s.handleReady, http.MethodGet, http.MethodHead))
+	if s.metrics != nil {
+		// No bearer token: Prometheus scrapes with none, and the figures
+		// name no client. Operators who do not want them public block
+		// /metrics at the network edge (load balancer, ingress).
+		mux.Handle("/metrics", allow(s.metrics.Handler().ServeHTTP, http.MethodGet, http.MethodHead))
+	}
 
 	api := http.NewServeMux()
 	api.Handle("/api/2/clients", allow(s.handleClients, http.MethodGet, http.MethodPost))
 	api.Handle("/api/2/clients/{id}", allow(s.handleClient, http.MethodGet, http.MethodPut, http.MethodDelete))
 	api.Handle("/api/2/clients/{id}/secret", allow(s.handleRegenerate, http.MethodPost))
+	api.Handle("/api/2/keys", allow(s.handleKeysList, http.MethodGet))
+	api.Handle("/api/2/keys/rotate", allow(s.handleKeysRotate, http.MethodPost))
+	api.Handle("/api/2/audit", allow(s.handleAudit, http.MethodGet))
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		wire.WriteAPIError(w, http.StatusNotFound, "notFound", "No such API route.", 0)
 	})
 	mux.Handle("/api/2/", s.requireBearer(api))
+
+	// The web console: server-rendered pages over the same service calls.
+	mux.Handle("/console/", console.New(console.Config{Service: s.svc, DatacenterURL: s.baseURL, Logger: s.log}))
+	mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		wire.WriteAPIError(w, http.StatusNotFound, "notFound", "Not found.", 0)

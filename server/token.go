@@ -52,8 +52,10 @@ type oauthFailure struct {
 	code, description string
 }
 
-func (f *oauthFailure) write(w http.ResponseWriter) {
+// write answers the failure and returns its error code, for metrics.
+func (f *oauthFailure) write(w http.ResponseWriter) string {
 	writeOAuthError(w, f.status, f.code, f.description)
+	return f.code
 }
 
 var errNoClientAuth = &oauthFailure{http.StatusUnauthorized, "invalid_client", service.ErrInvalidClient.Message}
@@ -103,8 +105,9 @@ func clientCredentials(r *http.Request) (service.ClientCredentials, *oauthFailur
 	return service.ClientCredentials{ClientID: ids[0], Secret: secrets[0], Method: gatehouse.AuthSecretPost, RemoteIP: remoteIP(r)}, nil
 }
 
-// writeServiceOAuthError answers a service failure at an IdP endpoint.
-func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) {
+// writeServiceOAuthError answers a service failure at an IdP endpoint and
+// returns the OAuth error code it answered with, for metrics.
+func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) string {
 	var ge *gatehouse.Error
 	var limited *gatehouse.RateLimitedError
 	switch {
@@ -113,47 +116,60 @@ func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) {
 		// meaning ("unable to handle the request due to a temporary
 		// overloading"), and 429 with Retry-After tells clients when.
 		w.Header().Set("Retry-After", wire.RetryAfterSeconds(limited.RetryAfter))
-		writeOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many failed authentications; retry later.")
+		return oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many failed authentications; retry later.")
 	case errors.As(err, &ge) && ge.Code == "invalid_client":
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", ge.Message)
+		return oauthError(w, http.StatusUnauthorized, "invalid_client", ge.Message)
 	case errors.Is(err, gatehouse.ErrUnavailable):
 		s.log.Error("IdP request failed: store unavailable", "err", err)
-		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; retry later.")
+		return oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; retry later.")
 	default:
 		s.log.Error("IdP request failed", "err", err)
-		writeOAuthError(w, http.StatusInternalServerError, "server_error", "Internal error.")
+		return oauthError(w, http.StatusInternalServerError, "server_error", "Internal error.")
 	}
 }
 
+// oauthError is writeOAuthError returning the code it wrote.
+func oauthError(w http.ResponseWriter, status int, code, description string) string {
+	writeOAuthError(w, status, code, description)
+	return code
+}
+
+// handleToken answers a token request and counts its outcome. The HTTP
+// layer counts rather than the service because only here is every refusal
+// known, the malformed requests the service never sees included.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	if f := parseForm(w, r); f != nil {
-		f.write(w)
+	if reason := s.issueToken(w, r); reason != "" {
+		s.metrics.TokenRequestFailed(reason)
 		return
+	}
+	s.metrics.TokenIssued()
+}
+
+// issueToken answers a token request. It returns the OAuth error code of a
+// refusal, or "" when it issued a token. The codes are constants of this
+// package, so the metric label they become stays a small fixed set.
+func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) (reason string) {
+	if f := parseForm(w, r); f != nil {
+		return f.write(w)
 	}
 	cred, f := clientCredentials(r)
 	if f != nil && f.status != http.StatusUnauthorized {
-		f.write(w)
-		return
+		return f.write(w)
 	}
 	switch gt := r.Form["grant_type"]; {
 	case len(gt) == 0 || gt[0] == "":
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is missing.")
-		return
+		return oauthError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is missing.")
 	case len(gt) > 1:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is repeated.")
-		return
+		return oauthError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is repeated.")
 	case gt[0] != "client_credentials":
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Only the client_credentials grant is supported.")
-		return
+		return oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "Only the client_credentials grant is supported.")
 	}
 	if f != nil {
-		f.write(w)
-		return
+		return f.write(w)
 	}
 	issued, err := s.svc.IssueToken(r.Context(), cred)
 	if err != nil {
-		s.writeServiceOAuthError(w, err)
-		return
+		return s.writeServiceOAuthError(w, err)
 	}
 	noStore(w)
 	wire.WriteJSON(w, http.StatusOK, api.TokenResponse{
@@ -163,4 +179,5 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		ExpiresOn:   issued.ExpiresAt.Unix(),
 		IDToken:     issued.IDToken,
 	})
+	return ""
 }

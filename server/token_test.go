@@ -264,4 +264,12 @@ func TestLastAccess(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Once written, it no longer comes from memory; a cached copy of the
+	// client from before must not hide it.
+	time.Sleep(50 * time.Millisecond)
+	var after api.Client
+	d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil).json(t, &after)
+	if after.LastAccessAt == nil || after.LastAccessFromIP == nil {
+		t.Errorf("after the write: %+v", after)
+	}
 }

@@ -23,6 +23,10 @@ type accessRecorder struct {
 	pending map[string]gatehouse.ClientAccess
 	written map[string]time.Time // when each client's access was last written
 
+	// written is told which clients' accesses reached the store, so cached
+	// copies of those clients, which lack them, can be dropped.
+	onWritten func(ids []string)
+
 	stopOnce sync.Once
 	quit     chan struct{}
 	done     chan struct{}
@@ -112,6 +116,13 @@ func (r *accessRecorder) flush(ctx context.Context, all bool) error {
 		return nil
 	}
 	err := r.store.RecordAccess(ctx, batch)
+	if err == nil && r.onWritten != nil {
+		ids := make([]string, len(batch))
+		for i, a := range batch {
+			ids[i] = a.ClientID
+		}
+		r.onWritten(ids)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range batch {

@@ -78,6 +78,7 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) 
 		return gatehouse.Client{}, "", errTenantNotFound
 	}
 	if !p.IsTenantAdmin() {
+		s.denied(ctx, p, ActionClientCreate, "")
 		return gatehouse.Client{}, "", errForbidden
 	}
 	if in.AuthMethod == "" {
@@ -114,7 +115,7 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) 
 		CreatedBy:  p.Client.ID,
 		UpdatedAt:  now,
 	}
-	if err := s.store.CreateClient(ctx, c); err != nil {
+	if err := s.store.CreateClient(s.audited(ctx, p, ActionClientCreate, id), c); err != nil {
 		return gatehouse.Client{}, "", unavailable(err)
 	}
 	return c, secret, nil
@@ -185,15 +186,17 @@ func (s *Service) ListClients(ctx context.Context, p *Principal, after string, l
 	return cs, next, nil
 }
 
-// manage runs fn on a client the caller administers, atomically.
-func (s *Service) manage(ctx context.Context, p *Principal, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+// manage runs fn on a client the caller administers, atomically, and
+// records action in the audit log in the same transaction.
+func (s *Service) manage(ctx context.Context, p *Principal, id, action string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
 	if _, err := s.lookup(ctx, p, id); err != nil {
 		return gatehouse.Client{}, err
 	}
 	if !p.IsTenantAdmin() {
+		s.denied(ctx, p, action, id)
 		return gatehouse.Client{}, errForbidden
 	}
-	c, err := s.store.UpdateClient(ctx, id, func(c gatehouse.Client) (gatehouse.Client, error) {
+	c, err := s.store.UpdateClient(s.audited(ctx, p, action, id), id, func(c gatehouse.Client) (gatehouse.Client, error) {
 		c, err := fn(c)
 		if err == nil {
 			c.UpdatedAt = s.now().UTC()
@@ -225,7 +228,11 @@ func (s *Service) UpdateClient(ctx context.Context, p *Principal, id string, u C
 		}
 		data = d
 	}
-	return s.manage(ctx, p, id, func(c gatehouse.Client) (gatehouse.Client, error) {
+	action := ActionClientUpdate
+	if u.Status != nil && u.Data == nil {
+		action = map[gatehouse.ClientStatus]string{gatehouse.StatusEnabled: ActionClientEnable, gatehouse.StatusDisabled: ActionClientDisable}[*u.Status]
+	}
+	return s.manage(ctx, p, id, action, func(c gatehouse.Client) (gatehouse.Client, error) {
 		if u.Status != nil && *u.Status != c.Status {
 			if *u.Status == gatehouse.StatusDisabled {
 				c.Generation++
@@ -243,7 +250,7 @@ func (s *Service) UpdateClient(ctx context.Context, p *Principal, id string, u C
 // issued with the old one. The new secret is returned once.
 func (s *Service) RegenerateSecret(ctx context.Context, p *Principal, id string) (string, error) {
 	secret := gatehouse.NewSecret()
-	_, err := s.manage(ctx, p, id, func(c gatehouse.Client) (gatehouse.Client, error) {
+	_, err := s.manage(ctx, p, id, ActionClientRegenerate, func(c gatehouse.Client) (gatehouse.Client, error) {
 		c.SecretHash = gatehouse.HashSecret(c.ID, secret)
 		c.Generation++
 		return c, nil
@@ -260,9 +267,10 @@ func (s *Service) DeleteClient(ctx context.Context, p *Principal, id string) err
 		return err
 	}
 	if !p.IsTenantAdmin() {
+		s.denied(ctx, p, ActionClientDelete, id)
 		return errForbidden
 	}
-	err := s.store.DeleteClient(ctx, id)
+	err := s.store.DeleteClient(s.audited(ctx, p, ActionClientDelete, id), id)
 	s.clients.invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return errClientNotFound

@@ -88,7 +88,8 @@ func (s *Service) RevokeToken(ctx context.Context, cred ClientCredentials, raw s
 		ExpiresAt: claims.Expiry.Time().UTC(),
 		RevokedAt: s.now().UTC(),
 	}
-	if err := s.store.RevokeToken(ctx, rv); err != nil {
+	actor := &Principal{Client: caller, RemoteIP: cred.RemoteIP}
+	if err := s.store.RevokeToken(s.audited(ctx, actor, ActionTokenRevoke, rv.TokenID), rv); err != nil {
 		return unavailable(err)
 	}
 	s.revoked.add(rv.TokenID, rv.ExpiresAt)

@@ -46,6 +46,12 @@ type Config struct {
 	// in-memory limiter of 20 failures a minute per key. Replicas sharing a
 	// store should share a limiter too.
 	AuthLimiter ratelimit.Limiter
+	// KeyRotationPeriod is how old the newest signing key may grow before a
+	// new one is rotated in; zero turns scheduled rotation off.
+	KeyRotationPeriod time.Duration
+	// KeyPublishDelay (6m) is how long a new key is published before it
+	// signs: at least the JWKS cache period verifiers are told to use.
+	KeyPublishDelay time.Duration
 	// StoreTimeout (3s) bounds each store call made while serving a request,
 	// so an unreachable database turns into a 503 quickly.
 	StoreTimeout time.Duration
@@ -71,8 +77,11 @@ type Service struct {
 	storeTimeout time.Duration
 	syncEvery    time.Duration
 	limiter      ratelimit.Limiter
-	sealer       *keycrypt.Sealer
-	warnedLegacy sync.Once
+
+	rotationPeriod  time.Duration
+	keyPublishDelay time.Duration
+	sealer          *keycrypt.Sealer
+	warnedLegacy    sync.Once
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -107,6 +116,10 @@ func New(cfg Config) (*Service, error) {
 	cfg.AccessMinInterval = orDefault(cfg.AccessMinInterval, time.Minute)
 	cfg.SyncInterval = orDefault(cfg.SyncInterval, 10*time.Second)
 	cfg.StoreTimeout = orDefault(cfg.StoreTimeout, 3*time.Second)
+	cfg.KeyPublishDelay = orDefault(cfg.KeyPublishDelay, 6*time.Minute)
+	if cfg.KeyRotationPeriod < 0 {
+		return nil, fmt.Errorf("key rotation period must not be negative, got %s", cfg.KeyRotationPeriod)
+	}
 	if cfg.ClientCacheSize <= 0 {
 		cfg.ClientCacheSize = 100_000
 	}
@@ -129,7 +142,10 @@ func New(cfg Config) (*Service, error) {
 		storeTimeout: cfg.StoreTimeout,
 		syncEvery:    cfg.SyncInterval,
 		limiter:      cfg.AuthLimiter,
-		sealer:       cfg.Sealer,
+
+		rotationPeriod:  cfg.KeyRotationPeriod,
+		keyPublishDelay: cfg.KeyPublishDelay,
+		sealer:          cfg.Sealer,
 		feed: &changeListener{
 			kickRevocations: make(chan struct{}, 1),
 			kickKeys:        make(chan struct{}, 1),
@@ -141,6 +157,11 @@ func New(cfg Config) (*Service, error) {
 	s.keySource = &reloadingKeys{s: s, cooldown: time.Second}
 	s.verifier = &token.Verifier{Issuer: iss, Audience: aud, Keys: s.keySource, Leeway: cfg.Leeway}
 	s.access = newAccessRecorder(cfg.Store, cfg.Logger, cfg.Now, cfg.AccessFlushInterval, cfg.AccessMinInterval)
+	s.access.onWritten = func(ids []string) {
+		for _, id := range ids {
+			s.clients.invalidate(id)
+		}
+	}
 	return s, nil
 }
 
@@ -217,6 +238,7 @@ func (s *Service) runSync(ctx context.Context) {
 		if err := s.reloadKeys(sctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("reloading signing keys failed; will retry", "err", err)
 		}
+		s.rotateIfDue(sctx)
 		cancel()
 		if s.changeFeed != nil {
 			s.clients.purge()

@@ -84,13 +84,16 @@ func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token
 		return token.Issued{}, err
 	}
 	s.access.note(c.ID, cred.RemoteIP, now)
+	s.noteIssue(c.ID, now)
 	return issued, nil
 }
 
 // Principal is an authenticated caller of the account API.
 type Principal struct {
 	Client gatehouse.Client
-	Claims *token.AccessClaims
+	Claims *token.AccessClaims // nil when the caller signed in otherwise (the console)
+	// RemoteIP is where the caller's request came from, for the audit log.
+	RemoteIP string
 }
 
 // IsTenantAdmin reports whether the caller administers its tenant.

@@ -1,0 +1,198 @@
+package server_test
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/api"
+)
+
+func (d *dc) jwksKids() map[string]bool {
+	d.t.Helper()
+	var set struct {
+		Keys []struct {
+			KID string `json:"kid"`
+		} `json:"keys"`
+	}
+	d.call(http.MethodGet, "/bc/idp/keys", "", nil).json(d.t, &set)
+	kids := map[string]bool{}
+	for _, k := range set.Keys {
+		kids[k.KID] = true
+	}
+	return kids
+}
+
+func kidOf(t *testing.T, tok string) string {
+	h, _ := decodeJWT(t, tok)
+	return h["kid"].(string)
+}
+
+// A rotation publishes the new key at once, signs with it only after the
+// publish delay, keeps the old key until its tokens have expired, and
+// rejects no valid token at any point, under load.
+func TestKeyRotation(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	admin := d.adminToken()
+	old := kidOf(t, admin)
+
+	// Load: valid tokens used all through the rotation.
+	var failures, calls atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tok := d.token(d.admin).AccessToken
+				for i := 0; i < 3; i++ {
+					calls.Add(1)
+					if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tok, nil); r.status != 200 {
+						failures.Add(1)
+						t.Logf("rejected during rotation: %d %s", r.status, r.body)
+					}
+				}
+			}
+		}()
+	}
+
+	r := d.call(http.MethodPost, "/api/2/keys/rotate", admin, nil)
+	if r.status != http.StatusCreated {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	var k api.Key
+	r.json(t, &k)
+	if k.State != "next" || k.KID == old || !k.ActiveAt.After(time.Now()) {
+		t.Fatalf("rotated-in key = %+v", k)
+	}
+	if kids := d.jwksKids(); !kids[old] || !kids[k.KID] {
+		t.Fatalf("JWKS right after rotation = %v, want both keys", kids)
+	}
+	if got := kidOf(t, d.token(d.admin).AccessToken); got != old {
+		t.Errorf("a new token is signed with %s before the publish delay, want the old key", got)
+	}
+
+	d.clock.Advance(7 * time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for kidOf(t, d.token(d.admin).AccessToken) != k.KID {
+		if time.Now().After(deadline) {
+			t.Fatal("the new key never started signing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, admin, nil); r.status != 200 {
+		t.Errorf("a token of the old key after the switch: %d %s", r.status, r.body)
+	}
+
+	var keys api.KeyList
+	d.call(http.MethodGet, "/api/2/keys", d.adminToken(), nil).json(t, &keys)
+	states := map[string]api.Key{}
+	for _, key := range keys.Items {
+		states[key.KID] = key
+	}
+	if states[old].State != "previous" || states[old].RetireAt == nil || states[k.KID].State != "active" {
+		t.Errorf("keys after the switch = %+v", keys.Items)
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Errorf("%d of %d calls with valid tokens were rejected during the rotation", failures.Load(), calls.Load())
+	}
+	t.Logf("%d calls during the rotation, none rejected", calls.Load())
+
+	// Once every token of the old key has expired, it leaves the JWKS.
+	d.clock.Advance(3 * time.Hour)
+	deadline = time.Now().Add(5 * time.Second)
+	for d.jwksKids()[old] {
+		if time.Now().After(deadline) {
+			t.Fatal("the old key is never retired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !d.jwksKids()[k.KID] {
+		t.Error("the new key left the JWKS")
+	}
+}
+
+func TestKeysAPIAuthorization(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	_, plain := d.createClient(api.CreateClientRequest{})
+	tok := d.token(plain).AccessToken
+	for _, tc := range []struct{ method, path string }{{"GET", "/api/2/keys"}, {"POST", "/api/2/keys/rotate"}} {
+		if r := d.call(tc.method, tc.path, tok, nil); r.status != 403 {
+			t.Errorf("%s %s as a non-admin: %d", tc.method, tc.path, r.status)
+		}
+	}
+	if r := d.call("GET", "/api/2/keys", d.adminToken(), nil); r.status != 200 {
+		t.Errorf("GET /api/2/keys as the root admin: %d", r.status)
+	}
+}
+
+func TestAuditLog(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	admin := d.adminToken()
+	c, cred := d.createClient(api.CreateClientRequest{})
+	d.call("PUT", "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "disabled"})
+	d.call("PUT", "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "enabled"})
+	d.call("POST", "/api/2/clients/"+c.ClientID+"/secret", admin, nil)
+	_, plain := d.createClient(api.CreateClientRequest{})
+	plainTok := d.token(plain).AccessToken
+	d.call("DELETE", "/api/2/clients/"+c.ClientID, plainTok, nil) // denied
+	d.call("POST", "/api/2/keys/rotate", admin, nil)
+	d.call("DELETE", "/api/2/clients/"+c.ClientID, admin, nil)
+	_ = cred
+
+	var log api.AuditList
+	r := d.call("GET", "/api/2/audit", admin, nil)
+	r.json(t, &log)
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var got []string
+	for _, e := range log.Items {
+		got = append(got, e.Action+":"+e.Outcome)
+		if e.ActorID == "" || e.SourceIP != "127.0.0.1" || e.Time.IsZero() || e.TenantID == "" {
+			t.Errorf("entry = %+v", e)
+		}
+	}
+	want := []string{
+		"client.delete:success", "key.rotate:success", "client.delete:denied", "client.create:success",
+		"client.regenerate_secret:success", "client.enable:success", "client.disable:success", "client.create:success",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("audit log = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("entry %d = %s, want %s (newest first)", i, got[i], want[i])
+		}
+	}
+
+	// Paging and the target filter.
+	var page api.AuditList
+	d.call("GET", "/api/2/audit?limit=3", admin, nil).json(t, &page)
+	if len(page.Items) != 3 || page.Paging == nil {
+		t.Fatalf("first page = %+v", page)
+	}
+	var rest api.AuditList
+	d.call("GET", "/api/2/audit?limit=100&after="+page.Paging.Cursors.After, admin, nil).json(t, &rest)
+	if len(rest.Items) != len(want)-3 || rest.Items[0].Action+":"+rest.Items[0].Outcome != want[3] {
+		t.Errorf("second page = %+v", rest.Items)
+	}
+	var about api.AuditList
+	d.call("GET", "/api/2/audit?target="+c.ClientID, admin, nil).json(t, &about)
+	if len(about.Items) != 6 {
+		t.Errorf("entries about the client = %d, want 6", len(about.Items))
+	}
+	if r := d.call("GET", "/api/2/audit", plainTok, nil); r.status != 403 {
+		t.Errorf("a non-admin reads the audit log: %d", r.status)
+	}
+}

@@ -1,0 +1,155 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/token"
+)
+
+// KeyInfo describes a signing key without its private part.
+type KeyInfo struct {
+	ID        string
+	Algorithm string
+	CreatedAt time.Time
+	ActiveAt  time.Time
+	RetireAt  time.Time // zero: not scheduled
+	// State is "next" (published, not yet signing), "active" (signs new
+	// tokens), "previous" (published so its tokens verify, no longer signs)
+	// or "retired" (gone from the JWKS).
+	State string
+}
+
+// Key states of KeyInfo.
+const (
+	KeyNext     = "next"
+	KeyActive   = "active"
+	KeyPrevious = "previous"
+	KeyRetired  = "retired"
+)
+
+// isOperator reports whether p may manage the data center itself (its
+// keys): an admin of the root tenant.
+func (s *Service) isOperator(ctx context.Context, p *Principal) (bool, error) {
+	if !p.IsTenantAdmin() {
+		return false, nil
+	}
+	t, err := s.store.GetTenant(ctx, p.Client.TenantID)
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return t.ParentID == "", nil
+}
+
+// ListKeys describes the data center's signing keys, oldest first. Only
+// operators (admins of the root tenant) may see them.
+func (s *Service) ListKeys(ctx context.Context, p *Principal) ([]KeyInfo, error) {
+	ok, err := s.isOperator(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errForbidden
+	}
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	now := s.now()
+	signing := s.keys.SigningKeyID()
+	out := make([]KeyInfo, 0, len(keys))
+	for _, k := range keys {
+		ki := KeyInfo{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, ActiveAt: k.ActiveAt, RetireAt: k.RetireAt}
+		switch {
+		case !k.RetireAt.IsZero() && !now.Before(k.RetireAt):
+			ki.State = KeyRetired
+		case k.ID == signing:
+			ki.State = KeyActive
+		case now.Before(k.ActiveAt):
+			ki.State = KeyNext
+		default:
+			ki.State = KeyPrevious
+		}
+		out = append(out, ki)
+	}
+	return out, nil
+}
+
+// RotateKeys starts a rotation on an operator's request: see rotate.
+func (s *Service) RotateKeys(ctx context.Context, p *Principal) (KeyInfo, error) {
+	ok, err := s.isOperator(ctx, p)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	if !ok {
+		s.denied(ctx, p, ActionKeyRotate, "")
+		return KeyInfo{}, errForbidden
+	}
+	return s.rotate(ctx, p, time.Time{})
+}
+
+// rotate adds a new signing key that is published now and signs only after
+// KeyPublishDelay, so every verifier's JWKS cache holds it before it meets a
+// token signed with it; the keys it replaces stay published until the last
+// token they can have signed has expired. With unlessCreatedAfter set, it
+// does nothing if a key was created after that time (another replica
+// rotated first).
+func (s *Service) rotate(ctx context.Context, p *Principal, unlessCreatedAfter time.Time) (KeyInfo, error) {
+	now := s.now().UTC()
+	next, err := token.GenerateSigningKey(now)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	next.ActiveAt = now.Add(s.keyPublishDelay)
+	plain := next.PrivateKey
+	if next.PrivateKey, err = s.sealer.Seal(next.ID, plain); err != nil {
+		return KeyInfo{}, fmt.Errorf("seal signing key: %w", err)
+	}
+	retirePrevious := next.ActiveAt.Add(s.issuer.TTL + s.verifier.Leeway)
+	actx := s.audited(ctx, p, ActionKeyRotate, next.ID)
+	if err := s.store.RotateSigningKey(actx, next, retirePrevious, unlessCreatedAfter); err != nil {
+		return KeyInfo{}, unavailable(err)
+	}
+	s.log.Info("rotated signing keys", "kid", next.ID, "signs_from", next.ActiveAt, "previous_retire_at", retirePrevious)
+	if err := s.reloadKeys(ctx); err != nil {
+		return KeyInfo{}, unavailable(err)
+	}
+	return KeyInfo{ID: next.ID, Algorithm: next.Algorithm, CreatedAt: next.CreatedAt, ActiveAt: next.ActiveAt, State: KeyNext}, nil
+}
+
+// rotateIfDue rotates when the newest key is older than the rotation
+// period. Replicas that find rotation due at the same moment race in the
+// store, which lets exactly one of them through.
+func (s *Service) rotateIfDue(ctx context.Context) {
+	if s.rotationPeriod <= 0 {
+		return
+	}
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		s.log.Warn("checking whether keys are due for rotation failed", "err", err)
+		return
+	}
+	var newest time.Time
+	for _, k := range keys {
+		if k.CreatedAt.After(newest) {
+			newest = k.CreatedAt
+		}
+	}
+	now := s.now()
+	if now.Sub(newest) < s.rotationPeriod {
+		return
+	}
+	root, err := s.store.RootTenant(ctx)
+	if err != nil {
+		s.log.Warn("scheduled key rotation: finding the root tenant failed", "err", err)
+		return
+	}
+	system := &Principal{Client: gatehouse.Client{ID: SystemActor, TenantID: root.ID}}
+	_, err = s.rotate(ctx, system, now.Add(-s.rotationPeriod))
+	if err != nil && !errors.Is(err, gatehouse.ErrConflict) {
+		s.log.Error("scheduled key rotation failed; will retry", "err", err)
+	}
+}
