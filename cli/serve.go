@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/metrics"
+	"github.com/gatehouse-dev/gatehouse/postgres"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -152,6 +153,17 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
+	// Replicas on PostgreSQL share their failure counts, so an attacker
+	// gains nothing by spreading guesses over them.
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.Config{Limit: o.authLimit, Window: o.authWindow})
+	if pg, ok := store.(*postgres.Store); ok {
+		lim, err := postgres.NewLimiter(ctx, pg, ratelimit.Config{Limit: o.authLimit, Window: o.authWindow})
+		if err != nil {
+			return fmt.Errorf("shared rate limiter: %w", err)
+		}
+		defer lim.Close()
+		limiter = lim
+	}
 	m := metrics.New()
 	store = m.InstrumentStore(store) // times every store call; keeps a ChangeFeed if the store has one
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
@@ -172,7 +184,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	}
 	svc, err := service.New(service.Config{
 		Sealer:            sealer,
-		AuthLimiter:       ratelimit.NewMemory(ratelimit.Config{Limit: o.authLimit, Window: o.authWindow}),
+		AuthLimiter:       limiter,
 		KeyRotationPeriod: o.keyRotation,
 		Store:             store,
 		DatacenterURL:     dcURL,

@@ -125,4 +125,34 @@ func TestReplicasOnPostgres(t *testing.T) {
 			t.Errorf("replica %d forgot the disable", i+1)
 		}
 	}
+
+	// Failed authentications spread over the replicas add up: past the
+	// limit (20 a minute), every replica refuses the guesser.
+	// Each replica alone would allow 20 from this address; shared, the
+	// three together allow 20 (fewer here: this address already failed once
+	// above).
+	target := r[0].createClient(t, admin, "guessed")
+	refusedAfter := 0
+	for i := 0; i < 60 && refusedAfter == 0; i++ {
+		switch res := r[i%3].tokenRequest(t, target.ClientID, "guess"); res.status {
+		case http.StatusUnauthorized:
+		case http.StatusTooManyRequests:
+			refusedAfter = i
+		default:
+			t.Fatalf("guess %d: %d %s", i, res.status, res.body)
+		}
+	}
+	t.Logf("guesses spread over 3 replicas refused after %d", refusedAfter)
+	// The block reaches the other replicas by notification, so a guess
+	// racing it may still be counted: allow one per other replica, far
+	// below the 60 that unshared limits would let through.
+	if refusedAfter == 0 || refusedAfter > 22 {
+		t.Fatalf("refused after %d guesses over 3 replicas; shared limit is 20", refusedAfter)
+	}
+	for i, s := range r {
+		eventually(t, "replica "+string(rune('1'+i))+" refuses the next guess", 5*time.Second, func() bool {
+			res := s.tokenRequest(t, target.ClientID, "guess")
+			return res.status == http.StatusTooManyRequests && res.header.Get("Retry-After") != ""
+		})
+	}
 }

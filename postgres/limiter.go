@@ -74,8 +74,8 @@ func limitsChannel(schema string) string {
 // name client ids and source addresses. Windows are aligned as
 // ratelimit.WindowStart aligns them, so the replicas' clocks, if roughly in
 // step, agree on which row to count into; the window arithmetic is
-// ratelimit's, so the answers are those of ratelimit.Memory given the same
-// failures.
+// ratelimit's, so a key is refused as ratelimit.Memory would refuse it had
+// it seen every replica's failures.
 type Limiter struct {
 	store   *Store
 	limit   int
