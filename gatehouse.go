@@ -51,16 +51,29 @@ const (
 // Valid reports whether r is a role the API accepts.
 func (r Role) Valid() bool { return r == RoleNone || r == RoleTenantAdmin }
 
-// Tenant is a node of the tenant tree. The root tenant has no parent.
+// Tenant is a node of the tenant tree. The root tenant has no parent. A
+// tenant never moves: its ParentID is fixed when it is created, so its
+// ancestry never changes.
 type Tenant struct {
-	ID        string
-	ParentID  string
-	Name      string
-	Kind      string
-	Enabled   bool
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID       string
+	ParentID string
+	Name     string
+	Kind     string
+	// Enabled is the tenant's own switch. A client works only while its
+	// tenant and every ancestor of it are enabled, so disabling a tenant
+	// disables its whole subtree without touching a client row.
+	Enabled bool
+	// Version is the optimistic lock of the API: it increases with every
+	// update, and an update naming an older version is refused.
+	Version int64
+	// Generation increases whenever the tokens of every client in the
+	// tenant's subtree must stop working: when the tenant is disabled. A
+	// token carries the sum of its client's generation and those of the
+	// client's tenant and its ancestors, so re-enabling the tenant does not
+	// bring the tokens issued before back (see service.Authenticate).
+	Generation int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Client is an API client: the credentials of one CyberApp in one data
@@ -141,10 +154,10 @@ type Revocation struct {
 }
 
 // Store is the persistence every backend (SQLite, PostgreSQL) provides. Each
-// method is atomic. CreateClient, UpdateClient, DeleteClient, RevokeToken,
-// AddSigningKey and RotateSigningKey record the audit entry their context
-// carries (WithAudit), if any, in the same transaction as the change: both
-// are stored, or neither. Methods return errors wrapping ErrNotFound or ErrConflict
+// method is atomic. CreateTenant, UpdateTenant, CreateClient, UpdateClient,
+// DeleteClient, RevokeToken, AddSigningKey and RotateSigningKey record the
+// audit entry their context carries (WithAudit), if any, in the same
+// transaction as the change: both are stored, or neither. Methods return errors wrapping ErrNotFound or ErrConflict
 // where those apply, so callers test them with errors.Is.
 type Store interface {
 	// Bootstrap creates the root tenant and its first admin client if, and
@@ -152,9 +165,21 @@ type Store interface {
 	// replicas racing to bootstrap one store create exactly one pair.
 	Bootstrap(ctx context.Context, root Tenant, admin Client) (created bool, err error)
 
-	// CreateTenant fails with ErrConflict if the ID is taken.
+	// CreateTenant fails with ErrConflict if the ID is taken or the parent
+	// does not exist (a tenant cannot be its own parent).
 	CreateTenant(ctx context.Context, t Tenant) error
 	GetTenant(ctx context.Context, id string) (Tenant, error)
+	// UpdateTenant applies fn to the current tenant inside one transaction
+	// and stores its result, as UpdateClient does for clients. The stored
+	// ID, ParentID and CreatedAt are kept whatever fn returns.
+	UpdateTenant(ctx context.Context, id string, fn func(Tenant) (Tenant, error)) (Tenant, error)
+	// ListTenantChildren returns the tenants whose parent is parentID, in
+	// ascending ID order (bytewise); none for an unknown parent.
+	ListTenantChildren(ctx context.Context, parentID string) ([]Tenant, error)
+	// TenantAncestry returns the tenant and its ancestors up to the root,
+	// nearest first, read in one consistent snapshot; ErrNotFound for an
+	// unknown tenant.
+	TenantAncestry(ctx context.Context, id string) ([]Tenant, error)
 	// RootTenant returns the tenant without a parent; ErrNotFound before
 	// Bootstrap.
 	RootTenant(ctx context.Context) (Tenant, error)
@@ -221,6 +246,10 @@ const (
 	// ChangeLost: the feed lost its connection. Until the next ChangeResync
 	// nothing cached can be trusted to be current.
 	ChangeLost
+	// ChangeTenant: a tenant was updated or deleted; ID is its id. A
+	// tenant's state reaches every client of its subtree, so replicas drop
+	// all they derived from tenants rather than one entry.
+	ChangeTenant
 )
 
 // Change is a notice that shared state changed in the store.

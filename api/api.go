@@ -136,3 +136,38 @@ type AuditList struct {
 	Items  []AuditEntry `json:"items"`
 	Paging *Paging      `json:"paging,omitempty"`
 }
+
+// Tenant is a tenant as /api/2/tenants shows it. Enabled is the tenant's
+// own switch: its clients work only while it and every tenant above it are
+// enabled. Version is the optimistic lock an update must name.
+type Tenant struct {
+	ID        string    `json:"id"`
+	ParentID  string    `json:"parent_id,omitempty"`
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Enabled   bool      `json:"enabled"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// TenantList is the answer to GET /api/2/tenants/{id}/children.
+type TenantList struct {
+	Items []Tenant `json:"items"`
+}
+
+// CreateTenantRequest is the body of POST /api/2/tenants. ParentID defaults
+// to the caller's tenant; Kind is partner, customer, folder or unit.
+type CreateTenantRequest struct {
+	ParentID string `json:"parent_id,omitempty"`
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+}
+
+// UpdateTenantRequest is the body of PUT /api/2/tenants/{id}: the fields to
+// change and the version they were read at (required).
+type UpdateTenantRequest struct {
+	Version *int64  `json:"version"`
+	Name    *string `json:"name,omitempty"`
+	Enabled *bool   `json:"enabled,omitempty"`
+}

@@ -39,6 +39,7 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServeCommand(), newMigrateCommand(), newTokenCommand(), newClientsCommand())
 	root.AddCommand(newBenchCommand(), newKeysCommand(), newAuditCommand())
+	root.AddCommand(newLocatorCommand(), newDevCommand())
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/postgres"
@@ -43,7 +44,15 @@ type serveOptions struct {
 	authLimit     int
 	authWindow    time.Duration
 	keyRotation   time.Duration
+	trustedProxy  string
+	peers         []string // ID=URL, from --peer or GATEHOUSE_PEERS
 	envErr        envErrors
+
+	// Set by gatehouse dev, which runs several data centers in one process.
+	ln        net.Listener // already listening; nil means listen on listen
+	logger    *slog.Logger // nil means one built from logFormat and logLevel
+	isolated  bool         // master key and bootstrap credentials from dataDir only, never the environment, which all would share
+	onStarted func()       // called once bootstrapped, just before serving
 }
 
 func newServeCommand() *cobra.Command {
@@ -57,8 +66,13 @@ discovery, and the API-client management API.
 Every flag has an environment twin (GATEHOUSE_LISTEN, GATEHOUSE_DATACENTER_URL,
 GATEHOUSE_DATACENTER_ID, GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE, GATEHOUSE_TOKEN_TTL,
 GATEHOUSE_LEEWAY, GATEHOUSE_MASTER_KEY_FILE, GATEHOUSE_AUTH_FAILURE_LIMIT,
-GATEHOUSE_AUTH_FAILURE_WINDOW, GATEHOUSE_KEY_ROTATION_PERIOD, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL); a
-flag wins over its twin.
+GATEHOUSE_AUTH_FAILURE_WINDOW, GATEHOUSE_KEY_ROTATION_PERIOD, GATEHOUSE_TRUSTED_PROXIES, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL,
+GATEHOUSE_PEERS); a flag wins over its twin.
+
+The other data centers of the cloud are given as --peer ID=URL, once per
+peer (GATEHOUSE_PEERS: comma-separated ID=URL pairs). They are listed at
+GET /api/2/datacenters, and a token one of them issued is refused here with
+a tokenIssuerMismatch that names it.
 
 Private signing keys are stored encrypted under a master key: the base64 of
 32 bytes in GATEHOUSE_MASTER_KEY, or a file (--master-key-file). Without
@@ -90,8 +104,10 @@ choose its credentials; otherwise they are generated and written to
 	f.IntVar(&o.authLimit, "auth-failure-limit", envInt("GATEHOUSE_AUTH_FAILURE_LIMIT", ratelimit.DefaultLimit, "auth-failure-limit", o.envErr), "failed client authentications allowed per client and address, and per address, in each window")
 	f.DurationVar(&o.authWindow, "auth-failure-window", envDuration("GATEHOUSE_AUTH_FAILURE_WINDOW", ratelimit.DefaultWindow, "auth-failure-window", o.envErr), "the window of --auth-failure-limit")
 	f.DurationVar(&o.keyRotation, "key-rotation-period", envDuration("GATEHOUSE_KEY_ROTATION_PERIOD", 30*24*time.Hour, "key-rotation-period", o.envErr), "rotate in a new signing key when the newest is this old; 0 turns scheduled rotation off")
+	f.StringVar(&o.trustedProxy, "trusted-proxies", envString("GATEHOUSE_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (rate limits, audit, last access)")
 	f.StringVar(&o.logFormat, "log-format", envString("GATEHOUSE_LOG_FORMAT", "text"), "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envString("GATEHOUSE_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
+	f.StringArrayVar(&o.peers, "peer", envList("GATEHOUSE_PEERS"), "another data center of the cloud, as ID=URL; repeat for each")
 	return cmd
 }
 
@@ -112,15 +128,22 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
-	log, err := newLogger(stderr, o.logFormat, o.logLevel)
-	if err != nil {
-		return err
+	log := o.logger
+	if log == nil {
+		var err error
+		if log, err = newLogger(stderr, o.logFormat, o.logLevel); err != nil {
+			return err
+		}
 	}
 	if o.tokenTTL <= 0 {
 		return fmt.Errorf("--token-ttl must be positive, got %s", o.tokenTTL)
 	}
 	if o.leeway < 0 {
 		return fmt.Errorf("--leeway must not be negative, got %s", o.leeway)
+	}
+	trusted, err := wire.ParseTrustedProxies(o.trustedProxy)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if o.keyRotation < 0 {
 		return fmt.Errorf("--key-rotation-period must not be negative, got %s", o.keyRotation)
@@ -133,19 +156,32 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 			return err
 		}
 	}
-	boot, chosen, err := bootstrapFromEnv()
+	peers, err := parsePairs("--peer", o.peers)
 	if err != nil {
 		return err
 	}
+	boot, chosen := service.NewBootstrapCredentials(), false
+	if !o.isolated {
+		if boot, chosen, err = bootstrapFromEnv(); err != nil {
+			return err
+		}
+	}
 
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+	ln := o.ln
+	if ln == nil {
+		if ln, err = net.Listen("tcp", o.listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", o.listen, err)
+		}
 	}
 	defer ln.Close()
 	dcURL := o.datacenterURL
 	if dcURL == "" {
 		dcURL = "http://" + ln.Addr().String()
+	}
+	// Checked again by service.New; here, before anything is written to
+	// the data directory, so that a mistyped --peer leaves nothing behind.
+	if err := service.ValidatePeers(o.datacenterID, dcURL, toPeers(peers)); err != nil {
+		return err
 	}
 
 	store, err := openStore(ctx, o.database, o.dataDir)
@@ -170,16 +206,24 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 
+	masterKeyEnv := os.Getenv(keycrypt.EnvVar)
+	if o.isolated {
+		masterKeyEnv = ""
+	}
 	sealer, src, err := keycrypt.LoadMasterKey(keycrypt.Options{
-		EnvValue: os.Getenv(keycrypt.EnvVar), KeyFile: o.masterKeyFile, DataDir: o.dataDir,
+		EnvValue: masterKeyEnv, KeyFile: o.masterKeyFile, DataDir: o.dataDir,
 	})
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-	if src.Generated {
+	switch {
+	case src.Generated && o.isolated:
+		// gatehouse dev: a throwaway cloud, whose key stays with its data.
+		log.Info("generated a master key for the signing keys", "file", src.Path)
+	case src.Generated:
 		log.Warn("generated a master key for the signing keys; move it to a secret store and pass it as GATEHOUSE_MASTER_KEY or --master-key-file",
 			"file", src.Path)
-	} else {
+	default:
 		log.Info("master key loaded", "from", src.String(), "fingerprint", sealer.Fingerprint())
 	}
 	svc, err := service.New(service.Config{
@@ -192,6 +236,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		TokenTTL:          o.tokenTTL,
 		Leeway:            o.leeway,
 		Logger:            log,
+		Peers:             toPeers(peers),
 	})
 	if err != nil {
 		return err
@@ -212,13 +257,16 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	}
 
 	m.ObserveService(svc)
-	srv := server.New(server.Config{Service: svc, DatacenterURL: dcURL, Logger: log, Metrics: m})
+	srv := server.New(server.Config{Service: svc, DatacenterURL: dcURL, Logger: log, Metrics: m, TrustedProxies: trusted})
 	log.Info("gatehouse listening",
 		"addr", ln.Addr().String(),
 		"datacenter_id", o.datacenterID,
 		"datacenter_url", dcURL,
 		"issuer", svc.Issuer(),
 		"store", storeName(o.database, o.dataDir))
+	if o.onStarted != nil {
+		o.onStarted()
+	}
 	err = srv.Serve(ctx, ln, 10*time.Second)
 	log.Info("gatehouse stopped")
 	return err

@@ -19,13 +19,13 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -170,15 +170,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // through a proxy in front of an https data center URL.
 func (c *Console) secure(r *http.Request) bool { return r.TLS != nil || c.httpsURL }
 
-// remoteIP is the peer address, as the token endpoint sees it, for the rate
-// limiter and the audit log.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// remoteIP is the client's address, as the token endpoint sees it (behind
+// trusted proxies too), for the rate limiter and the audit log.
+func remoteIP(r *http.Request) string { return wire.ClientIP(r) }
 
 // staticFile is an embedded asset with its content hash, which versions
 // its URL so it can be cached for long and still change with the binary.

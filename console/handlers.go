@@ -217,7 +217,7 @@ func (c *Console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
 		c.sessions.delete(ck.Value)
 	}
-	id, _ := c.sessions.create(p.Client.ID, p.Client.Generation)
+	id, _ := c.sessions.create(p.Client.ID, p.Generation)
 	c.setCookie(w, r, sessionCookie, id, cookiePath, 0)
 	c.setCookie(w, r, signinCookie, "", Prefix+"signin", -1)
 	http.Redirect(w, r, Prefix+"clients", http.StatusSeeOther)

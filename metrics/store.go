@@ -106,6 +106,21 @@ func (s *instrumentedStore) RootTenant(ctx context.Context) (gatehouse.Tenant, e
 	return s.next.RootTenant(ctx)
 }
 
+func (s *instrumentedStore) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error)) (gatehouse.Tenant, error) {
+	defer s.done("UpdateTenant", time.Now())
+	return s.next.UpdateTenant(ctx, id, fn)
+}
+
+func (s *instrumentedStore) ListTenantChildren(ctx context.Context, parentID string) ([]gatehouse.Tenant, error) {
+	defer s.done("ListTenantChildren", time.Now())
+	return s.next.ListTenantChildren(ctx, parentID)
+}
+
+func (s *instrumentedStore) TenantAncestry(ctx context.Context, id string) ([]gatehouse.Tenant, error) {
+	defer s.done("TenantAncestry", time.Now())
+	return s.next.TenantAncestry(ctx, id)
+}
+
 func (s *instrumentedStore) CreateClient(ctx context.Context, c gatehouse.Client) error {
 	defer s.done("CreateClient", time.Now())
 	return s.next.CreateClient(ctx, c)

@@ -44,7 +44,8 @@ func changesChannel(schema string) string {
 
 // WatchChanges implements gatehouse.ChangeFeed with LISTEN/NOTIFY. Triggers
 // announce every committed change of a client, a signing key or a
-// revocation, whichever process made it (see migrations/00001_init.sql);
+// revocation, and of every update of a tenant, whichever process made it
+// (see migrations/00001_init.sql and 00005_tenant_tree.sql);
 // WatchChanges listens on a connection of its own, outside the pool, and
 // calls fn for each, in commit order.
 //
@@ -167,6 +168,8 @@ func parseChange(payload string) gatehouse.Change {
 			return gatehouse.Change{Kind: gatehouse.ChangeRevocation, ID: id}
 		case "k":
 			return gatehouse.Change{Kind: gatehouse.ChangeKeys, ID: id}
+		case "t":
+			return gatehouse.Change{Kind: gatehouse.ChangeTenant, ID: id}
 		}
 	}
 	return gatehouse.Change{Kind: gatehouse.ChangeResync}

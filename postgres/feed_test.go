@@ -174,7 +174,8 @@ func TestParseChange(t *testing.T) {
 		"c:a:b":    {Kind: gatehouse.ChangeClient, ID: "a:b"},
 		"r:jti":    {Kind: gatehouse.ChangeRevocation, ID: "jti"},
 		"k:kid-1":  {Kind: gatehouse.ChangeKeys, ID: "kid-1"},
-		"t:tenant": {Kind: gatehouse.ChangeResync},
+		"t:tenant": {Kind: gatehouse.ChangeTenant, ID: "tenant"},
+		"x:future": {Kind: gatehouse.ChangeResync},
 		"garbage":  {Kind: gatehouse.ChangeResync},
 	} {
 		if got := parseChange(payload); got != want {

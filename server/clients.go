@@ -103,7 +103,9 @@ func (s *Server) handleClients(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	cs, next, err := s.svc.ListClients(r.Context(), p, q.Get("after"), limit)
+	// tenant_id names a tenant below the caller's to list instead of its
+	// own: only that tenant's clients, not its subtree's.
+	cs, next, err := s.svc.ListTenantClients(r.Context(), p, q.Get("tenant_id"), q.Get("after"), limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -38,6 +38,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ge):
 		wire.WriteRefusal(w, status, ge)
+	case status == http.StatusBadRequest:
+		wire.WriteAPIError(w, status, gatehouse.CodeValidationError, "The request is not valid.", 0)
+	case status == http.StatusNotFound:
+		wire.WriteAPIError(w, status, gatehouse.CodeNotFound, "Not found.", 0)
+	case status == http.StatusConflict:
+		wire.WriteAPIError(w, status, gatehouse.CodeConflict, "The request conflicts with the current state; reload and retry.", 0)
 	case status == http.StatusServiceUnavailable:
 		s.log.Error("store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		wire.WriteAPIError(w, status, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", 0)

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -78,13 +77,8 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// remoteIP is the client's address: see wire.ClientIP.
+func remoteIP(r *http.Request) string { return wire.ClientIP(r) }
 
 type principalKey struct{}
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -34,6 +35,9 @@ type Config struct {
 	// Metrics, when set, counts what the server sees and is served at
 	// GET /metrics; nil means no metrics and no such route.
 	Metrics *metrics.Metrics
+	// TrustedProxies are the load balancers and proxies whose
+	// X-Forwarded-For is believed; without them the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the data center's HTTP front.
@@ -53,7 +57,7 @@ func New(cfg Config) *Server {
 	s := &Server{svc: cfg.Service, log: cfg.Logger, baseURL: strings.TrimRight(cfg.DatacenterURL, "/"), metrics: cfg.Metrics}
 	// Panics are recovered inside the logging middleware, so a request
 	// that panicked is logged and measured with the 500 it was answered.
-	s.handler = s.logRequests(s.recoverPanics(s.routes()))
+	s.handler = wire.ClientIPResolver(cfg.TrustedProxies)(s.logRequests(s.recoverPanics(s.routes())))
 	return s
 }
 
@@ -80,6 +84,8 @@ func (s *Server) routes() http.Handler {
 
 	mux.Handle("/healthz", allow(s.handleHealth, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", allow(s.handleReady, http.MethodGet, http.MethodHead))
+	// The locator route: unauthenticated, rate-limited per address.
+	mux.Handle("/api/1/accounts", allow(s.handleLocate, http.MethodGet))
 	if s.metrics != nil {
 		// No bearer token: Prometheus scrapes with none, and the figures
 		// name no client. Operators who do not want them public block
@@ -94,6 +100,10 @@ func (s *Server) routes() http.Handler {
 	api.Handle("/api/2/keys", allow(s.handleKeysList, http.MethodGet))
 	api.Handle("/api/2/keys/rotate", allow(s.handleKeysRotate, http.MethodPost))
 	api.Handle("/api/2/audit", allow(s.handleAudit, http.MethodGet))
+	api.Handle("/api/2/tenants", allow(s.handleTenants, http.MethodPost))
+	api.Handle("/api/2/tenants/{id}", allow(s.handleTenant, http.MethodGet, http.MethodPut))
+	api.Handle("/api/2/tenants/{id}/children", allow(s.handleTenantChildren, http.MethodGet))
+	api.Handle("/api/2/datacenters", allow(s.handleDatacenters, http.MethodGet))
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		wire.WriteAPIError(w, http.StatusNotFound, "notFound", "No such API route.", 0)
 	})

@@ -11,8 +11,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/api"
 )
 
-// A tenant admin sees its own tenant only: another tenant's clients answer
-// 404, exactly like clients that do not exist.
+// A tenant admin sees its own tenant and the tenants below it, never a
+// tenant above it: there, clients answer 404, exactly like clients that do
+// not exist. (Siblings are tested in tenants_api_test.go.)
 func TestTenantIsolation(t *testing.T) {
 	d := newDC(t, dcOptions{})
 	ctx := t.Context()
@@ -38,12 +39,12 @@ func TestTenantIsolation(t *testing.T) {
 	tests := []struct {
 		name, method, path, bearer, body string
 	}{
-		{"get another tenant's client", "GET", "/api/2/clients/" + otherAdmin.id, rootAdmin, ""},
-		{"disable another tenant's client", "PUT", "/api/2/clients/" + otherAdmin.id, rootAdmin, `{"status":"disabled"}`},
-		{"regenerate another tenant's client", "POST", "/api/2/clients/" + otherAdmin.id + "/secret", rootAdmin, ""},
-		{"delete another tenant's client", "DELETE", "/api/2/clients/" + otherAdmin.id, rootAdmin, ""},
 		{"reach up to the parent tenant", "GET", "/api/2/clients/" + mine.ClientID, otherTok, ""},
-		{"create in a sibling tenant", "POST", "/api/2/clients", otherTok, `{"type":"api_client","tenant_id":"` + mine.TenantID + `"}`},
+		{"disable a client of the parent tenant", "PUT", "/api/2/clients/" + mine.ClientID, otherTok, `{"status":"disabled"}`},
+		{"regenerate a client of the parent tenant", "POST", "/api/2/clients/" + mine.ClientID + "/secret", otherTok, ""},
+		{"delete a client of the parent tenant", "DELETE", "/api/2/clients/" + mine.ClientID, otherTok, ""},
+		{"create in the parent tenant", "POST", "/api/2/clients", otherTok, `{"type":"api_client","tenant_id":"` + mine.TenantID + `"}`},
+		{"list the parent tenant", "GET", "/api/2/clients?tenant_id=" + mine.TenantID, otherTok, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,7 +66,24 @@ func TestTenantIsolation(t *testing.T) {
 	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, otherTok, nil); r.status != 200 {
 		t.Errorf("other admin reads itself: %d", r.status)
 	}
-	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, d.adminToken(), nil); r.status != 404 {
+	// Downward, the root's admin sees the child's clients, but lists them
+	// only when it names the child.
+	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, rootAdmin, nil); r.status != 200 {
+		t.Errorf("the root admin reads a client of the child tenant: %d %s", r.status, r.body)
+	}
+	list = api.ClientList{}
+	d.call("GET", "/api/2/clients?tenant_id="+other.ID, rootAdmin, nil).json(t, &list)
+	if len(list.Items) != 1 || list.Items[0].ClientID != otherAdmin.id {
+		t.Errorf("the root admin lists the child tenant: %+v", list.Items)
+	}
+	list = api.ClientList{}
+	d.call("GET", "/api/2/clients", rootAdmin, nil).json(t, &list)
+	for _, c := range list.Items {
+		if c.TenantID != mine.TenantID {
+			t.Errorf("the root's own list holds client %s of tenant %s", c.ClientID, c.TenantID)
+		}
+	}
+	if r := d.call("GET", "/api/2/clients/"+mine.ClientID, d.token(otherAdmin).AccessToken, nil); r.status != 404 {
 		t.Errorf("isolation did not hold after the tests: %d", r.status)
 	}
 }

@@ -78,6 +78,12 @@ func parseForm(w http.ResponseWriter, r *http.Request) *oauthFailure {
 // form body, never the query string, where credentials would be logged by
 // every proxy). Sending both is an error (RFC 6749 2.3).
 func clientCredentials(r *http.Request) (service.ClientCredentials, *oauthFailure) {
+	// RFC 6749 2.3.1: credentials must not travel in the URL, where every
+	// proxy and access log keeps them. Refused even when other credentials
+	// came too, so a client that does this learns at once.
+	if q := r.URL.Query(); q.Has("client_secret") || q.Has("client_id") {
+		return service.ClientCredentials{}, &oauthFailure{http.StatusBadRequest, "invalid_request", "Client credentials must not be sent in the query string."}
+	}
 	auth := r.Header.Values("Authorization")
 	if len(auth) > 1 {
 		return service.ClientCredentials{}, &oauthFailure{http.StatusBadRequest, "invalid_request", "More than one Authorization header was sent."}

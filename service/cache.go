@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,13 +22,21 @@ import (
 // every lookup goes to the store, and fails with it: fail closed.
 type clientCache struct {
 	lru *lru.Cache[string, gatehouse.Client]
+	// tenants holds what the client checks derive from the tenant tree
+	// (see tenantState in tenants.go), under the same trust as the clients:
+	// whether a client works depends on both. A tenant change can reach
+	// any client below it, so tenant entries are only ever dropped all at
+	// once (purgeTenants), and tenantSeq guards their lookups as seq
+	// guards the clients'.
+	tenants *lru.Cache[string, tenantState]
 	// seq increases on every invalidation. A lookup that read the store
 	// while an invalidation happened does not cache what it read, which
 	// may be the state from before the change.
-	seq     atomic.Uint64
-	trusted atomic.Bool
-	hits    atomic.Uint64
-	misses  atomic.Uint64
+	seq       atomic.Uint64
+	tenantSeq atomic.Uint64
+	trusted   atomic.Bool
+	hits      atomic.Uint64
+	misses    atomic.Uint64
 }
 
 func newClientCache(size int, trusted bool) *clientCache {
@@ -35,7 +44,11 @@ func newClientCache(size int, trusted bool) *clientCache {
 	if err != nil {
 		panic(err) // only for size <= 0, which New never passes
 	}
-	cc := &clientCache{lru: c}
+	t, err := lru.New[string, tenantState](size)
+	if err != nil {
+		panic(err)
+	}
+	cc := &clientCache{lru: c, tenants: t}
 	cc.trusted.Store(trusted)
 	return cc
 }
@@ -45,15 +58,25 @@ func (c *clientCache) invalidate(id string) {
 	c.lru.Remove(id)
 }
 
+// purge drops everything, tenants included.
 func (c *clientCache) purge() {
 	c.seq.Add(1)
 	c.lru.Purge()
+	c.purgeTenants()
+}
+
+func (c *clientCache) purgeTenants() {
+	c.tenantSeq.Add(1)
+	c.tenants.Purge()
 }
 
 // lookupClient returns a client, from the cache when it can be trusted.
 // Missing clients are not cached: a client created on another replica must
 // work here at once.
 func (s *Service) lookupClient(ctx context.Context, id string) (gatehouse.Client, error) {
+	if !storableID(id) {
+		return gatehouse.Client{}, fmt.Errorf("client id %w", gatehouse.ErrNotFound)
+	}
 	cc := s.clients
 	if cc.trusted.Load() {
 		if c, ok := cc.lru.Get(id); ok {
@@ -94,6 +117,8 @@ func (s *Service) handleChange(ch gatehouse.Change) {
 	switch ch.Kind {
 	case gatehouse.ChangeClient:
 		s.clients.invalidate(ch.ID)
+	case gatehouse.ChangeTenant:
+		s.clients.purgeTenants()
 	case gatehouse.ChangeRevocation:
 		notify(l.kickRevocations)
 	case gatehouse.ChangeKeys:

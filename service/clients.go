@@ -39,10 +39,6 @@ var (
 	errTenantNotFound = gatehouse.Errorf(gatehouse.ErrNotFound, gatehouse.CodeNotFound, "Tenant not found.")
 )
 
-// canSeeTenant reports whether the caller may know that a tenant exists:
-// only its own tenant, for now.
-func (p *Principal) canSeeTenant(tenantID string) bool { return tenantID == p.Client.TenantID }
-
 // validData checks a client's free-form data: a JSON object, bounded.
 func validData(d json.RawMessage) (json.RawMessage, error) {
 	if len(d) == 0 {
@@ -74,7 +70,11 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) 
 	if in.TenantID == "" {
 		in.TenantID = p.Client.TenantID
 	}
-	if !p.canSeeTenant(in.TenantID) {
+	// An admin creates clients in its own tenant or any tenant below it
+	// (canSeeTenant, in tenants.go).
+	if ok, err := s.canSeeTenant(ctx, p, in.TenantID); err != nil {
+		return gatehouse.Client{}, "", err
+	} else if !ok {
 		return gatehouse.Client{}, "", errTenantNotFound
 	}
 	if !p.IsTenantAdmin() {
@@ -121,8 +121,8 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) 
 	return c, secret, nil
 }
 
-// lookup finds a client the caller may know exists; another tenant's client
-// is answered exactly like a missing one.
+// lookup finds a client the caller may know exists; a client of a tenant
+// the caller cannot see is answered exactly like a missing one.
 func (s *Service) lookup(ctx context.Context, p *Principal, id string) (gatehouse.Client, error) {
 	c, err := s.lookupClient(ctx, id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
@@ -131,7 +131,9 @@ func (s *Service) lookup(ctx context.Context, p *Principal, id string) (gatehous
 	if err != nil {
 		return gatehouse.Client{}, err
 	}
-	if !p.canSeeTenant(c.TenantID) {
+	if ok, err := s.canSeeTenant(ctx, p, c.TenantID); err != nil {
+		return gatehouse.Client{}, err
+	} else if !ok {
 		return gatehouse.Client{}, errClientNotFound
 	}
 	return c, nil
@@ -146,7 +148,7 @@ func (s *Service) withAccess(c gatehouse.Client) gatehouse.Client {
 }
 
 // GetClient returns a client: a client may read itself, a tenant admin any
-// client of its tenant.
+// client of its tenant or of a tenant below it.
 func (s *Service) GetClient(ctx context.Context, p *Principal, id string) (gatehouse.Client, error) {
 	c, err := s.lookup(ctx, p, id)
 	if err != nil {
@@ -161,6 +163,21 @@ func (s *Service) GetClient(ctx context.Context, p *Principal, id string) (gateh
 // ListClients returns a page of the caller's tenant's clients (tenant
 // admins only) and the cursor of the next page, "" at the end.
 func (s *Service) ListClients(ctx context.Context, p *Principal, after string, limit int) ([]gatehouse.Client, string, error) {
+	return s.ListTenantClients(ctx, p, "", after, limit)
+}
+
+// ListTenantClients is ListClients for one tenant the caller administers:
+// its own ("") or one below it. Only that tenant's clients are listed, not
+// its subtree's.
+func (s *Service) ListTenantClients(ctx context.Context, p *Principal, tenantID, after string, limit int) ([]gatehouse.Client, string, error) {
+	if tenantID == "" {
+		tenantID = p.Client.TenantID
+	}
+	if ok, err := s.canSeeTenant(ctx, p, tenantID); err != nil {
+		return nil, "", err
+	} else if !ok {
+		return nil, "", errTenantNotFound
+	}
 	if !p.IsTenantAdmin() {
 		return nil, "", errForbidden
 	}
@@ -170,8 +187,11 @@ func (s *Service) ListClients(ctx context.Context, p *Principal, after string, l
 	if limit == 0 {
 		limit = 100
 	}
+	if after != "" && !storableID(after) {
+		return nil, "", invalid("after must be a cursor from a previous page.")
+	}
 	// One extra row tells whether a next page exists.
-	cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: p.Client.TenantID, After: after, Limit: limit + 1})
+	cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: tenantID, After: after, Limit: limit + 1})
 	if err != nil {
 		return nil, "", unavailable(err)
 	}

@@ -35,11 +35,11 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, cred ClientCredentials)
 	if c, err := s.lookupClient(ctx, cred.ClientID); err == nil {
 		cred.Method = c.AuthMethod
 	}
-	c, err := s.AuthenticateClient(ctx, cred)
+	c, ts, err := s.authenticateClient(ctx, cred)
 	if err != nil {
 		return nil, err
 	}
-	p := &Principal{Client: c, RemoteIP: cred.RemoteIP}
+	p := &Principal{Client: c, RemoteIP: cred.RemoteIP, Generation: ts.generationOf(c)}
 	if !p.IsTenantAdmin() {
 		return nil, errForbidden
 	}
@@ -50,9 +50,10 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, cred ClientCredentials)
 // request from the client's current state, so that a session ends the
 // moment its client is deleted, disabled, has its secret regenerated or
 // loses its admin role, exactly as that client's bearer tokens stop working
-// (the same checks as Authenticate, with the generation recorded at sign-in
-// in place of the token's). Claims stay nil: no management method reads
-// them. remoteIP is the address of the request, for the audit log.
+// (the same checks as Authenticate, with the effective generation recorded
+// at sign-in, Principal.Generation, in place of the token's). Claims stay
+// nil: no management method reads them. remoteIP is the address of the
+// request, for the audit log.
 func (s *Service) SessionPrincipal(ctx context.Context, clientID string, generation int64, remoteIP string) (*Principal, error) {
 	c, err := s.lookupClient(ctx, clientID)
 	if errors.Is(err, gatehouse.ErrNotFound) {
@@ -64,10 +65,17 @@ func (s *Service) SessionPrincipal(ctx context.Context, clientID string, generat
 	if c.Status != gatehouse.StatusEnabled {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeClientDisabled, "The API client you signed in with has been disabled.")
 	}
-	if c.Generation != generation {
-		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The API key you signed in with has been regenerated.")
+	ts, err := s.clientTenant(ctx, c)
+	if err != nil {
+		return nil, err
 	}
-	p := &Principal{Client: c, RemoteIP: remoteIP}
+	if !ts.enabled {
+		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeClientDisabled, "The tenant of the API client you signed in with, or a tenant above it, has been disabled.")
+	}
+	if ts.generationOf(c) != generation {
+		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The API key you signed in with has been regenerated, or its client or tenant disabled since.")
+	}
+	p := &Principal{Client: c, RemoteIP: remoteIP, Generation: generation}
 	if !p.IsTenantAdmin() {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeAuthorizationFailed, "The API client you signed in with is no longer a tenant admin.")
 	}

@@ -59,7 +59,7 @@ func (s *Service) ListKeys(ctx context.Context, p *Principal) ([]KeyInfo, error)
 		return nil, unavailable(err)
 	}
 	now := s.now()
-	signing := s.keys.SigningKeyID()
+	signing := s.keys.SigningKeyIDAt(now)
 	out := make([]KeyInfo, 0, len(keys))
 	for _, k := range keys {
 		ki := KeyInfo{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, ActiveAt: k.ActiveAt, RetireAt: k.RetireAt}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
@@ -55,6 +56,9 @@ type Config struct {
 	// StoreTimeout (3s) bounds each store call made while serving a request,
 	// so an unreachable database turns into a 503 quickly.
 	StoreTimeout time.Duration
+	// Peers are the other data centers of the cloud: listed by
+	// Datacenters, and named in the refusal of a token one of them issued.
+	Peers []Peer
 }
 
 // Service implements Gatehouse's use cases over a Store.
@@ -77,6 +81,7 @@ type Service struct {
 	storeTimeout time.Duration
 	syncEvery    time.Duration
 	limiter      ratelimit.Limiter
+	dir          *directory
 
 	rotationPeriod  time.Duration
 	keyPublishDelay time.Duration
@@ -126,6 +131,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AuthLimiter == nil {
 		cfg.AuthLimiter = ratelimit.NewMemory(ratelimit.Config{Now: cfg.Now})
 	}
+	dir, err := newDirectory(cfg.DatacenterID, cfg.DatacenterURL, cfg.Peers)
+	if err != nil {
+		return nil, err
+	}
 	feed, shared := cfg.Store.(gatehouse.ChangeFeed)
 	keys := &token.KeyRing{}
 	s := &Service{
@@ -142,6 +151,7 @@ func New(cfg Config) (*Service, error) {
 		storeTimeout: cfg.StoreTimeout,
 		syncEvery:    cfg.SyncInterval,
 		limiter:      cfg.AuthLimiter,
+		dir:          dir,
 
 		rotationPeriod:  cfg.KeyRotationPeriod,
 		keyPublishDelay: cfg.KeyPublishDelay,
@@ -338,8 +348,25 @@ func unavailable(err error) error {
 		return nil
 	}
 	var ge *gatehouse.Error
-	if errors.As(err, &ge) || errors.Is(err, gatehouse.ErrNotFound) || errors.Is(err, gatehouse.ErrConflict) || errors.Is(err, gatehouse.ErrUnavailable) {
+	if errors.As(err, &ge) || errors.Is(err, gatehouse.ErrNotFound) || errors.Is(err, gatehouse.ErrConflict) ||
+		errors.Is(err, gatehouse.ErrInvalid) || errors.Is(err, gatehouse.ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", gatehouse.ErrUnavailable, err)
+}
+
+// storableID reports whether an identifier from a request can name
+// anything in a store: bounded, valid UTF-8, no control characters. Others
+// are answered as unknown before a store sees them (PostgreSQL text cannot
+// even hold a NUL).
+func storableID(id string) bool {
+	if len(id) == 0 || len(id) > 256 || !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }

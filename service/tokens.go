@@ -36,50 +36,71 @@ func limitKeys(cred ClientCredentials) []string {
 // After too many failures from the caller's address it refuses with a
 // *gatehouse.RateLimitedError without checking anything.
 func (s *Service) AuthenticateClient(ctx context.Context, cred ClientCredentials) (gatehouse.Client, error) {
+	c, _, err := s.authenticateClient(ctx, cred)
+	return c, err
+}
+
+// authenticateClient is AuthenticateClient, and also returns the state of
+// the client's tenant, which IssueToken needs to mint the token.
+func (s *Service) authenticateClient(ctx context.Context, cred ClientCredentials) (gatehouse.Client, tenantState, error) {
 	keys := limitKeys(cred)
 	wait, err := s.limiter.Allowed(ctx, keys...)
 	if err != nil {
-		return gatehouse.Client{}, unavailable(err)
+		return gatehouse.Client{}, tenantState{}, unavailable(err)
 	}
 	if wait > 0 {
-		return gatehouse.Client{}, &gatehouse.RateLimitedError{RetryAfter: wait}
+		return gatehouse.Client{}, tenantState{}, &gatehouse.RateLimitedError{RetryAfter: wait}
 	}
-	c, err := s.checkClientCredentials(ctx, cred)
+	c, ts, err := s.checkClientCredentials(ctx, cred)
 	if errors.Is(err, ErrInvalidClient) {
 		if ferr := s.limiter.Fail(ctx, keys...); ferr != nil {
 			s.log.Warn("counting a failed client authentication failed", "err", ferr)
 		}
 	}
-	return c, err
+	return c, ts, err
 }
 
-func (s *Service) checkClientCredentials(ctx context.Context, cred ClientCredentials) (gatehouse.Client, error) {
+func (s *Service) checkClientCredentials(ctx context.Context, cred ClientCredentials) (gatehouse.Client, tenantState, error) {
 	c, err := s.lookupClient(ctx, cred.ClientID)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		// Spend the same hashing work as for a known client, so timing does
 		// not reveal which ids exist.
 		gatehouse.SecretMatches(cred.ClientID, cred.Secret, nil)
-		return gatehouse.Client{}, ErrInvalidClient
+		return gatehouse.Client{}, tenantState{}, ErrInvalidClient
 	}
 	if err != nil {
-		return gatehouse.Client{}, err
+		return gatehouse.Client{}, tenantState{}, err
 	}
 	ok := gatehouse.SecretMatches(c.ID, cred.Secret, c.SecretHash)
 	if !ok || c.Status != gatehouse.StatusEnabled || c.AuthMethod != cred.Method {
-		return gatehouse.Client{}, ErrInvalidClient
+		return gatehouse.Client{}, tenantState{}, ErrInvalidClient
 	}
-	return c, nil
+	// Only now, for a caller who holds the secret: the tenant tree. A
+	// client of a disabled tenant (or one below it) fails exactly like a
+	// disabled client.
+	ts, err := s.clientTenant(ctx, c)
+	if err != nil {
+		return gatehouse.Client{}, tenantState{}, err
+	}
+	if !ts.enabled {
+		return gatehouse.Client{}, tenantState{}, ErrInvalidClient
+	}
+	return c, ts, nil
 }
 
 // IssueToken authenticates the client and mints its tokens. The token path
 // writes nothing: the access is noted in memory and stored lazily.
 func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token.Issued, error) {
-	c, err := s.AuthenticateClient(ctx, cred)
+	c, ts, err := s.authenticateClient(ctx, cred)
 	if err != nil {
 		return token.Issued{}, err
 	}
 	now := s.now()
-	issued, err := s.issuer.Issue(c, now)
+	// The token carries the effective generation (see tenantState), not
+	// the client's alone, so that disabling any of its tenants revokes it.
+	minted := c
+	minted.Generation = ts.generationOf(c)
+	issued, err := s.issuer.Issue(minted, now)
 	if err != nil {
 		return token.Issued{}, err
 	}
@@ -94,6 +115,10 @@ type Principal struct {
 	Claims *token.AccessClaims // nil when the caller signed in otherwise (the console)
 	// RemoteIP is where the caller's request came from, for the audit log.
 	RemoteIP string
+	// Generation is the effective generation of the caller's credentials:
+	// its client's plus its tenants' (see tenantState). A console session
+	// records it at sign-in, as a token does when it is minted.
+	Generation int64
 }
 
 // IsTenantAdmin reports whether the caller administers its tenant.
@@ -103,13 +128,24 @@ func (p *Principal) IsTenantAdmin() bool { return p.Client.Role == gatehouse.Rol
 // checks (malformed, issuer, signature, audience, expiry), then the client's
 // state now (deleted, disabled, regenerated or disabled since the token was
 // minted).
+//
+// "Disabled" covers the tenant tree: a client is disabled while it, its
+// tenant or any ancestor of its tenant is disabled. And "since the token
+// was minted" does too: the token's gen claim is the client's generation
+// plus the generations of its tenant and every ancestor, and disabling a
+// tenant increases its generation, so a token minted before any of them
+// was disabled stays revoked once it is enabled again. Generations, rather
+// than comparing iat with the time of the disabling, because iat has whole
+// seconds: a token minted in the second of the disabling would be
+// ambiguous, while a generation is exact. Generations only grow and
+// tenants never move, so the sum cannot come back to an old value.
 func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeBearerTokenMissing, "Authorization bearer token is missing.")
 	}
 	claims, err := s.verify(ctx, raw)
 	if err != nil {
-		return nil, err
+		return nil, s.namePeerIssuer(raw, err)
 	}
 	c, err := s.lookupClient(ctx, claims.ClientID)
 	if errors.Is(err, gatehouse.ErrNotFound) {
@@ -124,11 +160,19 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	if c.Status != gatehouse.StatusEnabled {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeClientDisabled, "The API client of this token is disabled.")
 	}
-	if claims.Generation != c.Generation {
-		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The token has been revoked: the client's secret was regenerated or the client was disabled after it was issued.")
+	ts, err := s.clientTenant(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if !ts.enabled {
+		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeClientDisabled, "The API client of this token is disabled: its tenant, or a tenant above it, is disabled.")
+	}
+	gen := ts.generationOf(c)
+	if claims.Generation != gen {
+		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The token has been revoked: the client's secret was regenerated, or the client or one of its tenants was disabled, after it was issued.")
 	}
 	if s.revoked.has(claims.ID) {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The token has been revoked.")
 	}
-	return &Principal{Client: c, Claims: claims}, nil
+	return &Principal{Client: c, Claims: claims, Generation: gen}, nil
 }

@@ -41,27 +41,31 @@ func (s *Store) Bootstrap(ctx context.Context, root gatehouse.Tenant, admin gate
 }
 
 // CreateTenant adds a tenant below an existing parent (or a root, when
-// ParentID is empty). It is not part of gatehouse.Store yet; the storage
-// conformance suite uses it, through storetest.TenantCreator, to check that
-// ListClients keeps tenants apart. It fails with ErrConflict if the ID is
-// taken or the parent does not exist.
+// ParentID is empty), and records the audit entry ctx carries. It fails with
+// ErrConflict if the ID is taken or the parent does not exist.
 func (s *Store) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
 	op := fmt.Sprintf("create tenant %q", t.ID)
-	return s.write(ctx, op, func(tx *sql.Tx) error {
+	if t.ParentID != "" && t.ParentID == t.ID {
+		// SQLite checks a foreign key once the row is in, when a row that
+		// names itself satisfies its own reference: refused here, since a
+		// tenant that is its own parent would have no root.
+		return fmt.Errorf("sqlite: %s: a tenant cannot be its own parent: %w", op, gatehouse.ErrConflict)
+	}
+	return s.change(ctx, op, func(tx *sql.Tx) error {
 		return wrap(insertTenant(ctx, tx, t), op)
 	})
 }
 
 func insertTenant(ctx context.Context, tx *sql.Tx, t gatehouse.Tenant) error {
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO tenants (id, parent_id, name, kind, enabled, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, nullString(t.ParentID), t.Name, t.Kind, t.Enabled, t.Version,
+		INSERT INTO tenants (`+tenantColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, nullString(t.ParentID), t.Name, t.Kind, t.Enabled, t.Version, t.Generation,
 		micros(t.CreatedAt), micros(t.UpdatedAt))
 	return err
 }
 
-const tenantColumns = `id, parent_id, name, kind, enabled, version, created_at, updated_at`
+const tenantColumns = `id, parent_id, name, kind, enabled, version, generation, created_at, updated_at`
 
 func scanTenant(row rowScanner) (gatehouse.Tenant, error) {
 	var (
@@ -69,13 +73,29 @@ func scanTenant(row rowScanner) (gatehouse.Tenant, error) {
 		parent           sql.NullString
 		created, updated int64
 	)
-	if err := row.Scan(&t.ID, &parent, &t.Name, &t.Kind, &t.Enabled, &t.Version, &created, &updated); err != nil {
+	if err := row.Scan(&t.ID, &parent, &t.Name, &t.Kind, &t.Enabled, &t.Version, &t.Generation, &created, &updated); err != nil {
 		return gatehouse.Tenant{}, err
 	}
 	t.ParentID = parent.String
 	t.CreatedAt = fromMicros(created)
 	t.UpdatedAt = fromMicros(updated)
 	return t, nil
+}
+
+func scanTenants(rows *sql.Rows, op string) ([]gatehouse.Tenant, error) {
+	defer rows.Close()
+	out := []gatehouse.Tenant{}
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, wrap(err, op)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, op)
+	}
+	return out, nil
 }
 
 // GetTenant returns the tenant with the given id, or ErrNotFound.
@@ -101,4 +121,87 @@ func (s *Store) RootTenant(ctx context.Context) (gatehouse.Tenant, error) {
 		return gatehouse.Tenant{}, wrap(err, "root tenant")
 	}
 	return t, nil
+}
+
+// UpdateTenant reads the tenant, applies fn and writes the result, and the
+// audit entry ctx carries, in one IMMEDIATE transaction, exactly as
+// UpdateClient does: no lost updates, and nothing written when fn fails.
+// The stored ID, ParentID and CreatedAt are kept whatever fn returns: a
+// tenant never moves, which is what lets callers cache its ancestry.
+func (s *Store) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error)) (gatehouse.Tenant, error) {
+	op := fmt.Sprintf("update tenant %q", id)
+	var updated gatehouse.Tenant
+	err := s.change(ctx, op, func(tx *sql.Tx) error {
+		cur, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
+		if err != nil {
+			return wrap(err, op)
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err // the caller's own error, unchanged
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE tenants SET
+				name = ?, kind = ?, enabled = ?, version = ?, generation = ?, updated_at = ?
+			WHERE id = ?`,
+			next.Name, next.Kind, next.Enabled, next.Version, next.Generation, micros(next.UpdatedAt), id)
+		if err != nil {
+			return wrap(err, op)
+		}
+		updated, err = scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
+		return wrap(err, op)
+	})
+	if err != nil {
+		return gatehouse.Tenant{}, err
+	}
+	return updated, nil
+}
+
+// ListTenantChildren returns the direct children of parentID in ascending
+// ID order (bytewise, SQLite's BINARY collation); an unknown parent has
+// none.
+func (s *Store) ListTenantChildren(ctx context.Context, parentID string) ([]gatehouse.Tenant, error) {
+	op := fmt.Sprintf("list children of tenant %q", parentID)
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT `+tenantColumns+` FROM tenants
+		WHERE parent_id = ?
+		ORDER BY id`, parentID)
+	if err != nil {
+		return nil, wrap(err, op)
+	}
+	return scanTenants(rows, op)
+}
+
+// maxTenantDepth bounds the walk of TenantAncestry. No write path can make
+// a cycle (the parent must exist first, a tenant cannot name itself, and
+// nothing changes parent_id), but a hand-edited database could, and the
+// walk must end even then. A chain cut short does not end at a root, which
+// callers check.
+const maxTenantDepth = 1000
+
+// TenantAncestry returns the tenant and its ancestors, nearest first, with
+// one recursive query: one statement reads one snapshot, so a concurrent
+// update cannot show half of the chain before it and half after.
+func (s *Store) TenantAncestry(ctx context.Context, id string) ([]gatehouse.Tenant, error) {
+	op := fmt.Sprintf("tenant ancestry of %q", id)
+	rows, err := s.r.QueryContext(ctx, `
+		WITH RECURSIVE chain (id, parent_id, name, kind, enabled, version, generation, created_at, updated_at, depth) AS (
+			SELECT `+tenantColumns+`, 0 FROM tenants WHERE id = ?1
+			UNION ALL
+			SELECT t.id, t.parent_id, t.name, t.kind, t.enabled, t.version, t.generation, t.created_at, t.updated_at, c.depth + 1
+			FROM tenants t JOIN chain c ON t.id = c.parent_id
+			WHERE c.depth < ?2
+		)
+		SELECT `+tenantColumns+` FROM chain ORDER BY depth`, id, maxTenantDepth)
+	if err != nil {
+		return nil, wrap(err, op)
+	}
+	chain, err := scanTenants(rows, op)
+	if err != nil {
+		return nil, err
+	}
+	if len(chain) == 0 {
+		return nil, wrap(sql.ErrNoRows, op)
+	}
+	return chain, nil
 }

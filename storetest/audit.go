@@ -593,7 +593,7 @@ var auditTests = []test{
 // together or not at all, from the side the conformance suite cannot reach
 // by itself: the audit entry failing to be stored. breakAudit must make
 // every later attempt to store an audit entry in s fail (a trigger that
-// raises, say), leaving everything else working; then each of the six
+// raises, say), leaving everything else working; then each of the
 // changes that record their context's entry must fail and change nothing.
 func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store, breakAudit func(t *testing.T, s gatehouse.Store)) {
 	t.Helper()
@@ -688,6 +688,29 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 				t.Fatalf("SigningKeys = %d keys, %v; want only k-1", len(keys), err)
 			}
 			sameKey(t, "k-1, which the failed rotation must not have retired", keys[0], k1)
+		}},
+		{"CreateTenant", func(ctx context.Context, s gatehouse.Store) error {
+			return s.CreateTenant(ctx, gatehouse.Tenant{ID: "new-tenant", ParentID: rootID, Name: "New", Kind: "customer",
+				Enabled: true, Version: 1, CreatedAt: at(0), UpdatedAt: at(0)})
+		}, func(t *testing.T, s gatehouse.Store) {
+			if _, err := s.GetTenant(t.Context(), "new-tenant"); !errors.Is(err, gatehouse.ErrNotFound) {
+				t.Errorf("GetTenant(new-tenant) error = %v, want ErrNotFound", err)
+			}
+		}},
+		{"UpdateTenant", func(ctx context.Context, s gatehouse.Store) error {
+			_, err := s.UpdateTenant(ctx, rootID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
+				cur.Enabled = false
+				cur.Generation++
+				cur.Version++
+				return cur, nil
+			})
+			return err
+		}, func(t *testing.T, s gatehouse.Store) {
+			got, err := s.GetTenant(t.Context(), rootID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameTenant(t, "root", got, rootTenant(rootID))
 		}},
 	}
 	for _, tc := range cases {

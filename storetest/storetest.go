@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) gatehouse.Store) {
 		rootTenantTests,
 		rotateTests,
 		auditTests,
+		tenantTreeTests,
 	} {
 		all = append(all, group...)
 	}
@@ -215,7 +216,8 @@ func sameTenant(t *testing.T, what string, got, want gatehouse.Tenant) {
 	t.Helper()
 	var d []string
 	if got.ID != want.ID || got.ParentID != want.ParentID || got.Name != want.Name ||
-		got.Kind != want.Kind || got.Enabled != want.Enabled || got.Version != want.Version {
+		got.Kind != want.Kind || got.Enabled != want.Enabled || got.Version != want.Version ||
+		got.Generation != want.Generation {
 		d = append(d, fmt.Sprintf("got %+v, want %+v", got, want))
 	}
 	d = append(d, timeDiff("CreatedAt", got.CreatedAt, want.CreatedAt)...)

@@ -140,11 +140,73 @@ func (m *memStore) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
 	if _, ok := m.tenants[t.ID]; ok {
 		return fmt.Errorf("tenant %q: %w", t.ID, gatehouse.ErrConflict)
 	}
+	// A tenant naming itself as its parent finds no parent either: the
+	// check comes before the insert.
 	if _, ok := m.tenants[t.ParentID]; t.ParentID != "" && !ok {
 		return fmt.Errorf("parent of %q: %w", t.ID, gatehouse.ErrConflict)
 	}
+	if err := m.recordAudit(ctx); err != nil {
+		return err
+	}
 	m.tenants[t.ID] = normTenant(t)
 	return nil
+}
+
+func (m *memStore) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error)) (gatehouse.Tenant, error) {
+	if err := m.acquire(ctx); err != nil {
+		return gatehouse.Tenant{}, err
+	}
+	defer m.release()
+	cur, ok := m.tenants[id]
+	if !ok {
+		return gatehouse.Tenant{}, fmt.Errorf("tenant %q: %w", id, gatehouse.ErrNotFound)
+	}
+	next, err := fn(cur)
+	if err != nil {
+		return gatehouse.Tenant{}, err
+	}
+	if err := m.recordAudit(ctx); err != nil {
+		return gatehouse.Tenant{}, err
+	}
+	next.ID, next.ParentID, next.CreatedAt = cur.ID, cur.ParentID, cur.CreatedAt
+	next = normTenant(next)
+	m.tenants[id] = next
+	return next, nil
+}
+
+func (m *memStore) ListTenantChildren(ctx context.Context, parentID string) ([]gatehouse.Tenant, error) {
+	if err := m.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.release()
+	out := []gatehouse.Tenant{}
+	for _, t := range m.tenants {
+		if t.ParentID != "" && t.ParentID == parentID {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b gatehouse.Tenant) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func (m *memStore) TenantAncestry(ctx context.Context, id string) ([]gatehouse.Tenant, error) {
+	if err := m.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.release()
+	var out []gatehouse.Tenant
+	for next := id; next != ""; {
+		t, ok := m.tenants[next]
+		if !ok {
+			break
+		}
+		out = append(out, t)
+		next = t.ParentID
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("tenant %q: %w", id, gatehouse.ErrNotFound)
+	}
+	return out, nil
 }
 
 func (m *memStore) RootTenant(ctx context.Context) (gatehouse.Tenant, error) {

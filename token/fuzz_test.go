@@ -101,3 +101,34 @@ func TestKeyRingPicksNewestActiveKey(t *testing.T) {
 		t.Errorf("JWKS has %d keys, want 2", n)
 	}
 }
+
+// The signer is chosen when a token is issued, not when keys were loaded:
+// a next key starts signing the moment its ActiveAt passes, so the key it
+// replaces signs nothing after that, as its retirement time assumes.
+func TestSignerSwitchesWithoutReload(t *testing.T) {
+	now := time.Now()
+	old, _ := GenerateSigningKey(now.Add(-time.Hour))
+	next, _ := GenerateSigningKey(now)
+	next.ActiveAt = now.Add(6 * time.Minute)
+	ring := &KeyRing{}
+	if err := ring.Load([]gatehouse.SigningKey{old, next}, now); err != nil {
+		t.Fatal(err)
+	}
+	is := &Issuer{URL: "https://dc.example/bc", Audience: "dc.example", TTL: time.Hour, Keys: ring}
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{{now, old.ID}, {next.ActiveAt.Add(-time.Second), old.ID}, {next.ActiveAt, next.ID}, {next.ActiveAt.Add(time.Hour), next.ID}} {
+		issued, err := is.Issue(gatehouse.Client{ID: "c", TenantID: "t"}, tc.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := Parse(issued.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Header.KeyID != tc.want {
+			t.Errorf("at %s signed by %v, want %s", tc.at.Sub(now), u.Header.KeyID, tc.want)
+		}
+	}
+}

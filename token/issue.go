@@ -73,7 +73,7 @@ type Issued struct {
 
 // Issue mints an access token and an ID token for the client.
 func (is *Issuer) Issue(c gatehouse.Client, now time.Time) (Issued, error) {
-	sk := is.Keys.load().signing
+	sk := is.Keys.load().signerAt(now)
 	if sk == nil {
 		return Issued{}, ErrNoSigningKey
 	}

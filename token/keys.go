@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +61,12 @@ type KeyRing struct {
 }
 
 type keyState struct {
-	signing *signingKey // nil when no key may sign yet
+	signing *signingKey // the signer as of Load; nil when no key may sign
+	// signers holds every published key, newest ActiveAt first, so that the
+	// key that signs is chosen at signing time: a key whose ActiveAt passes
+	// between two loads starts signing at once, and the key it replaces
+	// stops at once, which its retirement time counts on.
+	signers []*signingKey
 	public  map[string]*rsa.PublicKey
 	jwks    jose.JSONWebKeySet
 }
@@ -68,6 +74,7 @@ type keyState struct {
 type signingKey struct {
 	kid     string
 	created time.Time
+	active  time.Time
 	access  jose.Signer // typ at+jwt
 	id      jose.Signer // typ JWT
 }
@@ -81,8 +88,6 @@ func (r *KeyRing) Load(keys []gatehouse.SigningKey, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := &keyState{public: make(map[string]*rsa.PublicKey)}
-	var signer *gatehouse.SigningKey
-	var signerPriv *rsa.PrivateKey
 	for i := range keys {
 		k := &keys[i]
 		if !k.RetireAt.IsZero() && !now.Before(k.RetireAt) {
@@ -106,19 +111,21 @@ func (r *KeyRing) Load(keys []gatehouse.SigningKey, now time.Time) error {
 			Algorithm: k.Algorithm,
 			Use:       "sig",
 		})
-		if !now.Before(k.ActiveAt) && (signer == nil || k.ActiveAt.After(signer.ActiveAt) ||
-			(k.ActiveAt.Equal(signer.ActiveAt) && k.ID > signer.ID)) {
-			signer, signerPriv = k, priv
-		}
-	}
-	if signer != nil {
-		sk, err := newSigningKey(signer.ID, signerPriv)
+		sk, err := newSigningKey(k.ID, priv)
 		if err != nil {
 			return err
 		}
-		sk.created = signer.CreatedAt
-		st.signing = sk
+		sk.created, sk.active = k.CreatedAt, k.ActiveAt
+		st.signers = append(st.signers, sk)
 	}
+	sort.Slice(st.signers, func(i, j int) bool {
+		a, b := st.signers[i], st.signers[j]
+		if !a.active.Equal(b.active) {
+			return a.active.After(b.active)
+		}
+		return a.kid > b.kid
+	})
+	st.signing = st.signerAt(now)
 	r.state.Store(st)
 	return nil
 }
@@ -134,6 +141,24 @@ func newSigningKey(kid string, priv *rsa.PrivateKey) (*signingKey, error) {
 		return nil, fmt.Errorf("signer for %s: %w", kid, err)
 	}
 	return &signingKey{kid: kid, access: access, id: id}, nil
+}
+
+// signerAt returns the key that signs at now: the newest already active.
+func (st *keyState) signerAt(now time.Time) *signingKey {
+	for _, sk := range st.signers {
+		if !now.Before(sk.active) {
+			return sk
+		}
+	}
+	return nil
+}
+
+// SigningKeyIDAt returns the kid that signs tokens issued at now, or "".
+func (r *KeyRing) SigningKeyIDAt(now time.Time) string {
+	if sk := r.load().signerAt(now); sk != nil {
+		return sk.kid
+	}
+	return ""
 }
 
 func (r *KeyRing) load() *keyState {

@@ -42,6 +42,11 @@ type Header struct {
 	Algorithm string `json:"alg"`
 	KeyID     any    `json:"kid"` // any: a non-string kid is invalid, not malformed
 	Type      string `json:"typ"`
+	// Crit and B64 are never set on tokens Gatehouse issues; present, they
+	// would change how the signature is computed (RFC 7797), so a token
+	// carrying them is refused before any library interprets them.
+	Crit any `json:"crit"`
+	B64  any `json:"b64"`
 }
 
 // Unverified is a token split and decoded but not yet trusted.
@@ -124,6 +129,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string, now time.Time) (*Acce
 func (v *Verifier) VerifyParsed(ctx context.Context, u *Unverified, now time.Time) (*AccessClaims, error) {
 	if u.Header.Algorithm != string(Algorithm) {
 		return nil, fail(gatehouse.CodeTokenInvalid, "The token is not signed with RS256.")
+	}
+	if u.Header.Crit != nil || u.Header.B64 != nil {
+		return nil, fail(gatehouse.CodeTokenInvalid, "The token uses header parameters Gatehouse does not issue.")
 	}
 	if !strings.EqualFold(u.Header.Type, "at+jwt") && !strings.EqualFold(u.Header.Type, "application/at+jwt") {
 		return nil, fail(gatehouse.CodeTokenInvalid, "The token is not an access token.")

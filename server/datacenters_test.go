@@ -1,0 +1,331 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/server"
+	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/sqlite"
+)
+
+// newCloud starts one data center per id, each knowing all the others as
+// peers, as gatehouse dev runs them. Their URLs are known before any
+// starts because each listener is opened first.
+func newCloud(t *testing.T, ids ...string) map[string]*dc {
+	t.Helper()
+	servers := make([]*httptest.Server, len(ids))
+	urls := make([]string, len(ids))
+	for i := range ids {
+		servers[i] = httptest.NewUnstartedServer(nil)
+		urls[i] = "http://" + servers[i].Listener.Addr().String()
+	}
+	cloud := map[string]*dc{}
+	for i, id := range ids {
+		var peers []service.Peer
+		for j, other := range ids {
+			if j != i {
+				peers = append(peers, service.Peer{ID: other, URL: urls[j]})
+			}
+		}
+		d := &dc{t: t, URL: urls[i], clock: &clock{t: time.Now()}, logs: &syncBuffer{},
+			admin: creds{"admin-" + id, gatehouse.NewSecret()}, dir: t.TempDir()}
+		d.startPeered(id, peers)
+		hs := servers[i]
+		hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { d.handler.Load().ServeHTTP(w, r) })
+		hs.Start()
+		t.Cleanup(func() {
+			hs.Close()
+			d.stop()
+		})
+		cloud[id] = d
+	}
+	return cloud
+}
+
+// startPeered is dc.start with an id and peers.
+func (d *dc) startPeered(id string, peers []service.Peer) {
+	t := d.t
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(d.dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
+		Store: store, DatacenterURL: d.URL, DatacenterID: id, Peers: peers,
+		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.clock.Now,
+		AccessFlushInterval: 20 * time.Millisecond, SyncInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: d.admin.id, ClientSecret: d.admin.secret}); err != nil {
+		t.Fatal(err)
+	}
+	d.svc, d.store = svc, store
+	d.handler.Store(server.New(server.Config{Service: svc, DatacenterURL: d.URL, Logger: log}))
+}
+
+type datacenterItem struct {
+	ID     string `json:"id"`
+	URL    string `json:"url"`
+	Issuer string `json:"issuer"`
+	Self   bool   `json:"self"`
+}
+
+// Every data center lists the whole cloud alike, sorted by id, itself
+// marked, to any authenticated client and to no one else.
+func TestDatacenterDirectory(t *testing.T) {
+	cloud := newCloud(t, "us5", "eu8", "ap2")
+	for id, d := range cloud {
+		r := d.call(http.MethodGet, "/api/2/datacenters", d.adminToken(), nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", id, r.status, r.body)
+		}
+		var list struct{ Items []datacenterItem }
+		r.json(t, &list)
+		var got []string
+		for _, item := range list.Items {
+			got = append(got, item.ID)
+			want := cloud[item.ID]
+			if want == nil || item.URL != want.URL || item.Issuer != want.URL+"/bc" || item.Self != (item.ID == id) {
+				t.Errorf("%s lists %+v", id, item)
+			}
+		}
+		if strings.Join(got, ",") != "ap2,eu8,us5" {
+			t.Errorf("%s lists %v, want ap2,eu8,us5", id, got)
+		}
+	}
+
+	// A client that is no admin reads it too: only public URLs are in it.
+	eu := cloud["eu8"]
+	_, app := eu.createClient(api.CreateClientRequest{})
+	if r := eu.call(http.MethodGet, "/api/2/datacenters", eu.token(app).AccessToken, nil); r.status != http.StatusOK {
+		t.Errorf("as a plain client: %d %s", r.status, r.body)
+	}
+	r := eu.call(http.MethodGet, "/api/2/datacenters", "", nil)
+	if e := r.apiError(t); r.status != http.StatusUnauthorized || e.Code != "bearerTokenMissing" {
+		t.Errorf("without a token: %d %s", r.status, r.body)
+	}
+	if r := eu.call(http.MethodPost, "/api/2/datacenters", eu.adminToken(), nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d %s", r.status, r.body)
+	}
+
+	// A data center with no peers lists itself.
+	alone := newDC(t, dcOptions{})
+	r = alone.call(http.MethodGet, "/api/2/datacenters", alone.adminToken(), nil)
+	var list struct{ Items []datacenterItem }
+	r.json(t, &list)
+	if len(list.Items) != 1 || !list.Items[0].Self || list.Items[0].URL != alone.URL {
+		t.Errorf("alone: %s", r.body)
+	}
+}
+
+// A token from a known peer is refused with a message that names the data
+// center it came from, so a developer sees at once that the app fetched
+// its token in the wrong data center.
+func TestPeerTokenNamesItsDatacenter(t *testing.T) {
+	cloud := newCloud(t, "eu8", "us5")
+	eu, us := cloud["eu8"], cloud["us5"]
+	euTok := eu.adminToken()
+	for _, path := range []string{"/api/2/clients", "/api/2/datacenters"} {
+		r := us.call(http.MethodGet, path, euTok, nil)
+		e := r.apiError(t)
+		if r.status != http.StatusUnauthorized || e.Code != "tokenIssuerMismatch" {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		for _, want := range []string{"data center eu8", "(" + eu.URL + ")", "us5", "issuer " + us.URL + "/bc"} {
+			if !strings.Contains(e.Message, want) {
+				t.Errorf("%s: message %q does not contain %q", path, e.Message, want)
+			}
+		}
+		if ch := r.header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="invalid_token"`) || !strings.Contains(ch, "eu8") {
+			t.Errorf("%s: challenge %q", path, ch)
+		}
+	}
+	// The peer's token still works at home, and the check order is kept:
+	// a malformed token is malformed, whoever its peers are.
+	if r := eu.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, euTok, nil); r.status != http.StatusOK {
+		t.Errorf("at home: %d %s", r.status, r.body)
+	}
+	if r := us.call(http.MethodGet, "/api/2/clients", "not-a-jwt", nil); r.apiError(t).Code != "tokenMalformed" {
+		t.Errorf("malformed: %s", r.body)
+	}
+}
+
+// A token from a data center this one does not know keeps the verifier's
+// message: its issuer is untrusted text, shown quoted and nothing more.
+func TestUnknownIssuerMessageUnchanged(t *testing.T) {
+	cloud := newCloud(t, "eu8", "us5")
+	stranger := newDC(t, dcOptions{})
+	us := cloud["us5"]
+	r := us.call(http.MethodGet, "/api/2/clients", stranger.adminToken(), nil)
+	e := r.apiError(t)
+	want := fmt.Sprintf("The token was issued by %q, not by this data center (issuer %s).", stranger.URL+"/bc", us.URL+"/bc")
+	if r.status != http.StatusUnauthorized || e.Code != "tokenIssuerMismatch" || e.Message != want {
+		t.Errorf("got %d %q, want %q", r.status, e.Message, want)
+	}
+}
+
+// A data center refuses to start with a directory that would make its
+// messages lie.
+func TestPeerConfigurationRefused(t *testing.T) {
+	self := "http://127.0.0.1:18080"
+	for _, tc := range []struct {
+		name  string
+		peers []service.Peer
+		want  string
+	}{
+		{"own URL", []service.Peer{{ID: "us5", URL: self + "/"}}, "own URL"},
+		{"own id", []service.Peer{{ID: "eu8", URL: "http://127.0.0.1:18081"}}, "own id"},
+		{"listed twice", []service.Peer{{ID: "us5", URL: "http://127.0.0.1:18081"}, {ID: "us5", URL: "http://127.0.0.1:18082"}}, "listed twice"},
+		{"same URL", []service.Peer{{ID: "us5", URL: "http://127.0.0.1:18081"}, {ID: "ap2", URL: "http://127.0.0.1:18081"}}, "same URL"},
+		{"not http", []service.Peer{{ID: "us5", URL: "ftp://127.0.0.1:18081"}}, "http or https"},
+		{"query", []service.Peer{{ID: "us5", URL: "http://127.0.0.1:18081/?x=1"}}, "query"},
+		{"bad id", []service.Peer{{ID: "us 5", URL: "http://127.0.0.1:18081"}}, "data center id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			_, err = service.New(service.Config{Sealer: testkit.Sealer(), Store: store, DatacenterURL: self, DatacenterID: "eu8",
+				TokenTTL: time.Hour, Peers: tc.peers})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+type account struct {
+	ServerURL    string `json:"server_url"`
+	ID           *int64 `json:"id"`
+	Login        string `json:"login"`
+	DatacenterID string `json:"datacenter_id"`
+}
+
+func (d *dc) locate(login string) response {
+	d.t.Helper()
+	return d.call(http.MethodGet, "/api/1/accounts?login="+url.QueryEscape(login), "", nil)
+}
+
+// Each data center answers the locator route for its own clients, without
+// authentication, in the platform's shape.
+func TestLocateRoute(t *testing.T) {
+	cloud := newCloud(t, "eu8", "us5")
+	eu, us := cloud["eu8"], cloud["us5"]
+	c, _ := eu.createClient(api.CreateClientRequest{})
+	// A disabled client still lives here: its app is better told so by
+	// its data center than told it exists nowhere.
+	if r := eu.call(http.MethodPut, "/api/2/clients/"+c.ClientID, eu.adminToken(), map[string]string{"status": "disabled"}); r.status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	for _, login := range []string{eu.admin.id, c.ClientID} {
+		r := eu.locate(login)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", login, r.status, r.body)
+		}
+		var a account
+		r.json(t, &a)
+		if a.ServerURL != eu.URL || a.ID == nil || *a.ID != 0 || a.Login != login || a.DatacenterID != "eu8" {
+			t.Errorf("%s: %s", login, r.body)
+		}
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("Cache-Control %q", r.header.Get("Cache-Control"))
+		}
+	}
+	// Another data center's client is not here.
+	r := us.locate(c.ClientID)
+	if e := r.apiError(t); r.status != http.StatusNotFound || e.Code != "notFound" || e.Domain != "AccountServer" {
+		t.Errorf("another data center's client: %d %s", r.status, r.body)
+	}
+	// A deleted client no longer exists anywhere.
+	if r := eu.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, eu.adminToken(), nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := eu.locate(c.ClientID); r.status != http.StatusNotFound {
+		t.Errorf("deleted client: %d %s", r.status, r.body)
+	}
+
+	for name, path := range map[string]string{
+		"no login":       "/api/1/accounts",
+		"empty login":    "/api/1/accounts?login=",
+		"repeated login": "/api/1/accounts?login=a&login=b",
+	} {
+		r := eu.call(http.MethodGet, path, "", nil)
+		if e := r.apiError(t); r.status != http.StatusBadRequest || e.Code != "validationError" {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	if r := eu.call(http.MethodPost, "/api/1/accounts?login=x", "", nil); r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET" {
+		t.Errorf("POST: %d %s", r.status, r.body)
+	}
+}
+
+// Lookups of unknown logins are limited per address like failed token
+// requests, so enumerating client ids is slow; the count is the lookup's
+// own, so that a locator, whose forwarded lookups miss in all data
+// centers but one, does not lock its host out of the token endpoint.
+func TestLocateRateLimit(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	for i := range 20 {
+		if r := d.locate("nobody-" + strconv.Itoa(i)); r.status != http.StatusNotFound {
+			t.Fatalf("lookup %d: %d %s", i, r.status, r.body)
+		}
+	}
+	for _, login := range []string{"nobody-x", d.admin.id} {
+		r := d.locate(login)
+		e := r.apiError(t)
+		ra, _ := strconv.Atoi(r.header.Get("Retry-After"))
+		if r.status != http.StatusTooManyRequests || e.Code != "tooManyRequests" || ra < 1 || ra > 60 {
+			t.Errorf("%s past the limit: %d Retry-After=%q %s", login, r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	// Lookups of existing logins never count.
+	d2 := newDC(t, dcOptions{})
+	for i := range 30 {
+		if r := d2.locate(d2.admin.id); r.status != http.StatusOK {
+			t.Fatalf("known lookup %d: %d %s", i, r.status, r.body)
+		}
+	}
+
+	t.Run("the token endpoint is not affected", func(t *testing.T) {
+		d.token(d.admin)
+	})
+	t.Run("another address is not limited", func(t *testing.T) {
+		res, err := clientFrom("127.0.0.2").Get(d.URL + "/api/1/accounts?login=" + url.QueryEscape(d.admin.id))
+		if err != nil {
+			t.Skipf("cannot send from 127.0.0.2 here: %v", err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("status %d", res.StatusCode)
+		}
+	})
+	t.Run("the window slides", func(t *testing.T) {
+		d.clock.Advance(2 * time.Minute)
+		defer d.clock.Advance(-2 * time.Minute)
+		if r := d.locate(d.admin.id); r.status != http.StatusOK {
+			t.Errorf("after the window: %d %s", r.status, r.body)
+		}
+	})
+}
