@@ -77,7 +77,27 @@ func ValidateOperatorCredentials(id, secret string) error {
 	if !unreserved(secret) {
 		return fmt.Errorf("client secret may use only A-Z a-z 0-9 . _ ~ -")
 	}
+	// Length alone does not make a secret strong: 43 times the same letter
+	// passes it. A random secret of this alphabet has about 30 distinct
+	// characters; fewer than 16 means it was not chosen at random.
+	if distinct(secret) < minDistinct {
+		return fmt.Errorf("client secret must be random: it uses only %d distinct characters, at least %d are needed (try: openssl rand -base64 32 | tr '+/' '-_' | tr -d =)", distinct(secret), minDistinct)
+	}
 	return nil
+}
+
+const minDistinct = 16
+
+func distinct(s string) int {
+	var seen [256]bool
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !seen[s[i]] {
+			seen[s[i]] = true
+			n++
+		}
+	}
+	return n
 }
 
 func unreserved(s string) bool {

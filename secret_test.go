@@ -48,13 +48,15 @@ func TestSecretHash(t *testing.T) {
 }
 
 func TestValidateOperatorCredentials(t *testing.T) {
-	good := strings.Repeat("s", 43)
+	good := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq" // 43, all distinct
 	tests := []struct {
 		name, id, secret string
 		ok               bool
 	}{
 		{"minimal", "a", good, true},
-		{"all unreserved", "A-z_0.9~", "abc-_.~" + strings.Repeat("Z", 40), true},
+		{"all unreserved", "A-z_0.9~", "abc-_.~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", true},
+		{"long but not random", "a", strings.Repeat("a", 64), false},
+		{"15 distinct characters", "a", strings.Repeat("abcdefghijklmno", 3), false},
 		{"id of 128", strings.Repeat("i", 128), good, true},
 		{"empty id", "", good, false},
 		{"id of 129", strings.Repeat("i", 129), good, false},

@@ -210,6 +210,9 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	if o.isolated {
 		masterKeyEnv = ""
 	}
+	if err := checkMasterKeySource(ctx, store, o, masterKeyEnv); err != nil {
+		return err
+	}
 	sealer, src, err := keycrypt.LoadMasterKey(keycrypt.Options{
 		EnvValue: masterKeyEnv, KeyFile: o.masterKeyFile, DataDir: o.dataDir,
 	})
@@ -382,4 +385,30 @@ func storeName(database, dataDir string) string {
 		return "postgres://" + u.Host + u.Path
 	}
 	return "postgres"
+}
+
+// checkMasterKeySource refuses to generate a master key where a generated
+// one would be wrong: for replicas sharing PostgreSQL, which must all use
+// the same key, and for a store that already holds keys sealed under a key
+// that is not configured (a new key would only fail to open them, and leave
+// a stray key file behind).
+func checkMasterKeySource(ctx context.Context, store gatehouse.Store, o *serveOptions, env string) error {
+	if env != "" || o.masterKeyFile != "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(o.dataDir, keycrypt.DefaultFileName)); err == nil {
+		return nil
+	}
+	if isPostgres(o.database) && !o.isolated {
+		return errors.New("with --database, set GATEHOUSE_MASTER_KEY or --master-key-file: every replica needs the same master key, so none is generated")
+	}
+	keys, err := store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("read signing keys: %w", err)
+	}
+	if len(keys) > 0 {
+		return fmt.Errorf("the store holds signing keys sealed under a master key, but none is configured and %s does not exist: "+
+			"set GATEHOUSE_MASTER_KEY or --master-key-file to the key this data center was started with", filepath.Join(o.dataDir, keycrypt.DefaultFileName))
+	}
+	return nil
 }

@@ -452,5 +452,10 @@ func (l *Locator) Serve(ctx context.Context, ln net.Listener, grace time.Duratio
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
+	// Hang up on the data centers too. The transport may have dialled a
+	// connection it never sent a request on (a second dial that lost the
+	// race to an idle one), and a data center shutting down waits seconds
+	// for such a connection before it treats it as idle.
+	l.client.CloseIdleConnections()
 	return err
 }

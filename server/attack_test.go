@@ -37,8 +37,9 @@ import (
 //	                    JSON, no string iss, or a JWS the strict JOSE parser
 //	                    refuses (e.g. duplicate header members)
 //	tokenIssuerMismatch another issuer
-//	tokenInvalid        alg is not RS256, typ is not at+jwt, kid missing or
-//	                    unknown, bad signature (also: unsupported crit),
+//	tokenInvalid        alg is not RS256, a crit or b64 member (never in
+//	                    tokens Gatehouse mints), typ is not at+jwt, kid
+//	                    missing or unknown, bad signature,
 //	                    claims not valid JSON claims, no exp, no client, aud
 //	                    not this data center, not valid yet
 //	tokenExpired        exp passed (beyond the leeway)

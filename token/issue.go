@@ -33,8 +33,10 @@ type AccessClaims struct {
 	Version   int     `json:"ver"`
 	SubType   string  `json:"sub_type"`
 	Scope     []Grant `json:"scope"`
-	// Generation is the client's generation when the token was minted; a
-	// token older than the client's current generation is revoked.
+	// Generation is, when the token was minted, the client's generation plus
+	// those of its tenant and every ancestor tenant; any of them moving on
+	// (a regenerated secret, a disable) revokes the token. Generations only
+	// grow, so the sum never returns to an old value.
 	Generation int64 `json:"gen"`
 }
 
