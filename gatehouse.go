@@ -121,6 +121,19 @@ type ClientAccess struct {
 	FromIP   string
 }
 
+// TokenUsage is how many tokens one client was issued in one clock hour,
+// counted by the replicas in memory and added to the store in batches.
+type TokenUsage struct {
+	ClientID string
+	Hour     time.Time // the start of the hour, UTC
+	Count    int64
+}
+
+// TokenUsageRetention is how long stores keep token counts, measured back
+// from the newest hour written: the console charts the last day, and the
+// second day is slack for replicas whose clocks or flushes lag.
+const TokenUsageRetention = 48 * time.Hour
+
 // ClientFilter selects a page of clients, ordered by ID.
 type ClientFilter struct {
 	TenantID string // required
@@ -197,6 +210,19 @@ type Store interface {
 	// caller so that the token path itself never writes. Unknown clients are
 	// skipped; an older access never overwrites a newer one.
 	RecordAccess(ctx context.Context, accesses []ClientAccess) error
+	// AddTokenUsage adds each count to its client's count of its hour, in
+	// one transaction, batched by the caller as RecordAccess is. Hours are
+	// truncated to the start of their UTC hour; entries for one client and
+	// hour add up; entries with no client, no hour or a count below 1 are
+	// ignored, and so are entries for unknown (or deleted) clients, whose
+	// counts DeleteClient removes. Counts are kept for a chart of the last
+	// day only: AddTokenUsage also purges, a bounded number at a time, the
+	// counts of hours more than TokenUsageRetention older than the newest
+	// hour of the batch (the writer's clock, not the database's).
+	AddTokenUsage(ctx context.Context, counts []TokenUsage) error
+	// TokenUsage returns a client's counts of the hours that start at or
+	// after since, oldest first; none for an unknown client.
+	TokenUsage(ctx context.Context, clientID string, since time.Time) ([]TokenUsage, error)
 
 	// SigningKeys returns every stored key, oldest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)

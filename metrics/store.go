@@ -151,6 +151,16 @@ func (s *instrumentedStore) RecordAccess(ctx context.Context, accesses []gatehou
 	return s.next.RecordAccess(ctx, accesses)
 }
 
+func (s *instrumentedStore) AddTokenUsage(ctx context.Context, counts []gatehouse.TokenUsage) error {
+	defer s.done("AddTokenUsage", time.Now())
+	return s.next.AddTokenUsage(ctx, counts)
+}
+
+func (s *instrumentedStore) TokenUsage(ctx context.Context, clientID string, since time.Time) ([]gatehouse.TokenUsage, error) {
+	defer s.done("TokenUsage", time.Now())
+	return s.next.TokenUsage(ctx, clientID, since)
+}
+
 func (s *instrumentedStore) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error) {
 	defer s.done("SigningKeys", time.Now())
 	return s.next.SigningKeys(ctx)

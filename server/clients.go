@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
@@ -18,13 +21,17 @@ import (
 // trailing data are errors, so a typo in a field name is not silently a
 // no-op.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return errTooLarge
 		}
+		return gatehouse.Errorf(gatehouse.ErrInvalid, gatehouse.CodeValidationError, "The request body could not be read.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return gatehouse.Errorf(gatehouse.ErrInvalid, gatehouse.CodeValidationError, "The request body is empty; a JSON object is expected.")
 		}
@@ -32,6 +39,51 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return gatehouse.Errorf(gatehouse.ErrInvalid, gatehouse.CodeValidationError, "The request body has data after the JSON object.")
+	}
+	return exactFields(body, v)
+}
+
+// exactFields holds the body's top-level member names to what encoding/json
+// alone does not: it matches field names case-insensitively and lets a
+// repeated member win silently, so {"TYPE":...} or two "status" members
+// would pass. Names must match a json tag of v exactly, once each.
+func exactFields(body []byte, v any) error {
+	known := map[string]bool{}
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			known[name] = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // the opening brace
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := tok.(string)
+		if !known[name] {
+			return gatehouse.Errorf(gatehouse.ErrInvalid, gatehouse.CodeValidationError, "The request body has an unknown field %s.", strconv.Quote(name))
+		}
+		if seen[name] {
+			return gatehouse.Errorf(gatehouse.ErrInvalid, gatehouse.CodeValidationError, "The request body repeats the field %s.", strconv.Quote(name))
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
 	}
 	return nil
 }

@@ -265,3 +265,20 @@ func TestDiscoveryAndKeys(t *testing.T) {
 	}
 	_ = json.Valid
 }
+
+// Field names match exactly and once: encoding/json alone would take
+// {"TYPE":...} for "type" and let a repeated member win.
+func TestClientsJSONFieldsExact(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	admin := d.adminToken()
+	c, _ := d.createClient(api.CreateClientRequest{})
+	for name, tc := range map[string]struct{ method, path, body string }{
+		"case-folded field": {"POST", "/api/2/clients", `{"TYPE":"api_client"}`},
+		"repeated field":    {"POST", "/api/2/clients", `{"type":"api_client","type":"api_client"}`},
+		"repeated status":   {"PUT", "/api/2/clients/" + c.ClientID, `{"status":"enabled","status":"disabled"}`},
+	} {
+		if r := d.call(tc.method, tc.path, admin, tc.body); r.status != 400 || r.apiError(t).Code != "validationError" {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+}

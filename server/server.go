@@ -81,6 +81,7 @@ func (s *Server) routes() http.Handler {
 	disco := allow(s.handleDiscovery, http.MethodGet, http.MethodHead)
 	mux.Handle("/bc/.well-known/openid-configuration", disco)
 	mux.Handle("/.well-known/openid-configuration", disco)
+	mux.Handle("/api/2/openapi.json", allow(s.handleOpenAPI, http.MethodGet, http.MethodHead))
 
 	mux.Handle("/healthz", allow(s.handleHealth, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", allow(s.handleReady, http.MethodGet, http.MethodHead))

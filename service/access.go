@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,6 +13,8 @@ import (
 // accessRecorder keeps each client's last access in memory and writes it to
 // the store in batches, at most once per minInterval per client, so that
 // issuing a token never waits for, or causes, a database write of its own.
+// On the same ticks it writes the counts of issued tokens (see usage.go),
+// for the same reason.
 type accessRecorder struct {
 	store       gatehouse.Store
 	log         *slog.Logger
@@ -27,6 +30,9 @@ type accessRecorder struct {
 	// copies of those clients, which lack them, can be dropped.
 	onWritten func(ids []string)
 
+	// usage counts the tokens issued and not yet written.
+	usage *usageCounter
+
 	stopOnce sync.Once
 	quit     chan struct{}
 	done     chan struct{}
@@ -37,6 +43,7 @@ func newAccessRecorder(store gatehouse.Store, log *slog.Logger, now func() time.
 		store: store, log: log, now: now, every: every, minInterval: minInterval,
 		pending: make(map[string]gatehouse.ClientAccess),
 		written: make(map[string]time.Time),
+		usage:   newUsageCounter(usageMaxClients),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -69,13 +76,15 @@ func (r *accessRecorder) start() {
 			case <-t.C:
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				r.flush(ctx, false)
+				r.usage.flush(ctx, r.store, r.log, r.now())
 				cancel()
 			}
 		}
 	}()
 }
 
-// stop ends the background writer and writes everything still pending.
+// stop ends the background writer and writes everything still pending:
+// accesses and token counts.
 func (r *accessRecorder) stop(ctx context.Context) error {
 	started := true
 	r.stopOnce.Do(func() {
@@ -89,7 +98,8 @@ func (r *accessRecorder) stop(ctx context.Context) error {
 	if !started {
 		return ctx.Err()
 	}
-	return r.flush(ctx, true)
+	// Both are written even if one fails: they are independent.
+	return errors.Join(r.flush(ctx, true), r.usage.flush(ctx, r.store, r.log, r.now()))
 }
 
 func (r *accessRecorder) flush(ctx context.Context, all bool) error {

@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) gatehouse.Store) {
 		rotateTests,
 		auditTests,
 		tenantTreeTests,
+		usageTests,
 	} {
 		all = append(all, group...)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ type memStore struct {
 	keys       []gatehouse.SigningKey
 	revoked    map[string]gatehouse.Revocation
 	audit      []gatehouse.AuditEntry // oldest first; Seq is the index + 1
+	usage      map[usageKey]int64
 	// failAudit makes recording an audit entry fail, as a broken audit
 	// table would in a database, for RunAuditAtomicity.
 	failAudit bool
@@ -53,6 +55,7 @@ func newMemStore() *memStore {
 		clients:    map[string]gatehouse.Client{},
 		tombstones: map[string]bool{},
 		revoked:    map[string]gatehouse.Revocation{},
+		usage:      map[usageKey]int64{},
 	}
 }
 
@@ -330,6 +333,11 @@ func (m *memStore) DeleteClient(ctx context.Context, id string) error {
 	}
 	delete(m.clients, id)
 	m.tombstones[id] = true
+	for k := range m.usage {
+		if k.client == id {
+			delete(m.usage, k)
+		}
+	}
 	return nil
 }
 
@@ -347,6 +355,53 @@ func (m *memStore) RecordAccess(ctx context.Context, accesses []gatehouse.Client
 		m.clients[a.ClientID] = c
 	}
 	return nil
+}
+
+type usageKey struct {
+	client string
+	hour   int64 // Unix seconds of the start of the hour
+}
+
+func (m *memStore) AddTokenUsage(ctx context.Context, counts []gatehouse.TokenUsage) error {
+	if err := m.acquire(ctx); err != nil {
+		return err
+	}
+	defer m.release()
+	newest, seen := int64(math.MinInt64), false
+	for _, u := range counts {
+		if u.ClientID == "" || u.Hour.IsZero() || u.Count < 1 {
+			continue
+		}
+		h := u.Hour.Truncate(time.Hour).Unix()
+		newest, seen = max(newest, h), true
+		if _, ok := m.clients[u.ClientID]; ok {
+			m.usage[usageKey{u.ClientID, h}] += u.Count
+		}
+	}
+	if seen {
+		cutoff := newest - int64(gatehouse.TokenUsageRetention/time.Second)
+		for k := range m.usage {
+			if k.hour < cutoff {
+				delete(m.usage, k)
+			}
+		}
+	}
+	return nil
+}
+
+func (m *memStore) TokenUsage(ctx context.Context, clientID string, since time.Time) ([]gatehouse.TokenUsage, error) {
+	if err := m.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.release()
+	var out []gatehouse.TokenUsage
+	for k, n := range m.usage {
+		if hour := time.Unix(k.hour, 0).UTC(); k.client == clientID && !hour.Before(since) {
+			out = append(out, gatehouse.TokenUsage{ClientID: clientID, Hour: hour, Count: n})
+		}
+	}
+	slices.SortFunc(out, func(a, b gatehouse.TokenUsage) int { return a.Hour.Compare(b.Hour) })
+	return out, nil
 }
 
 func (m *memStore) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error) {
