@@ -574,28 +574,10 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, a *request, err e
 		w.Header().Set("Retry-After", "1")
 		c.renderError(w, r, a, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
 	case errors.As(err, &ge):
-		c.renderError(w, r, a, statusOf(err), ge.Message)
+		c.renderError(w, r, a, wire.Status(err), ge.Message)
 	default:
 		c.log.Error("console: internal error", "path", r.URL.Path, "err", err)
 		c.renderError(w, r, a, http.StatusInternalServerError, "Internal error.")
-	}
-}
-
-// statusOf maps a domain error kind to its HTTP status, as the API does.
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, gatehouse.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, gatehouse.ErrUnauthenticated):
-		return http.StatusUnauthorized
-	case errors.Is(err, gatehouse.ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, gatehouse.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, gatehouse.ErrConflict):
-		return http.StatusConflict
-	default:
-		return http.StatusInternalServerError
 	}
 }
 

@@ -3,41 +3,29 @@ package server
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
-// statusOf maps a domain error kind to its HTTP status.
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, gatehouse.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, gatehouse.ErrUnauthenticated):
-		return http.StatusUnauthorized
-	case errors.Is(err, gatehouse.ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, gatehouse.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, gatehouse.ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, gatehouse.ErrUnavailable):
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
-
 // writeError renders any error of the service as the account API's error
 // body. Only a *gatehouse.Error's message reaches the caller; anything else
 // is logged and answered with a generic message.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err)
+	status := wire.Status(err)
 	var ge *gatehouse.Error
 	switch {
 	case errors.As(err, &ge):
 		wire.WriteRefusal(w, status, ge)
+	case status == http.StatusTooManyRequests:
+		var limited *gatehouse.RateLimitedError
+		wait := time.Second
+		if errors.As(err, &limited) {
+			wait = limited.RetryAfter
+		}
+		wire.WriteAPIError(w, status, "tooManyRequests", "Too many failed attempts; retry later.", wait)
 	case status == http.StatusBadRequest:
 		wire.WriteAPIError(w, status, gatehouse.CodeValidationError, "The request is not valid.", 0)
 	case status == http.StatusNotFound:

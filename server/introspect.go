@@ -55,7 +55,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			_, err = s.svc.Authenticate(r.Context(), tok)
 		}
 		if err != nil {
-			if statusOf(err) == http.StatusServiceUnavailable {
+			if wire.Status(err) == http.StatusServiceUnavailable {
 				s.writeServiceOAuthError(w, err)
 				return
 			}

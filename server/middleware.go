@@ -126,7 +126,7 @@ func bearerOutcome(err error) string {
 	switch {
 	case errors.As(err, &ge):
 		return ge.Code
-	case statusOf(err) == http.StatusServiceUnavailable:
+	case wire.Status(err) == http.StatusServiceUnavailable:
 		return gatehouse.CodeServiceUnavailable
 	default:
 		return gatehouse.CodeInternalError

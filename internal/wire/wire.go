@@ -5,6 +5,7 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -119,4 +120,26 @@ func WriteRefusal(w http.ResponseWriter, status int, e *gatehouse.Error) {
 		Challenge(w, "insufficient_scope", e.Message)
 	}
 	WriteAPIError(w, status, e.Code, e.Message, 0)
+}
+
+// Status maps a domain error kind to its HTTP status, for every transport.
+func Status(err error) int {
+	switch {
+	case errors.Is(err, gatehouse.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, gatehouse.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, gatehouse.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, gatehouse.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, gatehouse.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, gatehouse.ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, gatehouse.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
 }
