@@ -1,11 +1,13 @@
 package gatehouse
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -36,7 +38,9 @@ func NewSecret() string {
 // without guessing which rows use which.
 const secretHashPrefix = "hs256v1:"
 
-// HashSecret returns the stored form of a client's secret.
+// HashSecret returns the unpeppered (v1) form of a client's secret, as
+// stored before secrets were keyed by the server (see SecretHasher, which
+// stores every new secret); kept so those hashes still verify.
 //
 // A fast keyed hash (HMAC-SHA-256) is the right tool here, not a slow KDF
 // such as bcrypt or argon2: slow KDFs exist to make guessing low-entropy
@@ -52,12 +56,49 @@ func HashSecret(clientID, secret string) []byte {
 }
 
 // SecretMatches reports, in constant time, whether secret is the one whose
-// hash is stored for the client.
+// unpeppered (v1) hash is stored for the client.
 func SecretMatches(clientID, secret string, stored []byte) bool {
 	want := HashSecret(clientID, secret)
 	// ConstantTimeCompare returns early only on a length mismatch, and the
 	// length of an HMAC output reveals nothing.
 	return subtle.ConstantTimeCompare(want, stored) == 1
+}
+
+// secretHashPrefixV2 marks hashes keyed by the server's secret-hash key.
+const secretHashPrefixV2 = "hs256v2:"
+
+// SecretHasher hashes client secrets under a server-side key (derived from
+// the master key), as HMAC-SHA-256 of the client id and the secret. With
+// the key kept out of the database, a dump of it gives nothing to test
+// guesses against, even for an operator-chosen secret weaker than the
+// generated ones.
+type SecretHasher struct {
+	key []byte
+}
+
+// NewSecretHasher returns a hasher keyed by key.
+func NewSecretHasher(key []byte) *SecretHasher { return &SecretHasher{key: key} }
+
+// Hash returns the stored form of a client's secret.
+func (h *SecretHasher) Hash(clientID, secret string) []byte {
+	mac := hmac.New(sha256.New, h.key)
+	// The id is length-prefixed, so no (id, secret) pair hashes like another.
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(clientID)))
+	mac.Write(n[:])
+	mac.Write([]byte(clientID))
+	mac.Write([]byte(secret))
+	return append([]byte(secretHashPrefixV2), mac.Sum(nil)...)
+}
+
+// Matches reports, in constant time, whether secret is the client's. It
+// also accepts hashes stored before secrets were keyed (v1), so that
+// existing clients keep working; their next regeneration stores v2.
+func (h *SecretHasher) Matches(clientID, secret string, stored []byte) bool {
+	if bytes.HasPrefix(stored, []byte(secretHashPrefix)) {
+		return SecretMatches(clientID, secret, stored)
+	}
+	return subtle.ConstantTimeCompare(h.Hash(clientID, secret), stored) == 1
 }
 
 // ValidateOperatorCredentials checks credentials an operator chose (the

@@ -78,3 +78,39 @@ func TestValidateOperatorCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretHasher(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	h := gatehouse.NewSecretHasher(key)
+	secret := gatehouse.NewSecret()
+	stored := h.Hash("client-a", secret)
+	if !strings.HasPrefix(string(stored), "hs256v2:") || strings.Contains(string(stored), secret) {
+		t.Fatalf("stored hash %q", stored)
+	}
+	tests := []struct {
+		name   string
+		hasher *gatehouse.SecretHasher
+		id     string
+		secret string
+		stored []byte
+		want   bool
+	}{
+		{"right secret", h, "client-a", secret, stored, true},
+		{"wrong secret", h, "client-a", secret[:len(secret)-1] + "x", stored, false},
+		{"another client's hash", h, "client-b", secret, stored, false},
+		{"another server key", gatehouse.NewSecretHasher([]byte("another key of thirty-two bytes!")), "client-a", secret, stored, false},
+		{"legacy v1 hash still accepted", h, "client-a", secret, gatehouse.HashSecret("client-a", secret), true},
+		{"legacy v1 hash, wrong secret", h, "client-a", "nope", gatehouse.HashSecret("client-a", secret), false},
+		{"nothing stored", h, "client-a", secret, nil, false},
+	}
+	for _, tc := range tests {
+		if got := tc.hasher.Matches(tc.id, tc.secret, tc.stored); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The id is length-prefixed: moving a character from the id into the
+	// secret changes the hash.
+	if string(h.Hash("ab", "c")) == string(h.Hash("a", "bc")) {
+		t.Error("(ab, c) and (a, bc) hash alike")
+	}
+}

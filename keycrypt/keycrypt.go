@@ -18,11 +18,20 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 )
+
+// secretHashInfo separates the client-secret hashing key from every other
+// use of the master key (HKDF info).
+const secretHashInfo = "gatehouse/keycrypt/v1 client secret hmac"
+
+// SecretHashKey returns the key client secrets are hashed under: derived
+// from the master key, never the master key itself.
+func (s *Sealer) SecretHashKey() []byte { return bytes.Clone(s.secretKey) }
 
 // KeySize is the size of a master key: AES-256.
 const KeySize = 32
@@ -56,6 +65,9 @@ const (
 type Sealer struct {
 	aead cipher.AEAD
 	fp   [fingerprintSize]byte
+	// secretKey keys the hash of client secrets, derived from the master
+	// key so that hashes in a database dump cannot be tested offline.
+	secretKey []byte
 }
 
 // NewSealer returns a Sealer for a 32-byte master key. It does not keep key:
@@ -75,7 +87,11 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	s := &Sealer{aead: aead}
+	secretKey, err := hkdf.Key(sha256.New, key, nil, secretHashInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	s := &Sealer{aead: aead, secretKey: secretKey}
 	h := sha256.New()
 	h.Write([]byte(fingerprintContext))
 	h.Write(key)

@@ -44,7 +44,7 @@ func (s *Service) Bootstrap(ctx context.Context, cred BootstrapCredentials) (boo
 		Role:       gatehouse.RoleTenantAdmin,
 		Status:     gatehouse.StatusEnabled,
 		Data:       data,
-		SecretHash: gatehouse.HashSecret(cred.ClientID, cred.ClientSecret),
+		SecretHash: s.secrets.Hash(cred.ClientID, cred.ClientSecret),
 		Generation: 1,
 		CreatedAt:  now,
 		CreatedBy:  cred.ClientID,

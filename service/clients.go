@@ -109,7 +109,7 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) 
 		Role:       in.Role,
 		Status:     gatehouse.StatusEnabled,
 		Data:       data,
-		SecretHash: gatehouse.HashSecret(id, secret),
+		SecretHash: s.secrets.Hash(id, secret),
 		Generation: 1,
 		CreatedAt:  now,
 		CreatedBy:  p.Client.ID,
@@ -271,7 +271,7 @@ func (s *Service) UpdateClient(ctx context.Context, p *Principal, id string, u C
 func (s *Service) RegenerateSecret(ctx context.Context, p *Principal, id string) (string, error) {
 	secret := gatehouse.NewSecret()
 	_, err := s.manage(ctx, p, id, ActionClientRegenerate, func(c gatehouse.Client) (gatehouse.Client, error) {
-		c.SecretHash = gatehouse.HashSecret(c.ID, secret)
+		c.SecretHash = s.secrets.Hash(c.ID, secret)
 		c.Generation++
 		return c, nil
 	})

@@ -86,6 +86,7 @@ type Service struct {
 	rotationPeriod  time.Duration
 	keyPublishDelay time.Duration
 	sealer          *keycrypt.Sealer
+	secrets         *gatehouse.SecretHasher
 	warnedLegacy    sync.Once
 
 	cancel    context.CancelFunc
@@ -156,6 +157,7 @@ func New(cfg Config) (*Service, error) {
 		rotationPeriod:  cfg.KeyRotationPeriod,
 		keyPublishDelay: cfg.KeyPublishDelay,
 		sealer:          cfg.Sealer,
+		secrets:         gatehouse.NewSecretHasher(cfg.Sealer.SecretHashKey()),
 		feed: &changeListener{
 			kickRevocations: make(chan struct{}, 1),
 			kickKeys:        make(chan struct{}, 1),

@@ -249,3 +249,23 @@ func startServiceWith(t *testing.T, cfg service.Config) *service.Service {
 	t.Cleanup(func() { svc.Close(context.Background()) })
 	return svc
 }
+
+// New secrets are stored keyed by the master key (v2): the hash in the
+// database cannot be checked against guesses without it.
+func TestSecretsHashedUnderTheMasterKey(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	svc := startServiceWith(t, service.Config{Store: store, Sealer: newSealer(t), DatacenterURL: "http://dc.test", TokenTTL: time.Hour})
+	if _, err := svc.Bootstrap(t.Context(), admin); err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.GetClient(t.Context(), admin.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(c.SecretHash, []byte("hs256v2:")) || gatehouse.SecretMatches(c.ID, admin.ClientSecret, c.SecretHash) {
+		t.Errorf("stored hash %q is not keyed by the master key", c.SecretHash[:8])
+	}
+	if _, err := svc.AuthenticateClient(t.Context(), adminCred()); err != nil {
+		t.Errorf("the admin cannot authenticate: %v", err)
+	}
+}

@@ -65,13 +65,13 @@ func (s *Service) checkClientCredentials(ctx context.Context, cred ClientCredent
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		// Spend the same hashing work as for a known client, so timing does
 		// not reveal which ids exist.
-		gatehouse.SecretMatches(cred.ClientID, cred.Secret, nil)
+		s.secrets.Matches(cred.ClientID, cred.Secret, nil)
 		return gatehouse.Client{}, tenantState{}, ErrInvalidClient
 	}
 	if err != nil {
 		return gatehouse.Client{}, tenantState{}, err
 	}
-	ok := gatehouse.SecretMatches(c.ID, cred.Secret, c.SecretHash)
+	ok := s.secrets.Matches(c.ID, cred.Secret, c.SecretHash)
 	if !ok || c.Status != gatehouse.StatusEnabled || c.AuthMethod != cred.Method {
 		return gatehouse.Client{}, tenantState{}, ErrInvalidClient
 	}
