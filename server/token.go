@@ -68,7 +68,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) *oauthFailure {
 		if errors.As(err, &tooBig) {
 			return &oauthFailure{http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large."}
 		}
-		return &oauthFailure{http.StatusBadRequest, "invalid_request", "The request body is not valid form encoding."}
+		return &oauthFailure{http.StatusBadRequest, "invalid_request", "The request body or query string is not valid form encoding."}
 	}
 	return nil
 }
