@@ -9,11 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,16 +23,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/client"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/server"
-	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 )
 
-// realDC is one data center whose clock the test and the SDK share.
+// realDC is one data center (internal/testdc) whose clock the test and the
+// SDK share.
 type realDC struct {
 	URL   string
-	clock *clock
+	clock *testdc.Clock
 	admin creds
 }
 
@@ -45,41 +40,11 @@ type creds struct{ id, secret string }
 // bootstrapped admin client. Its tokens live two hours.
 func newRealDC(t *testing.T) *realDC {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(nil)
-	base := "http://" + hs.Listener.Addr().String()
 	// Whole seconds, as in the tokens' NumericDate claims and expires_on,
 	// so that moving the clock by whole minutes lands exactly on the
 	// refresh time.
-	clk := &clock{t: time.Now().Truncate(time.Second)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
-		Store: store, DatacenterURL: base, DatacenterID: "test",
-		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: clk.Now,
-		AccessFlushInterval: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	admin := creds{"admin-" + strings.ReplaceAll(t.Name(), "/", "-"), gatehouse.NewSecret()}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: admin.id, ClientSecret: admin.secret}); err != nil {
-		t.Fatal(err)
-	}
-	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: base, Logger: log})
-	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		svc.Close(context.Background())
-		store.Close()
-	})
-	return &realDC{URL: base, clock: clk, admin: admin}
+	d := testdc.Start(t, testdc.Options{ClockStart: time.Now().Truncate(time.Second)})
+	return &realDC{URL: d.URL, clock: d.Clock, admin: creds{d.AdminID, d.AdminSecret}}
 }
 
 // counter is the RoundTripper under an SDK client: it counts token
@@ -207,7 +172,7 @@ func TestServerTokenRefreshedBeforeExpiry(t *testing.T) {
 		t.Fatalf("token expires_on %d, expires_in %d; want %d, 7200", first.ExpiresOn, first.ExpiresIn, want)
 	}
 	// One second before expires_on minus the early window: still cached.
-	d.clock.Add(2*time.Hour - 5*time.Minute - time.Second)
+	d.clock.Advance(2*time.Hour - 5*time.Minute - time.Second)
 	if _, err := c.GetClient(ctx, d.admin.id); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +181,7 @@ func TestServerTokenRefreshedBeforeExpiry(t *testing.T) {
 	}
 	// At expires_on minus the early window: replaced, and the old token,
 	// still valid at the server for five minutes, is no longer sent.
-	d.clock.Add(time.Second)
+	d.clock.Advance(time.Second)
 	if _, err := c.GetClient(ctx, d.admin.id); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +234,7 @@ func TestServerConcurrentCallersShareOneTokenRequest(t *testing.T) {
 	}
 	// Into the early-expiry window: the cached token is stale, and its
 	// replacement is shared the same way.
-	d.clock.Add(2*time.Hour - client.DefaultEarlyExpiry)
+	d.clock.Advance(2*time.Hour - client.DefaultEarlyExpiry)
 	run("refresh")
 	if n := cnt.tokens.Load(); n != 2 {
 		t.Errorf("refresh: %d token requests in all, want 2", n)

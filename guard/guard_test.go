@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/guard"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -33,13 +34,13 @@ func TestRefusals(t *testing.T) {
 	g := newGuard(t, guard.Config{
 		Issuers: []guard.Issuer{d.issuer(d.admin)},
 		Leeway:  30 * time.Second,
-		Now:     d.clock.Now,
+		Now:     d.Clock.Now,
 	})
 	rs := protect(t, g)
 
 	good := d.adminToken()
 	parts := strings.Split(good, ".")
-	kid, key := d.signingKey()
+	kid, key := d.SigningKey()
 	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	hs256 := func() string {
 		signing := b64(map[string]string{"alg": "HS256", "typ": "at+jwt", "kid": kid}) + "." + parts[1]
@@ -53,7 +54,7 @@ func TestRefusals(t *testing.T) {
 	foreignIssuer := d.forge("at+jwt", func(c *token.AccessClaims) { c.Issuer = "https://evil.example/bc" })
 	wrongAud := d.forge("at+jwt", func(c *token.AccessClaims) { c.Audience = jwt.Audience{"elsewhere.example"} })
 	noExp := d.forge("at+jwt", func(c *token.AccessClaims) { c.Expiry = nil })
-	future := d.forge("at+jwt", func(c *token.AccessClaims) { c.NotBefore = jwt.NewNumericDate(d.clock.Now().Add(time.Hour)) })
+	future := d.forge("at+jwt", func(c *token.AccessClaims) { c.NotBefore = jwt.NewNumericDate(d.Clock.Now().Add(time.Hour)) })
 	idToken := d.token(d.admin).IDToken
 
 	tests := []struct {
@@ -132,7 +133,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("a guard expecting another audience", func(t *testing.T) {
 		is := d.issuer(d.admin)
 		is.Audience = "api.example"
-		g2 := newGuard(t, guard.Config{Issuers: []guard.Issuer{is}, Now: d.clock.Now})
+		g2 := newGuard(t, guard.Config{Issuers: []guard.Issuer{is}, Now: d.Clock.Now})
 		if e := get(t, protect(t, g2), "Bearer "+good).apiError(t); e.Code != "tokenInvalid" {
 			t.Errorf("code %s", e.Code)
 		}
@@ -149,12 +150,12 @@ func TestRefusals(t *testing.T) {
 		if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
 			t.Fatalf("before expiry: %d %s", r.status, r.body)
 		}
-		d.clock.Advance(2*time.Hour + 20*time.Second) // within the leeway
-		defer d.clock.Advance(-(2*time.Hour + 31*time.Second))
+		d.Clock.Advance(2*time.Hour + 20*time.Second) // within the leeway
+		defer d.Clock.Advance(-(2*time.Hour + 31*time.Second))
 		if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
 			t.Fatalf("within leeway: %d %s", r.status, r.body)
 		}
-		d.clock.Advance(11 * time.Second)
+		d.Clock.Advance(11 * time.Second)
 		r := get(t, rs, "Bearer "+tok)
 		if r.status != 401 || r.apiError(t).Code != "tokenExpired" {
 			t.Fatalf("%d %s", r.status, r.body)
@@ -261,7 +262,7 @@ func TestUnknownKidFlood(t *testing.T) {
 	const cooldown = time.Minute
 	d := newDC(t, dcOptions{})
 	rec := newRecorder()
-	clk := &clock{t: time.Now()}
+	clk := testdc.NewClock(time.Now())
 	rs := protect(t, newGuard(t, guard.Config{
 		Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(),
 		JWKSRefreshCooldown: cooldown, Now: clk.Now,
@@ -320,7 +321,7 @@ func TestUnknownKidFlood(t *testing.T) {
 func TestConcurrentRequestsShareOneIntrospection(t *testing.T) {
 	d := newDC(t, dcOptions{})
 	rec := newRecorder()
-	rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: d.clock.Now}))
+	rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: d.Clock.Now}))
 	_, c := d.createClient()
 	tok := d.token(c).AccessToken
 
@@ -365,7 +366,7 @@ func TestFailsClosed(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder()
-			clk := &clock{t: time.Now()}
+			clk := testdc.NewClock(time.Now())
 			rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: clk.Now}))
 			rec.setDown(tc.path, tc.status, true)
 			for range 3 {
@@ -390,7 +391,7 @@ func TestFailsClosed(t *testing.T) {
 
 	t.Run("known keys outlive a JWKS outage; unknown kids do not pass", func(t *testing.T) {
 		rec := newRecorder()
-		clk := &clock{t: time.Now()}
+		clk := testdc.NewClock(time.Now())
 		rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: clk.Now}))
 		if r := get(t, rs, "Bearer "+tok); r.status != 200 {
 			t.Fatalf("%d %s", r.status, r.body)
@@ -424,7 +425,7 @@ func expectUnavailable(t *testing.T, r response) {
 
 func TestClaimsReachHandler(t *testing.T) {
 	d := newDC(t, dcOptions{})
-	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.clock.Now})
+	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
 	c, cr := d.createClient()
 	tok := d.token(cr).AccessToken
 
@@ -468,7 +469,7 @@ func TestClaimsReachHandler(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	d := newDC(t, dcOptions{})
-	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.clock.Now})
+	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
 	ctx := context.Background()
 
 	c, err := g.Verify(ctx, d.adminToken())

@@ -2,18 +2,13 @@ package guard_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,65 +17,23 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/guard"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/server"
-	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
-// This harness is the server package's (server/harness_test.go): real data
-// centers on loopback listeners, each on its own SQLite file.
+// The data centers are internal/testdc's: real servers on loopback
+// listeners, each on its own SQLite file.
 
-// clock is a settable clock shared by a test and its data center.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer collects logs written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type clock = testdc.Clock
 
 type creds struct{ id, secret string }
 
-// dc is one data center served over real HTTP on a loopback listener.
+// dc is one data center with this package's request helpers.
 type dc struct {
+	*testdc.DataCenter
 	t     *testing.T
-	URL   string
-	svc   *service.Service
-	store *sqlite.Store
-	clock *clock
-	logs  *syncBuffer
 	admin creds
 }
 
@@ -92,45 +45,8 @@ type dcOptions struct {
 // admin client.
 func newDC(t *testing.T, opt dcOptions) *dc {
 	t.Helper()
-	if opt.admin.id == "" {
-		opt.admin = creds{"admin-" + strings.ReplaceAll(t.Name(), "/", "-"), gatehouse.NewSecret()}
-		if len(opt.admin.id) > 100 {
-			opt.admin.id = opt.admin.id[:100]
-		}
-	}
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(nil)
-	base := "http://" + hs.Listener.Addr().String()
-	clk := &clock{t: time.Now()}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
-		Store: store, DatacenterURL: base, DatacenterID: "test",
-		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: clk.Now,
-		AccessFlushInterval: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: opt.admin.id, ClientSecret: opt.admin.secret}); err != nil {
-		t.Fatal(err)
-	}
-	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: base, Logger: log})
-	hs.Start()
-	d := &dc{t: t, URL: base, svc: svc, store: store, clock: clk, logs: logs, admin: opt.admin}
-	t.Cleanup(func() {
-		hs.Close()
-		svc.Close(context.Background())
-		store.Close()
-	})
-	return d
+	d := testdc.Start(t, testdc.Options{AdminID: opt.admin.id, AdminSecret: opt.admin.secret})
+	return &dc{DataCenter: d, t: t, admin: creds{d.AdminID, d.AdminSecret}}
 }
 
 // issuer is the guard's configuration for this data center, introspecting
@@ -234,31 +150,12 @@ func (d *dc) createClient() (api.Client, creds) {
 	return c, creds{c.ClientID, c.ClientSecret}
 }
 
-// signingKey returns the data center's private key, to forge tokens that
-// carry a valid signature but break another rule.
-func (d *dc) signingKey() (string, *rsa.PrivateKey) {
-	d.t.Helper()
-	keys, err := d.store.SigningKeys(context.Background())
-	if err != nil || len(keys) == 0 {
-		d.t.Fatalf("signing keys: %v", err)
-	}
-	der, err := testkit.Sealer().Open(keys[len(keys)-1].ID, keys[len(keys)-1].PrivateKey)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return keys[len(keys)-1].ID, k.(*rsa.PrivateKey)
-}
-
 // forge signs the claims of a real admin token, changed by mutate, with the
 // data center's own key, so the only thing wrong with the token is what the
 // test changed.
 func (d *dc) forge(typ string, mutate func(*token.AccessClaims)) string {
 	d.t.Helper()
-	kid, key := d.signingKey()
+	kid, key := d.SigningKey()
 	parts := strings.Split(d.adminToken(), ".")
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {

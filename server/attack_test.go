@@ -77,7 +77,7 @@ func TestAttackCatalogue(t *testing.T) {
 	issued := d.token(d.admin)
 	good := issued.AccessToken
 	parts := strings.Split(good, ".")
-	kid, key := d.signingKey()
+	kid, key := d.SigningKey()
 	_, claims := decodeJWT(t, good)
 
 	// sensitive collects every secret and token this test sends; none may
@@ -496,7 +496,7 @@ func TestAttackCatalogue(t *testing.T) {
 			name := tc.path[strings.LastIndex(tc.path, "/")+1:] + " " + tc.name
 			t.Run(name, func(t *testing.T) {
 				if tc.status == http.StatusUnauthorized {
-					d.clock.Advance(2 * ratelimit.DefaultWindow)
+					d.Clock.Advance(2 * ratelimit.DefaultWindow)
 				}
 				target := d.URL + tc.path
 				if tc.query != "" {
@@ -540,7 +540,7 @@ func TestAttackCatalogue(t *testing.T) {
 	if n := fetched.Load(); n != 0 {
 		t.Errorf("the server fetched %d URLs named by jku/x5u headers", n)
 	}
-	logs := d.logs.String()
+	logs := d.Logs.String()
 	if !strings.Contains(logs, "/bc/idp/token") {
 		t.Fatalf("requests were not logged at all:\n%.2000s", logs)
 	}

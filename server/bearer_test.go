@@ -23,7 +23,7 @@ import (
 // wrong with the token is what the test changed.
 func (d *dc) forge(typ string, mutate func(*token.AccessClaims)) string {
 	d.t.Helper()
-	kid, key := d.signingKey()
+	kid, key := d.SigningKey()
 	real := d.adminToken()
 	_, raw := decodeJWT(d.t, real)
 	b, _ := json.Marshal(raw)
@@ -55,7 +55,7 @@ func TestBearerChecks(t *testing.T) {
 	admin := d.admin
 	good := d.adminToken()
 	parts := strings.Split(good, ".")
-	kid, key := d.signingKey()
+	kid, key := d.SigningKey()
 	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	_, claims := decodeJWT(t, good)
 
@@ -150,8 +150,8 @@ func TestBearerChecks(t *testing.T) {
 
 	t.Run("expired", func(t *testing.T) {
 		tok := d.adminToken()
-		d.clock.Advance(2*time.Hour + 31*time.Second)
-		defer d.clock.Advance(-(2*time.Hour + 31*time.Second))
+		d.Clock.Advance(2*time.Hour + 31*time.Second)
+		defer d.Clock.Advance(-(2*time.Hour + 31*time.Second))
 		r := d.call(http.MethodGet, "/api/2/clients/"+admin.id, tok, nil)
 		if r.status != 401 || r.apiError(t).Code != "tokenExpired" {
 			t.Errorf("%d %s", r.status, r.body)
@@ -160,8 +160,8 @@ func TestBearerChecks(t *testing.T) {
 
 	t.Run("within leeway", func(t *testing.T) {
 		tok := d.adminToken()
-		d.clock.Advance(2*time.Hour + 20*time.Second)
-		defer d.clock.Advance(-(2*time.Hour + 20*time.Second))
+		d.Clock.Advance(2*time.Hour + 20*time.Second)
+		defer d.Clock.Advance(-(2*time.Hour + 20*time.Second))
 		if r := d.call(http.MethodGet, "/api/2/clients/"+admin.id, tok, nil); r.status != 200 {
 			t.Errorf("%d %s", r.status, r.body)
 		}
@@ -243,8 +243,8 @@ func TestClientStateOnLiveTokens(t *testing.T) {
 		c, cred := d.createClient(api.CreateClientRequest{})
 		old := d.token(cred).AccessToken
 		d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil)
-		d.clock.Advance(3 * time.Hour)
-		defer d.clock.Advance(-3 * time.Hour)
+		d.Clock.Advance(3 * time.Hour)
+		defer d.Clock.Advance(-3 * time.Hour)
 		if s, code := get(old, c.ClientID); code != "tokenExpired" {
 			t.Errorf("%d %s", s, code)
 		}

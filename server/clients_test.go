@@ -235,7 +235,7 @@ func TestDiscoveryAndKeys(t *testing.T) {
 			t.Error("issuer ends in a slash")
 		}
 	}
-	kid, _ := d.signingKey()
+	kid, _ := d.SigningKey()
 	for _, path := range []string{"/bc/idp/keys", "/api/2/idp/keys"} {
 		r := d.call("GET", path, "", nil)
 		if r.status != 200 || !strings.Contains(r.header.Get("Cache-Control"), "max-age=") {

@@ -34,8 +34,8 @@ func TestTwoDataCenters(t *testing.T) {
 	if r := eu.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, euTok, nil); r.status != 200 {
 		t.Errorf("own token: %d %s", r.status, r.body)
 	}
-	ek, _ := eu.signingKey()
-	uk, _ := us.signingKey()
+	ek, _ := eu.SigningKey()
+	uk, _ := us.SigningKey()
 	if ek == uk {
 		t.Error("two data centers share a signing key")
 	}
@@ -82,7 +82,7 @@ func TestLogsHoldNoCredentials(t *testing.T) {
 	r.json(t, &sr)
 	d.tokenRequest("/bc/idp/token", nil, basic(cred.id, "wrong-"+cred.secret))
 	d.call(http.MethodGet, "/api/2/clients", tr.AccessToken+"x", nil)
-	logs := d.logs.String()
+	logs := d.Logs.String()
 	if !strings.Contains(logs, "/api/2/clients") {
 		t.Fatalf("requests were not logged at all:\n%s", logs)
 	}

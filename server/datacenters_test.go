@@ -1,11 +1,8 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -13,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
@@ -26,61 +22,22 @@ import (
 // starts because each listener is opened first.
 func newCloud(t *testing.T, ids ...string) map[string]*dc {
 	t.Helper()
-	servers := make([]*httptest.Server, len(ids))
-	urls := make([]string, len(ids))
-	for i := range ids {
-		servers[i] = httptest.NewUnstartedServer(nil)
-		urls[i] = "http://" + servers[i].Listener.Addr().String()
+	prepared := make([]*testdc.DataCenter, len(ids))
+	for i, id := range ids {
+		prepared[i] = testdc.New(t, testdc.Options{DatacenterID: id, AdminID: "admin-" + id})
 	}
 	cloud := map[string]*dc{}
 	for i, id := range ids {
-		var peers []service.Peer
-		for j, other := range ids {
+		d := prepared[i]
+		for j, other := range prepared {
 			if j != i {
-				peers = append(peers, service.Peer{ID: other, URL: urls[j]})
+				d.Peers = append(d.Peers, service.Peer{ID: ids[j], URL: other.URL})
 			}
 		}
-		d := &dc{t: t, URL: urls[i], clock: &clock{t: time.Now()}, logs: &syncBuffer{},
-			admin: creds{"admin-" + id, gatehouse.NewSecret()}, dir: t.TempDir()}
-		d.startPeered(id, peers)
-		hs := servers[i]
-		hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { d.handler.Load().ServeHTTP(w, r) })
-		hs.Start()
-		t.Cleanup(func() {
-			hs.Close()
-			d.stop()
-		})
-		cloud[id] = d
+		d.Run()
+		cloud[id] = &dc{DataCenter: d, t: t, admin: creds{d.AdminID, d.AdminSecret}}
 	}
 	return cloud
-}
-
-// startPeered is dc.start with an id and peers.
-func (d *dc) startPeered(id string, peers []service.Peer) {
-	t := d.t
-	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(d.dir, "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
-		Store: store, DatacenterURL: d.URL, DatacenterID: id, Peers: peers,
-		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.clock.Now,
-		AccessFlushInterval: 20 * time.Millisecond, SyncInterval: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: d.admin.id, ClientSecret: d.admin.secret}); err != nil {
-		t.Fatal(err)
-	}
-	d.svc, d.store = svc, store
-	d.handler.Store(server.New(server.Config{Service: svc, DatacenterURL: d.URL, Logger: log}))
 }
 
 type datacenterItem struct {
@@ -322,8 +279,8 @@ func TestLocateRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("the window slides", func(t *testing.T) {
-		d.clock.Advance(2 * time.Minute)
-		defer d.clock.Advance(-2 * time.Minute)
+		d.Clock.Advance(2 * time.Minute)
+		defer d.Clock.Advance(-2 * time.Minute)
 		if r := d.locate(d.admin.id); r.status != http.StatusOK {
 			t.Errorf("after the window: %d %s", r.status, r.body)
 		}

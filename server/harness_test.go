@@ -2,81 +2,26 @@ package server_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/server"
-	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 )
-
-// clock is a settable clock shared by a test and its data center.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer collects logs written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type creds struct{ id, secret string }
 
-// dc is one data center served over real HTTP on a loopback listener.
+// dc is one data center served over real HTTP on a loopback listener (see
+// internal/testdc), with this package's request helpers.
 type dc struct {
+	*testdc.DataCenter
 	t     *testing.T
-	URL   string
-	svc   *service.Service
-	store *sqlite.Store
-	clock *clock
-	logs  *syncBuffer
 	admin creds
-	dir   string
-	// handler is swapped by restart while the listener stays.
-	handler atomic.Pointer[server.Server]
 }
 
 type dcOptions struct {
@@ -88,66 +33,8 @@ type dcOptions struct {
 // admin client.
 func newDC(t *testing.T, opt dcOptions) *dc {
 	t.Helper()
-	if opt.dir == "" {
-		opt.dir = t.TempDir()
-	}
-	if opt.admin.id == "" {
-		opt.admin = creds{"admin-" + strings.ReplaceAll(t.Name(), "/", "-"), gatehouse.NewSecret()}
-		if len(opt.admin.id) > 100 {
-			opt.admin.id = opt.admin.id[:100]
-		}
-	}
-	hs := httptest.NewUnstartedServer(nil)
-	d := &dc{t: t, URL: "http://" + hs.Listener.Addr().String(), clock: &clock{t: time.Now()}, logs: &syncBuffer{}, admin: opt.admin, dir: opt.dir}
-	d.start()
-	hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.handler.Load().ServeHTTP(w, r)
-	})
-	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		d.stop()
-	})
-	return d
-}
-
-// start opens the store and starts the service behind the same URL.
-func (d *dc) start() {
-	t := d.t
-	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(d.dir, "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
-		Store: store, DatacenterURL: d.URL, DatacenterID: "test",
-		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.clock.Now,
-		AccessFlushInterval: 20 * time.Millisecond, SyncInterval: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: d.admin.id, ClientSecret: d.admin.secret}); err != nil {
-		t.Fatal(err)
-	}
-	d.svc, d.store = svc, store
-	d.handler.Store(server.New(server.Config{Service: svc, DatacenterURL: d.URL, Logger: log}))
-}
-
-func (d *dc) stop() {
-	d.svc.Close(context.Background())
-	d.store.Close()
-}
-
-// restart stops the data center and starts it again on the same store.
-func (d *dc) restart() {
-	d.stop()
-	d.start()
+	d := testdc.Start(t, testdc.Options{Dir: opt.dir, AdminID: opt.admin.id, AdminSecret: opt.admin.secret})
+	return &dc{DataCenter: d, t: t, admin: creds{d.AdminID, d.AdminSecret}}
 }
 
 type response struct {
@@ -249,23 +136,4 @@ func (d *dc) createClient(req api.CreateClientRequest) (api.Client, creds) {
 	var c api.Client
 	r.json(d.t, &c)
 	return c, creds{c.ClientID, c.ClientSecret}
-}
-
-// signingKey returns the data center's private key, to forge tokens that
-// carry a valid signature but break another rule.
-func (d *dc) signingKey() (string, *rsa.PrivateKey) {
-	d.t.Helper()
-	keys, err := d.store.SigningKeys(context.Background())
-	if err != nil || len(keys) == 0 {
-		d.t.Fatalf("signing keys: %v", err)
-	}
-	der, err := testkit.Sealer().Open(keys[len(keys)-1].ID, keys[len(keys)-1].PrivateKey)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return keys[len(keys)-1].ID, k.(*rsa.PrivateKey)
 }

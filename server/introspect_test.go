@@ -68,8 +68,8 @@ func TestIntrospection(t *testing.T) {
 	for name, tok := range inactive {
 		t.Run("inactive "+name, func(t *testing.T) {
 			if name == "expired (by clock)" {
-				d.clock.Advance(3 * time.Hour)
-				defer d.clock.Advance(-3 * time.Hour)
+				d.Clock.Advance(3 * time.Hour)
+				defer d.Clock.Advance(-3 * time.Hour)
 			}
 			r := d.idpPost("/bc/idp/introspect_token", basic(caller.id, caller.secret), url.Values{"token": {tok}})
 			if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"active":false}` {
@@ -166,16 +166,16 @@ func TestRevocation(t *testing.T) {
 	}
 
 	// Revocations survive a restart on the same store.
-	d.restart()
+	d.Restart()
 	if s, code := get(revoked); s != 401 || code != "tokenRevoked" {
 		t.Errorf("after restart: %d %s", s, code)
 	}
 
 	// ... and are forgotten once the token would have expired anyway.
-	d.clock.Advance(3 * time.Hour)
+	d.Clock.Advance(3 * time.Hour)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		revs, err := d.store.Revocations(context.Background(), time.Time{})
+		revs, err := d.Store.Revocations(context.Background(), time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -396,7 +396,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	d := newDC(t, dcOptions{})
 	// With metrics, as gatehouse serve runs by default, so /metrics is
 	// registered and exercised too.
-	d.handler.Store(server.New(server.Config{Service: d.svc, DatacenterURL: d.URL, Metrics: metrics.New()}))
+	d.Serve(server.New(server.Config{Service: d.Svc, DatacenterURL: d.URL, Metrics: metrics.New()}))
 	spec, raw := oaLoad(t, d.URL)
 	do := func(t *testing.T, c oaCall) oaResponse {
 		t.Helper()
@@ -709,7 +709,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	})
 
 	t.Run("expired token", func(t *testing.T) {
-		d.clock.Advance(3 * time.Hour)
+		d.Clock.Advance(3 * time.Hour)
 		do(t, oaJSON(http.MethodGet, "/api/2/keys", admin, nil, http.StatusUnauthorized))
 	})
 
@@ -721,7 +721,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		// read the store. (Clients in the cache of a data center that owns
 		// its SQLite store keep working: nothing else can change them.)
 		_, fresh := d.createClient(api.CreateClientRequest{})
-		d.store.Close()
+		d.Store.Close()
 		do(t, oaGet("/readyz", http.StatusServiceUnavailable))
 		do(t, oaHead("/readyz", http.StatusServiceUnavailable))
 		do(t, oaForm("/bc/idp/token", basic(fresh.id, fresh.secret), grant, http.StatusServiceUnavailable))
@@ -811,7 +811,7 @@ func sourceRoutes(t *testing.T) []sourceRoute {
 // source, and by probing the running server.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	d := newDC(t, dcOptions{})
-	d.handler.Store(server.New(server.Config{Service: d.svc, DatacenterURL: d.URL, Metrics: metrics.New()}))
+	d.Serve(server.New(server.Config{Service: d.Svc, DatacenterURL: d.URL, Metrics: metrics.New()}))
 	spec, _ := oaLoad(t, d.URL)
 	admin := d.adminToken()
 

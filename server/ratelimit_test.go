@@ -66,8 +66,8 @@ func TestBruteForceLimit(t *testing.T) {
 	})
 
 	t.Run("the window slides", func(t *testing.T) {
-		d.clock.Advance(2 * time.Minute)
-		defer d.clock.Advance(-2 * time.Minute)
+		d.Clock.Advance(2 * time.Minute)
+		defer d.Clock.Advance(-2 * time.Minute)
 		if r := d.tokenRequest("/bc/idp/token", cc, basic(victim.id, victim.secret)); r.status != 200 {
 			t.Errorf("after the window: %d %s", r.status, r.body)
 		}

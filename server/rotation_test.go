@@ -80,7 +80,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("a new token is signed with %s before the publish delay, want the old key", got)
 	}
 
-	d.clock.Advance(7 * time.Minute)
+	d.Clock.Advance(7 * time.Minute)
 	deadline := time.Now().Add(5 * time.Second)
 	for kidOf(t, d.token(d.admin).AccessToken) != k.KID {
 		if time.Now().After(deadline) {
@@ -109,7 +109,7 @@ func TestKeyRotation(t *testing.T) {
 	t.Logf("%d calls during the rotation, none rejected", calls.Load())
 
 	// Once every token of the old key has expired, it leaves the JWKS.
-	d.clock.Advance(3 * time.Hour)
+	d.Clock.Advance(3 * time.Hour)
 	deadline = time.Now().Add(5 * time.Second)
 	for d.jwksKids()[old] {
 		if time.Now().After(deadline) {

@@ -85,7 +85,7 @@ type failedLogins struct {
 func (f *failedLogins) expect(t *testing.T, c creds, what string) {
 	t.Helper()
 	if f.n > 0 && f.n%10 == 0 {
-		f.d.clock.Advance(2*time.Minute + time.Second)
+		f.d.Clock.Advance(2*time.Minute + time.Second)
 	}
 	f.n++
 	r := f.d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.id, c.secret))

@@ -252,7 +252,7 @@ func TestLastAccess(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		stored, err := d.store.GetClient(t.Context(), c.ClientID)
+		stored, err := d.Store.GetClient(t.Context(), c.ClientID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,228 @@
+// Package testdc starts a whole data center in-process for tests: a SQLite
+// store in a temporary directory, the service with a settable clock, and the
+// HTTP server on a real loopback listener. Packages that test against a real
+// server (server, guard) share it rather than each keeping a copy.
+package testdc
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/server"
+	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/sqlite"
+)
+
+// Clock is a settable clock shared by a test and its data center.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock that reads t until moved.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now reads the clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock by d (backwards for a negative d).
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// SyncBuffer collects logs written from many goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Options configure a data center; zero values take defaults.
+type Options struct {
+	Dir          string         // the store's directory; a fresh temporary one if ""
+	AdminID      string         // the bootstrap admin; derived from the test's name if ""
+	AdminSecret  string         // generated if ""
+	DatacenterID string         // "test" if ""
+	Peers        []service.Peer // other data centers it knows (see DataCenter.Peers)
+	ClockStart   time.Time      // what the clock reads first; now if zero
+	// AccessFlushInterval (20ms) and SyncInterval (20ms) are short, so
+	// lazily written state reaches the store quickly in tests.
+	AccessFlushInterval time.Duration
+	SyncInterval        time.Duration
+}
+
+// DataCenter is one data center served over real HTTP.
+type DataCenter struct {
+	URL         string
+	Svc         *service.Service
+	Store       *sqlite.Store
+	Clock       *Clock
+	Logs        *SyncBuffer
+	AdminID     string
+	AdminSecret string
+
+	// Peers are the other data centers it knows; settable between New and
+	// Run, when every URL of a cloud is known.
+	Peers []service.Peer
+
+	t   testing.TB
+	opt Options
+	hs  *httptest.Server
+	// handler is swapped by Restart while the listener stays.
+	handler atomic.Pointer[server.Server]
+}
+
+// Start starts a data center with a bootstrapped admin client; it stops
+// when the test ends.
+func Start(t testing.TB, opt Options) *DataCenter {
+	t.Helper()
+	d := New(t, opt)
+	d.Run()
+	return d
+}
+
+// New prepares a data center: its listener, so its URL, but nothing
+// serving yet; Run starts it.
+func New(t testing.TB, opt Options) *DataCenter {
+	t.Helper()
+	if opt.Dir == "" {
+		opt.Dir = t.TempDir()
+	}
+	if opt.AdminID == "" {
+		opt.AdminID = "admin-" + strings.ReplaceAll(t.Name(), "/", "-")
+		if len(opt.AdminID) > 100 {
+			opt.AdminID = opt.AdminID[:100]
+		}
+	}
+	if opt.AdminSecret == "" {
+		opt.AdminSecret = gatehouse.NewSecret()
+	}
+	if opt.DatacenterID == "" {
+		opt.DatacenterID = "test"
+	}
+	if opt.ClockStart.IsZero() {
+		opt.ClockStart = time.Now()
+	}
+	if opt.AccessFlushInterval == 0 {
+		opt.AccessFlushInterval = 20 * time.Millisecond
+	}
+	if opt.SyncInterval == 0 {
+		opt.SyncInterval = 20 * time.Millisecond
+	}
+	hs := httptest.NewUnstartedServer(nil)
+	t.Cleanup(hs.Close)
+	return &DataCenter{
+		URL: "http://" + hs.Listener.Addr().String(), Clock: NewClock(opt.ClockStart), Logs: &SyncBuffer{},
+		AdminID: opt.AdminID, AdminSecret: opt.AdminSecret, Peers: opt.Peers, t: t, opt: opt, hs: hs,
+	}
+}
+
+// Run starts the store, the service and the server; they stop when the
+// test ends.
+func (d *DataCenter) Run() {
+	d.t.Helper()
+	d.start()
+	d.hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.handler.Load().ServeHTTP(w, r)
+	})
+	d.hs.Start()
+	d.t.Cleanup(func() {
+		d.hs.Close()
+		d.stop()
+	})
+}
+
+// start opens the store and starts the service behind the same URL.
+func (d *DataCenter) start() {
+	t := d.t
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(d.opt.Dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(d.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	svc, err := service.New(service.Config{
+		Sealer: testkit.Sealer(), Store: store, DatacenterURL: d.URL, DatacenterID: d.opt.DatacenterID, Peers: d.Peers,
+		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.Clock.Now,
+		AccessFlushInterval: d.opt.AccessFlushInterval, SyncInterval: d.opt.SyncInterval,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: d.AdminID, ClientSecret: d.AdminSecret}); err != nil {
+		t.Fatal(err)
+	}
+	d.Svc, d.Store = svc, store
+	d.handler.Store(server.New(server.Config{Service: svc, DatacenterURL: d.URL, Logger: log}))
+}
+
+// Serve puts another HTTP server in front of the same service, such as one
+// that also serves metrics.
+func (d *DataCenter) Serve(s *server.Server) { d.handler.Store(s) }
+
+func (d *DataCenter) stop() {
+	d.Svc.Close(context.Background())
+	d.Store.Close()
+}
+
+// Restart stops the data center and starts it again on the same store,
+// behind the same URL.
+func (d *DataCenter) Restart() {
+	d.stop()
+	d.start()
+}
+
+// SigningKey returns the data center's newest private key, opened with the
+// test master key, so tests can forge tokens that carry a valid signature
+// but break another rule.
+func (d *DataCenter) SigningKey() (string, *rsa.PrivateKey) {
+	d.t.Helper()
+	keys, err := d.Store.SigningKeys(context.Background())
+	if err != nil || len(keys) == 0 {
+		d.t.Fatalf("signing keys: %v", err)
+	}
+	k := keys[len(keys)-1]
+	der, err := testkit.Sealer().Open(k.ID, k.PrivateKey)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return k.ID, priv.(*rsa.PrivateKey)
+}
