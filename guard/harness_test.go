@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/guard"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
@@ -150,38 +147,13 @@ func (d *dc) createClient() (api.Client, creds) {
 	return c, creds{c.ClientID, c.ClientSecret}
 }
 
-// forge signs the claims of a real admin token, changed by mutate, with the
-// data center's own key, so the only thing wrong with the token is what the
-// test changed.
+// forge re-signs the admin's token, changed by mutate (see testdc.Forge).
 func (d *dc) forge(typ string, mutate func(*token.AccessClaims)) string {
 	d.t.Helper()
-	kid, key := d.SigningKey()
-	parts := strings.Split(d.adminToken(), ".")
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	var c token.AccessClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		d.t.Fatal(err)
-	}
-	mutate(&c)
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	tok, err := jwt.Signed(sig).Claims(c).Serialize()
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return tok
+	return d.Forge(d.adminToken(), typ, mutate)
 }
 
-func b64(v any) string {
-	b, _ := json.Marshal(v)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func b64(v any) string { return testdc.B64(v) }
 
 // recorder is an http.RoundTripper that counts the guard's requests by path
 // and can take an endpoint down.

@@ -5,49 +5,26 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
-// forge signs claims with the data center's own key, so the only thing
-// wrong with the token is what the test changed.
+// forge re-signs the admin's token, changed by mutate (see testdc.Forge).
 func (d *dc) forge(typ string, mutate func(*token.AccessClaims)) string {
 	d.t.Helper()
-	kid, key := d.SigningKey()
-	real := d.adminToken()
-	_, raw := decodeJWT(d.t, real)
-	b, _ := json.Marshal(raw)
-	var c token.AccessClaims
-	if err := json.Unmarshal(b, &c); err != nil {
-		d.t.Fatal(err)
-	}
-	mutate(&c)
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	tok, err := jwt.Signed(sig).Claims(c).Serialize()
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return tok
+	return d.Forge(d.adminToken(), typ, mutate)
 }
 
-func b64(v any) string {
-	b, _ := json.Marshal(v)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func b64(v any) string { return testdc.B64(v) }
 
 func TestBearerChecks(t *testing.T) {
 	d := newDC(t, dcOptions{})

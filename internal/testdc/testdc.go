@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +26,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/token"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Clock is a settable clock shared by a test and its data center.
@@ -225,4 +230,41 @@ func (d *DataCenter) SigningKey() (string, *rsa.PrivateKey) {
 		d.t.Fatal(err)
 	}
 	return k.ID, priv.(*rsa.PrivateKey)
+}
+
+// Forge re-signs the claims of tok, changed by mutate, with the data
+// center's own key under the header type typ: a token whose only fault is
+// what the test changed.
+func (d *DataCenter) Forge(tok, typ string, mutate func(*token.AccessClaims)) string {
+	d.t.Helper()
+	kid, key := d.SigningKey()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		d.t.Fatalf("forge: not a JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	var c token.AccessClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		d.t.Fatal(err)
+	}
+	mutate(&c)
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	forged, err := jwt.Signed(sig).Claims(c).Serialize()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return forged
+}
+
+// B64 is the base64url JSON of v, for hand-built token segments.
+func B64(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
