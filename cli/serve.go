@@ -45,6 +45,7 @@ type serveOptions struct {
 	authWindow    time.Duration
 	keyRotation   time.Duration
 	trustedProxy  string
+	pprofListen   string
 	peers         []string // ID=URL, from --peer or GATEHOUSE_PEERS
 	envErr        envErrors
 
@@ -67,7 +68,10 @@ Every flag has an environment twin (GATEHOUSE_LISTEN, GATEHOUSE_DATACENTER_URL,
 GATEHOUSE_DATACENTER_ID, GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE, GATEHOUSE_TOKEN_TTL,
 GATEHOUSE_LEEWAY, GATEHOUSE_MASTER_KEY_FILE, GATEHOUSE_AUTH_FAILURE_LIMIT,
 GATEHOUSE_AUTH_FAILURE_WINDOW, GATEHOUSE_KEY_ROTATION_PERIOD, GATEHOUSE_TRUSTED_PROXIES, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL,
-GATEHOUSE_PEERS); a flag wins over its twin.
+GATEHOUSE_PEERS, GATEHOUSE_PPROF_LISTEN); a flag wins over its twin.
+
+--pprof-listen serves Go's profiles (net/http/pprof, under /debug/pprof/)
+on a second, loopback-only address; they are never on the public listener.
 
 The other data centers of the cloud are given as --peer ID=URL, once per
 peer (GATEHOUSE_PEERS: comma-separated ID=URL pairs). They are listed at
@@ -105,6 +109,7 @@ choose its credentials; otherwise they are generated and written to
 	f.DurationVar(&o.authWindow, "auth-failure-window", envDuration("GATEHOUSE_AUTH_FAILURE_WINDOW", ratelimit.DefaultWindow, "auth-failure-window", o.envErr), "the window of --auth-failure-limit")
 	f.DurationVar(&o.keyRotation, "key-rotation-period", envDuration("GATEHOUSE_KEY_ROTATION_PERIOD", 30*24*time.Hour, "key-rotation-period", o.envErr), "rotate in a new signing key when the newest is this old; 0 turns scheduled rotation off")
 	f.StringVar(&o.trustedProxy, "trusted-proxies", envString("GATEHOUSE_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (rate limits, audit, last access)")
+	f.StringVar(&o.pprofListen, "pprof-listen", envString("GATEHOUSE_PPROF_LISTEN", ""), "loopback address (127.0.0.1:6060) to serve net/http/pprof on; empty turns profiling off")
 	f.StringVar(&o.logFormat, "log-format", envString("GATEHOUSE_LOG_FORMAT", "text"), "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envString("GATEHOUSE_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
 	f.StringArrayVar(&o.peers, "peer", envList("GATEHOUSE_PEERS"), "another data center of the cloud, as ID=URL; repeat for each")
@@ -174,6 +179,13 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		}
 	}
 	defer ln.Close()
+	var pprofLn net.Listener
+	if o.pprofListen != "" {
+		if pprofLn, err = server.ListenProfiles(o.pprofListen); err != nil {
+			return err
+		}
+		defer pprofLn.Close()
+	}
 	dcURL := o.datacenterURL
 	if dcURL == "" {
 		dcURL = "http://" + ln.Addr().String()
@@ -267,6 +279,18 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		"datacenter_url", dcURL,
 		"issuer", svc.Issuer(),
 		"store", storeName(o.database, o.dataDir))
+	if pprofLn != nil {
+		pctx, stopProfiles := context.WithCancel(ctx)
+		profilesDone := make(chan struct{})
+		defer func() { stopProfiles(); <-profilesDone }()
+		log.Info("serving profiles (net/http/pprof)", "addr", "http://"+pprofLn.Addr().String()+"/debug/pprof/")
+		go func() {
+			defer close(profilesDone)
+			if err := server.ServeProfiles(pctx, pprofLn, log); err != nil {
+				log.Warn("profile listener stopped", "err", err)
+			}
+		}()
+	}
 	if o.onStarted != nil {
 		o.onStarted()
 	}
