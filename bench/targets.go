@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -259,18 +262,41 @@ var signingInput = func() []byte {
 	return []byte(h + "." + c)
 }()
 
-// SignOp makes a fresh RSA-2048 key and returns an Op that signs a typical
-// token with it, RS256 (SHA-256 and PKCS #1 v1.5) as the server does, with
-// crypto/rsa directly: go-jose adds only JSON and base64 work on top, so
-// this is the ceiling of a data center's signing rate.
-func SignOp() (Op, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, err
+// SignOp makes a fresh key for alg (RS256, ES256 or EdDSA) and returns an
+// Op that signs a typical token with it as the server does, with the
+// standard library directly: go-jose adds only JSON and base64 work on
+// top, so this is the ceiling of a data center's signing rate.
+func SignOp(alg string) (Op, error) {
+	switch alg {
+	case "RS256":
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		return func(context.Context) (int, error) {
+			h := sha256.Sum256(signingInput)
+			_, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, h[:])
+			return 0, err
+		}, nil
+	case "ES256":
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		return func(context.Context) (int, error) {
+			h := sha256.Sum256(signingInput)
+			_, _, err := ecdsa.Sign(rand.Reader, key, h[:])
+			return 0, err
+		}, nil
+	case "EdDSA":
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		return func(context.Context) (int, error) {
+			ed25519.Sign(key, signingInput)
+			return 0, nil
+		}, nil
 	}
-	return func(context.Context) (int, error) {
-		h := sha256.Sum256(signingInput)
-		_, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, h[:])
-		return 0, err
-	}, nil
+	return nil, fmt.Errorf("signature algorithm %q: want RS256, ES256 or EdDSA", alg)
 }

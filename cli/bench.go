@@ -36,7 +36,7 @@ requests in a closed loop over keep-alive connections for a while, then a
 summary shows the requests, the errors by HTTP status, the throughput and the
 latency percentiles (p50, p90, p99, max).
 
-    gatehouse bench sign                       # the machine's RS256 signing limit
+    gatehouse bench sign                       # the machine's RS256 signing limit (--alg ES256|EdDSA for the others)
     gatehouse bench tokens --concurrency 64    # POST /bc/idp/token
     gatehouse bench api --duration 30s         # GET /api/2/clients/{id} with a bearer token
 
@@ -226,29 +226,33 @@ answers: the cheapest authenticated request, so it measures the bearer check.`,
 
 func newBenchSignCommand() *cobra.Command {
 	o := &benchOptions{}
+	var alg string
 	cmd := &cobra.Command{
 		Use:   "sign",
-		Short: "Measure this machine's RS256 signing rate over all cores",
-		Long: `Sign a typical access token with a fresh RSA-2048 key (RS256) from one
-goroutine per CPU, with no network involved: the ceiling of what a data center
-on this machine can issue. Every token response carries two signatures (the
-access token and the ID token), so the token endpoint's ceiling is half the
-rate shown. In --json, rps is signatures per second.`,
+		Short: "Measure this machine's signing rate over all cores (RS256 unless --alg)",
+		Long: `Sign a typical access token with a fresh key from one goroutine per CPU,
+with no network involved: the ceiling of what a data center on this machine
+can issue. The key is RSA-2048 (RS256, the default signing algorithm) unless
+--alg names ES256 (P-256) or EdDSA (Ed25519), the other algorithms serve
+--signing-alg takes. Every token response carries two signatures (the access
+token and the ID token), so the token endpoint's ceiling is half the rate
+shown. In --json, rps is signatures per second.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := o.config(cmd)
 			if err != nil {
 				return err
 			}
-			op, err := bench.SignOp()
+			op, err := bench.SignOp(alg)
 			if err != nil {
-				return err
+				return fmt.Errorf("--alg: %w", err)
 			}
-			title := fmt.Sprintf("bench sign: RS256, RSA-2048, %d goroutines", cfg.Concurrency)
+			title := fmt.Sprintf("bench sign: %s, %d goroutines", alg, cfg.Concurrency)
 			return o.run(cmd, cfg, "sign", title, "signatures", op)
 		},
 	}
 	o.register(cmd, runtime.NumCPU())
+	cmd.Flags().StringVar(&alg, "alg", "RS256", "signature algorithm: RS256, ES256 or EdDSA")
 	return cmd
 }
 

@@ -180,16 +180,29 @@ func TestBenchAPIEndToEnd(t *testing.T) {
 }
 
 func TestBenchSign(t *testing.T) {
-	code, out, errOut := runBench(t, "sign", "--duration", "1s", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
-	}
-	s := benchJSON(t, out)
-	if s.Name != "sign" || s.RPS <= 0 || s.Requests <= 0 || s.Errors != 0 {
-		t.Errorf("sign summary %+v: want signatures per second > 0", s)
-	}
-	if s.DurationS < 0.9 || s.DurationS > 1.5 {
-		t.Errorf("--duration 1s ran %.3fs", s.DurationS)
+	for _, alg := range []string{"", "RS256", "ES256", "EdDSA"} {
+		t.Run("alg="+alg, func(t *testing.T) {
+			// The default runs for a duration, the others for a count.
+			args := []string{"sign", "--duration", "1s", "--json"}
+			if alg != "" {
+				args = []string{"sign", "--requests", "500", "--json", "--alg", alg}
+			}
+			code, out, errOut := runBench(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			s := benchJSON(t, out)
+			if s.Name != "sign" || s.RPS <= 0 || s.Requests <= 0 || s.Errors != 0 {
+				t.Errorf("sign summary %+v: want signatures per second > 0", s)
+			}
+			if alg == "" && (s.DurationS < 0.9 || s.DurationS > 1.5) {
+				t.Errorf("--duration 1s ran %.3fs", s.DurationS)
+			}
+			if alg != "" && s.Requests != 500 {
+				t.Errorf("--requests 500 made %d", s.Requests)
+			}
+			t.Logf("%s: %.0f signatures/s", alg, s.RPS)
+		})
 	}
 }
 
@@ -268,6 +281,7 @@ func TestBenchErrors(t *testing.T) {
 		{"zero concurrency", nil, []string{"api", "--concurrency", "0"}, "--concurrency must be at least 1"},
 		{"bad URL", nil, []string{"api", "--url", "localhost:8080"}, "--url:"},
 		{"no credentials file", nil, []string{"tokens", "--credentials", filepath.Join(t.TempDir(), "none")}, "--credentials:"},
+		{"unknown algorithm", nil, []string{"sign", "--requests", "1", "--alg", "HS256"}, "--alg:"},
 		{"unwritable plot", nil, []string{"sign", "--requests", "1", "--plot", filepath.Join(t.TempDir(), "no", "dir.svg")}, "--plot:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/service"
+	"github.com/gatehouse-dev/gatehouse/token"
 )
 
 type devOptions struct {
@@ -27,6 +28,7 @@ type devOptions struct {
 	basePort    int
 	logFormat   string
 	logLevel    string
+	signingAlg  string
 }
 
 func newDevCommand() *cobra.Command {
@@ -61,6 +63,7 @@ bootstrap client id and the file holding that client's credentials (mode
 	f.IntVar(&o.basePort, "base-port", 8080, "port of the first data center; the others and the locator follow (0: free ports)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&o.signingAlg, "signing-alg", string(token.DefaultAlgorithm), "algorithm every data center signs tokens with: RS256, ES256 or EdDSA")
 	return cmd
 }
 
@@ -84,6 +87,12 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 	ids, err := devIDs(o.datacenters)
 	if err != nil {
 		return err
+	}
+	if o.signingAlg == "" {
+		o.signingAlg = string(token.DefaultAlgorithm)
+	}
+	if _, err := token.ParseAlgorithm(o.signingAlg); err != nil {
+		return fmt.Errorf("--signing-alg: %w", err)
 	}
 	if o.basePort < 0 || (o.basePort > 0 && o.basePort+len(ids) > 65535) {
 		return fmt.Errorf("--base-port %d: the %d data centers and the locator need ports %d to %d", o.basePort, len(ids), o.basePort, o.basePort+len(ids))
@@ -162,6 +171,7 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 			authLimit:   ratelimit.DefaultLimit,
 			authWindow:  ratelimit.DefaultWindow,
 			keyRotation: 30 * 24 * time.Hour,
+			signingAlg:  o.signingAlg,
 			peers:       peers,
 			ln:          d.ln,
 			logger:      log.With("datacenter", d.id),

@@ -46,6 +46,7 @@ type serveOptions struct {
 	keyRotation   time.Duration
 	trustedProxy  string
 	pprofListen   string
+	signingAlg    string
 	peers         []string // ID=URL, from --peer or GATEHOUSE_PEERS
 	envErr        envErrors
 
@@ -68,7 +69,13 @@ Every flag has an environment twin (GATEHOUSE_LISTEN, GATEHOUSE_DATACENTER_URL,
 GATEHOUSE_DATACENTER_ID, GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE, GATEHOUSE_TOKEN_TTL,
 GATEHOUSE_LEEWAY, GATEHOUSE_MASTER_KEY_FILE, GATEHOUSE_AUTH_FAILURE_LIMIT,
 GATEHOUSE_AUTH_FAILURE_WINDOW, GATEHOUSE_KEY_ROTATION_PERIOD, GATEHOUSE_TRUSTED_PROXIES, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL,
-GATEHOUSE_PEERS, GATEHOUSE_PPROF_LISTEN); a flag wins over its twin.
+GATEHOUSE_PEERS, GATEHOUSE_PPROF_LISTEN, GATEHOUSE_SIGNING_ALG); a flag wins over its twin.
+
+--signing-alg chooses what this data center signs tokens with: RS256 (the
+default, and the platform's), ES256 or EdDSA, much cheaper to sign. Changing
+it rotates in a key of the new algorithm at start; verifiers see it in the
+JWKS before it signs, and tokens signed before stay valid until they expire.
+Give every replica of a data center the same value.
 
 --pprof-listen serves Go's profiles (net/http/pprof, under /debug/pprof/)
 on a second, loopback-only address; they are never on the public listener.
@@ -109,6 +116,7 @@ choose its credentials; otherwise they are generated and written to
 	f.DurationVar(&o.authWindow, "auth-failure-window", envDuration("GATEHOUSE_AUTH_FAILURE_WINDOW", ratelimit.DefaultWindow, "auth-failure-window", o.envErr), "the window of --auth-failure-limit")
 	f.DurationVar(&o.keyRotation, "key-rotation-period", envDuration("GATEHOUSE_KEY_ROTATION_PERIOD", 30*24*time.Hour, "key-rotation-period", o.envErr), "rotate in a new signing key when the newest is this old; 0 turns scheduled rotation off")
 	f.StringVar(&o.trustedProxy, "trusted-proxies", envString("GATEHOUSE_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (rate limits, audit, last access)")
+	f.StringVar(&o.signingAlg, "signing-alg", envString("GATEHOUSE_SIGNING_ALG", string(token.DefaultAlgorithm)), "algorithm this data center signs tokens with: RS256, ES256 or EdDSA")
 	f.StringVar(&o.pprofListen, "pprof-listen", envString("GATEHOUSE_PPROF_LISTEN", ""), "loopback address (127.0.0.1:6060) to serve net/http/pprof on; empty turns profiling off")
 	f.StringVar(&o.logFormat, "log-format", envString("GATEHOUSE_LOG_FORMAT", "text"), "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envString("GATEHOUSE_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
@@ -149,6 +157,9 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	trusted, err := wire.ParseTrustedProxies(o.trustedProxy)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if _, err := token.ParseAlgorithm(o.signingAlg); err != nil {
+		return fmt.Errorf("--signing-alg (GATEHOUSE_SIGNING_ALG): %w", err)
 	}
 	if o.keyRotation < 0 {
 		return fmt.Errorf("--key-rotation-period must not be negative, got %s", o.keyRotation)
@@ -245,6 +256,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		Sealer:            sealer,
 		AuthLimiter:       limiter,
 		KeyRotationPeriod: o.keyRotation,
+		SigningAlgorithm:  o.signingAlg,
 		Store:             store,
 		DatacenterURL:     dcURL,
 		DatacenterID:      o.datacenterID,

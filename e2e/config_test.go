@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -87,6 +89,23 @@ func TestServeConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "default signing algorithm is RS256",
+			check: func(t *testing.T, s *server) {
+				checkSigningAlg(t, s, "RS256")
+			},
+		},
+		{
+			name:  "GATEHOUSE_SIGNING_ALG",
+			env:   []string{"GATEHOUSE_SIGNING_ALG=ES256"},
+			check: func(t *testing.T, s *server) { checkSigningAlg(t, s, "ES256") },
+		},
+		{
+			name:  "--signing-alg wins over its twin",
+			env:   []string{"GATEHOUSE_SIGNING_ALG=ES256"},
+			args:  []string{"--signing-alg", "EdDSA"},
+			check: func(t *testing.T, s *server) { checkSigningAlg(t, s, "EdDSA") },
+		},
+		{
 			name: "GATEHOUSE_LOG_FORMAT=json",
 			env:  []string{"GATEHOUSE_LOG_FORMAT=json"},
 			check: func(t *testing.T, s *server) {
@@ -140,6 +159,34 @@ func checkDatacenterURL(t *testing.T, s *server, publicURL, wantAud string) {
 	}
 }
 
+// checkSigningAlg checks that the server signs with alg, publishes it, and
+// accepts its own tokens.
+func checkSigningAlg(t *testing.T, s *server, alg string) {
+	t.Helper()
+	boot := s.bootstrapCreds(t)
+	tok := s.token(t, boot.ClientID, boot.ClientSecret)
+	for _, jwt := range []string{tok.AccessToken, tok.IDToken} {
+		h, err := base64.RawURLEncoding.DecodeString(strings.Split(jwt, ".")[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var header struct{ Alg string }
+		if err := json.Unmarshal(h, &header); err != nil || header.Alg != alg {
+			t.Errorf("token header %s, want alg %s", h, alg)
+		}
+	}
+	var doc struct {
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	s.do(t, http.MethodGet, "/bc/.well-known/openid-configuration", "", nil).decode(t, &doc)
+	if !slices.Equal(doc.Algs, []string{alg}) {
+		t.Errorf("discovery lists %v, want [%s]", doc.Algs, alg)
+	}
+	if _, status := s.getClient(t, tok.AccessToken, boot.ClientID); status != http.StatusOK {
+		t.Errorf("the server refuses its own %s token: %d", alg, status)
+	}
+}
+
 func checkTTL(t *testing.T, s *server, ttl time.Duration) {
 	t.Helper()
 	boot := s.bootstrapCreds(t)
@@ -173,6 +220,9 @@ func TestServeConfigRefused(t *testing.T) {
 		{"zero --token-ttl", nil, []string{"--token-ttl", "0s"}, "--token-ttl"},
 		{"bad GATEHOUSE_LOG_LEVEL", []string{"GATEHOUSE_LOG_LEVEL=loud"}, nil, "log level"},
 		{"bad --datacenter-url", nil, []string{"--datacenter-url", "example.test"}, "datacenter URL"},
+		{"HS256 --signing-alg", nil, []string{"--signing-alg", "HS256"}, "--signing-alg"},
+		{"lower-case --signing-alg", nil, []string{"--signing-alg", "es256"}, "--signing-alg"},
+		{"bad GATEHOUSE_SIGNING_ALG", []string{"GATEHOUSE_SIGNING_ALG=none"}, nil, "--signing-alg"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

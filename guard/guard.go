@@ -56,8 +56,6 @@ const (
 	// again (the data center's JWKS max-age), so a key the data center
 	// withdraws stops being trusted.
 	keysMaxAge = 5 * time.Minute
-	// minRSABits is the smallest RSA key accepted from a JWKS.
-	minRSABits = 2048
 )
 
 // Claims are the verified claims of an access token.

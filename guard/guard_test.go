@@ -485,6 +485,50 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// The guard verifies tokens of every signing algorithm a data center can
+// use, and follows a data center that switches from one to another
+// without refusing a token of either.
+func TestSigningAlgorithms(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			d := newDC(t, dcOptions{alg: alg})
+			g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
+			ctx := context.Background()
+			tok := d.adminToken()
+			if c, err := g.Verify(ctx, tok); err != nil || c.ClientID != d.admin.id {
+				t.Fatalf("Verify = %+v, %v", c, err)
+			}
+			parts := strings.Split(tok, ".")
+			sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+			sig[0] ^= 1
+			_, err := g.Verify(ctx, parts[0]+"."+parts[1]+"."+base64.RawURLEncoding.EncodeToString(sig))
+			var ge *gatehouse.Error
+			if !errors.As(err, &ge) || ge.Code != "tokenInvalid" {
+				t.Errorf("tampered %s token: %v, want tokenInvalid", alg, err)
+			}
+		})
+	}
+
+	t.Run("switch", func(t *testing.T) {
+		d := newDC(t, dcOptions{})
+		g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
+		ctx := context.Background()
+		before := d.adminToken()
+		if _, err := g.Verify(ctx, before); err != nil {
+			t.Fatal(err)
+		}
+		d.SigningAlgorithm = "ES256"
+		d.Restart()
+		d.Clock.Advance(6*time.Minute + time.Second) // past the publish delay, and the guard's JWKS max-age
+		after := d.adminToken()
+		for name, tok := range map[string]string{"RS256 before": before, "ES256 after": after} {
+			if _, err := g.Verify(ctx, tok); err != nil {
+				t.Errorf("%s the switch: %v", name, err)
+			}
+		}
+	})
+}
+
 // Close ends a fetch in flight; the guard then answers unavailable.
 func TestClose(t *testing.T) {
 	d := newDC(t, dcOptions{})

@@ -36,13 +36,14 @@ type dc struct {
 
 type dcOptions struct {
 	admin creds
+	alg   string // signing algorithm; RS256 if ""
 }
 
 // newDC starts a data center on a fresh SQLite file with a bootstrapped
 // admin client.
 func newDC(t *testing.T, opt dcOptions) *dc {
 	t.Helper()
-	d := testdc.Start(t, testdc.Options{AdminID: opt.admin.id, AdminSecret: opt.admin.secret})
+	d := testdc.Start(t, testdc.Options{AdminID: opt.admin.id, AdminSecret: opt.admin.secret, SigningAlgorithm: opt.alg})
 	return &dc{DataCenter: d, t: t, admin: creds{d.AdminID, d.AdminSecret}}
 }
 

@@ -45,7 +45,7 @@ type fakeDC struct {
 func newFakeDC(t *testing.T) *fakeDC {
 	t.Helper()
 	now := time.Now()
-	k, err := token.GenerateSigningKey(now.Add(-time.Hour))
+	k, err := token.GenerateSigningKey(token.DefaultAlgorithm, now.Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 	g := newTestGuard(t, Config{Issuers: []Issuer{f.config("rs", "secret")}})
 	var lookups atomic.Int32
 	iss := g.issuers[f.issuer]
-	iss.verifier.Keys = keySourceFunc(func(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	iss.verifier.Keys = keySourceFunc(func(ctx context.Context, kid string) (token.PublicKey, error) {
 		lookups.Add(1)
 		return iss.VerificationKey(ctx, kid)
 	})
@@ -205,9 +205,9 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 }
 
-type keySourceFunc func(ctx context.Context, kid string) (*rsa.PublicKey, error)
+type keySourceFunc func(ctx context.Context, kid string) (token.PublicKey, error)
 
-func (f keySourceFunc) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (f keySourceFunc) VerificationKey(ctx context.Context, kid string) (token.PublicKey, error) {
 	return f(ctx, kid)
 }
 
@@ -244,6 +244,7 @@ func TestStatusNeverOutlivesToken(t *testing.T) {
 
 func TestUntrustworthyAnswers(t *testing.T) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384Key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	smallKey, _ := rsa.GenerateKey(rand.Reader, 1024)
 	tests := []struct {
 		name   string
@@ -260,11 +261,21 @@ func TestUntrustworthyAnswers(t *testing.T) {
 				enc.Use, rs384.Algorithm = "enc", "RS384"
 				return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
 					enc, rs384,
-					{Key: &ecKey.PublicKey, KeyID: pub.KeyID, Algorithm: "ES256", Use: "sig"},
+					{Key: &p384Key.PublicKey, KeyID: pub.KeyID, Algorithm: "ES384", Use: "sig"},
+					{Key: &p384Key.PublicKey, KeyID: pub.KeyID + "-x", Use: "sig"},
+					{Key: &ecKey.PublicKey, KeyID: pub.KeyID, Algorithm: "RS256", Use: "sig"},
 					{Key: &smallKey.PublicKey, KeyID: pub.KeyID, Algorithm: "RS256", Use: "sig"},
 				}}
 			}
 		}, "unavailable"},
+		{"JWKS naming our kid for an ES256 key", func(f *fakeDC) {
+			// A key binds its algorithm: an RS256 token is not checked
+			// against a P-256 key, whatever its header says.
+			f.jwks = func() any {
+				pub := f.ring.JWKS().Keys[0]
+				return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &ecKey.PublicKey, KeyID: pub.KeyID, Algorithm: "ES256", Use: "sig"}}}
+			}
+		}, gatehouse.CodeTokenInvalid},
 		{"JWKS with foreign keys beside ours", func(f *fakeDC) {
 			f.jwks = func() any {
 				return map[string]any{"keys": []any{

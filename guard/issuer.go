@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -77,7 +76,7 @@ type issuer struct {
 	metaCall  *call[*metadata]
 	metaRetry retry
 
-	keys      map[string]*rsa.PublicKey
+	keys      map[string]token.PublicKey
 	keysAt    time.Time // when keys were fetched; zero before the first success
 	keysCall  *call[struct{}]
 	keysRetry retry
@@ -206,7 +205,7 @@ func (i *issuer) endpoint(name, raw string) (string, error) {
 // the data center cannot be reached, a kid of the last good set is still
 // answered, and any other is an UnavailableError: nothing can be said
 // about a key the guard could not look up.
-func (i *issuer) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (i *issuer) VerificationKey(ctx context.Context, kid string) (token.PublicKey, error) {
 	now := i.g.now()
 	i.mu.Lock()
 	key, known := i.keys[kid]
@@ -223,18 +222,18 @@ func (i *issuer) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKe
 			if known {
 				return key, nil
 			}
-			return nil, i.unavailable(err, wait)
+			return token.PublicKey{}, i.unavailable(err, wait)
 		}
 		if !known && fetched && age < i.g.cooldown {
 			i.mu.Unlock()
-			return nil, token.ErrUnknownKey
+			return token.PublicKey{}, token.ErrUnknownKey
 		}
 		c = newCall[struct{}]()
 		i.keysCall = c
 		if !i.g.spawn(ctx, func(ctx context.Context) { i.refreshKeys(ctx, c) }) {
 			i.keysCall = nil
 			i.mu.Unlock()
-			return nil, i.unavailable(ErrClosed, 0)
+			return token.PublicKey{}, i.unavailable(ErrClosed, 0)
 		}
 	}
 	i.mu.Unlock()
@@ -247,9 +246,9 @@ func (i *issuer) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKe
 	case known:
 		return key, nil
 	case err != nil:
-		return nil, err
+		return token.PublicKey{}, err
 	default:
-		return nil, token.ErrUnknownKey
+		return token.PublicKey{}, token.ErrUnknownKey
 	}
 }
 
@@ -275,10 +274,11 @@ func (i *issuer) refreshKeys(ctx context.Context, c *call[struct{}]) {
 }
 
 // fetchKeys reads the JWKS and keeps the keys a Gatehouse token can be
-// signed with: RSA public keys of at least 2048 bits, for signing, with
-// RS256 or no algorithm named. Other keys are skipped rather than failing
-// the set, so a data center can publish keys for other uses beside ours.
-func (i *issuer) fetchKeys(ctx context.Context) (map[string]*rsa.PublicKey, error) {
+// signed with (token.KeyFromJWK: RSA of at least 2048 bits for RS256,
+// P-256 for ES256, Ed25519 for EdDSA, each for signing, with its own
+// algorithm or none named). Other keys are skipped rather than failing the
+// set, so a data center can publish keys for other uses beside ours.
+func (i *issuer) fetchKeys(ctx context.Context) (map[string]token.PublicKey, error) {
 	m, err := i.metadata(ctx)
 	if err != nil {
 		return nil, err
@@ -289,7 +289,7 @@ func (i *issuer) fetchKeys(ctx context.Context) (map[string]*rsa.PublicKey, erro
 	if err := i.getJSON(ctx, m.jwksURI, &set); err != nil {
 		return nil, fmt.Errorf("JWKS: %w", err)
 	}
-	keys := make(map[string]*rsa.PublicKey, len(set.Keys))
+	keys := make(map[string]token.PublicKey, len(set.Keys))
 	skipped := 0
 	for _, raw := range set.Keys {
 		var k jose.JSONWebKey
@@ -297,9 +297,8 @@ func (i *issuer) fetchKeys(ctx context.Context) (map[string]*rsa.PublicKey, erro
 			skipped++
 			continue
 		}
-		pub, ok := k.Key.(*rsa.PublicKey)
-		if !ok || k.KeyID == "" || (k.Use != "" && k.Use != "sig") ||
-			(k.Algorithm != "" && k.Algorithm != string(token.Algorithm)) || pub.N.BitLen() < minRSABits {
+		pub, ok := token.KeyFromJWK(k)
+		if !ok {
 			skipped++
 			continue
 		}
@@ -315,7 +314,7 @@ func (i *issuer) fetchKeys(ctx context.Context) (map[string]*rsa.PublicKey, erro
 	if len(keys) == 0 {
 		// An empty set would refuse every token as signed by an unknown
 		// key, blaming the tokens for the data center's fault.
-		return nil, errors.New("JWKS: no RS256 signing key in the set")
+		return nil, errors.New("JWKS: no key in the set can sign access tokens")
 	}
 	return keys, nil
 }

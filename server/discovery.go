@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
-	"github.com/gatehouse-dev/gatehouse/token"
 )
 
 func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +42,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		RevocationAuthMethods:             []string{"client_secret_basic", "client_secret_post"},
 		ResponseTypesSupported:            []string{"token"},
 		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  []string{string(token.Algorithm)},
+		IDTokenSigningAlgValuesSupported:  s.svc.SigningAlgorithms(),
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 		GrantTypesSupported:               []string{"client_credentials"},
 		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "owner_tuid", "scope", "ver", "sub_type"},

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"sync"
 	"time"
@@ -24,17 +23,17 @@ type reloadingKeys struct {
 	inflight chan struct{}
 }
 
-func (r *reloadingKeys) VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (r *reloadingKeys) VerificationKey(ctx context.Context, kid string) (token.PublicKey, error) {
 	if k, ok := r.s.keys.PublicKey(kid); ok {
 		return k, nil
 	}
 	if err := r.reload(ctx); err != nil {
-		return nil, err
+		return token.PublicKey{}, err
 	}
 	if k, ok := r.s.keys.PublicKey(kid); ok {
 		return k, nil
 	}
-	return nil, token.ErrUnknownKey
+	return token.PublicKey{}, token.ErrUnknownKey
 }
 
 // reload runs one shared reload, unless one finished within the cooldown.

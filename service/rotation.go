@@ -99,7 +99,7 @@ func (s *Service) RotateKeys(ctx context.Context, p *Principal) (KeyInfo, error)
 // rotated first).
 func (s *Service) rotate(ctx context.Context, p *Principal, unlessCreatedAfter time.Time) (KeyInfo, error) {
 	now := s.now().UTC()
-	next, err := token.GenerateSigningKey(now)
+	next, err := token.GenerateSigningKey(s.signingAlg, now)
 	if err != nil {
 		return KeyInfo{}, err
 	}
@@ -113,7 +113,7 @@ func (s *Service) rotate(ctx context.Context, p *Principal, unlessCreatedAfter t
 	if err := s.store.RotateSigningKey(actx, next, retirePrevious, unlessCreatedAfter); err != nil {
 		return KeyInfo{}, unavailable(err)
 	}
-	s.log.Info("rotated signing keys", "kid", next.ID, "signs_from", next.ActiveAt, "previous_retire_at", retirePrevious)
+	s.log.Info("rotated signing keys", "kid", next.ID, "alg", next.Algorithm, "signs_from", next.ActiveAt, "previous_retire_at", retirePrevious)
 	if err := s.reloadKeys(ctx); err != nil {
 		return KeyInfo{}, unavailable(err)
 	}
@@ -142,14 +142,64 @@ func (s *Service) rotateIfDue(ctx context.Context) {
 	if now.Sub(newest) < s.rotationPeriod {
 		return
 	}
-	root, err := s.store.RootTenant(ctx)
+	system, err := s.systemPrincipal(ctx)
 	if err != nil {
 		s.log.Warn("scheduled key rotation: finding the root tenant failed", "err", err)
 		return
 	}
-	system := &Principal{Client: gatehouse.Client{ID: SystemActor, TenantID: root.ID}}
 	_, err = s.rotate(ctx, system, now.Add(-s.rotationPeriod))
 	if err != nil && !errors.Is(err, gatehouse.ErrConflict) {
 		s.log.Error("scheduled key rotation failed; will retry", "err", err)
 	}
+}
+
+// systemPrincipal is the actor of rotations nobody asked for, recorded in
+// the root tenant's audit log.
+func (s *Service) systemPrincipal(ctx context.Context) (*Principal, error) {
+	root, err := s.store.RootTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{Client: gatehouse.Client{ID: SystemActor, TenantID: root.ID}}, nil
+}
+
+// rotateToConfiguredAlgorithm rotates in a key of the configured algorithm
+// when the newest key is of another: the operator changed the signing
+// algorithm. It is an ordinary rotation, so verifiers learn the new key
+// before it signs, and tokens the old key signed stay valid until they
+// expire. It reports whether nothing is left to do; it is not when the
+// store is not bootstrapped yet, or could not be read.
+func (s *Service) rotateToConfiguredAlgorithm(ctx context.Context) bool {
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		s.log.Warn("checking the signing keys' algorithm failed; will retry", "err", err)
+		return false
+	}
+	// The key that signs last is the one the ring ends up choosing: the
+	// latest ActiveAt, ties broken by kid as the ring breaks them. Creation
+	// times can tie (keys made within one clock tick); activation times of
+	// a key and the key rotated in after it cannot.
+	var newest *gatehouse.SigningKey
+	for i := range keys {
+		k := &keys[i]
+		if newest == nil || k.ActiveAt.After(newest.ActiveAt) || (k.ActiveAt.Equal(newest.ActiveAt) && k.ID > newest.ID) {
+			newest = k
+		}
+	}
+	if newest == nil || newest.Algorithm == string(s.signingAlg) {
+		return true
+	}
+	system, err := s.systemPrincipal(ctx)
+	if err != nil {
+		s.log.Warn("switching the signing algorithm: finding the root tenant failed; will retry", "err", err)
+		return false
+	}
+	s.log.Info("signing algorithm changed; rotating in a new key", "from", newest.Algorithm, "to", string(s.signingAlg))
+	// Only if no key was created since the newest we saw: a replica that
+	// rotated first wins, as with scheduled rotation.
+	if _, err := s.rotate(ctx, system, newest.CreatedAt); err != nil && !errors.Is(err, gatehouse.ErrConflict) {
+		s.log.Error("switching the signing algorithm failed; will retry", "err", err)
+		return false
+	}
+	return true
 }

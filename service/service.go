@@ -47,6 +47,10 @@ type Config struct {
 	// in-memory limiter of 20 failures a minute per key. Replicas sharing a
 	// store should share a limiter too.
 	AuthLimiter ratelimit.Limiter
+	// SigningAlgorithm is what new signing keys sign with: RS256 (the
+	// default, the platform's), ES256 or EdDSA. Changing it on a running
+	// data center rotates in a key of the new algorithm at the next start.
+	SigningAlgorithm string
 	// KeyRotationPeriod is how old the newest signing key may grow before a
 	// new one is rotated in; zero turns scheduled rotation off.
 	KeyRotationPeriod time.Duration
@@ -83,11 +87,17 @@ type Service struct {
 	limiter      ratelimit.Limiter
 	dir          *directory
 
+	signingAlg      token.Algorithm
 	rotationPeriod  time.Duration
 	keyPublishDelay time.Duration
 	sealer          *keycrypt.Sealer
 	secrets         *gatehouse.SecretHasher
 	warnedLegacy    sync.Once
+	// algorithmSettled: the newest key is of signingAlg, or was rotated to
+	// it by this process. Checked at start, and on each resync until it
+	// holds, never again after: replicas configured differently then rotate
+	// once per restart rather than back and forth all day.
+	algorithmSettled bool
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -123,6 +133,12 @@ func New(cfg Config) (*Service, error) {
 	cfg.SyncInterval = orDefault(cfg.SyncInterval, 10*time.Second)
 	cfg.StoreTimeout = orDefault(cfg.StoreTimeout, 3*time.Second)
 	cfg.KeyPublishDelay = orDefault(cfg.KeyPublishDelay, 6*time.Minute)
+	signingAlg := token.DefaultAlgorithm
+	if cfg.SigningAlgorithm != "" {
+		if signingAlg, err = token.ParseAlgorithm(cfg.SigningAlgorithm); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.KeyRotationPeriod < 0 {
 		return nil, fmt.Errorf("key rotation period must not be negative, got %s", cfg.KeyRotationPeriod)
 	}
@@ -154,6 +170,7 @@ func New(cfg Config) (*Service, error) {
 		limiter:      cfg.AuthLimiter,
 		dir:          dir,
 
+		signingAlg:      signingAlg,
 		rotationPeriod:  cfg.KeyRotationPeriod,
 		keyPublishDelay: cfg.KeyPublishDelay,
 		sealer:          cfg.Sealer,
@@ -194,6 +211,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.syncRevocations(ctx); err != nil {
 		return fmt.Errorf("load token revocations: %w", err)
 	}
+	s.algorithmSettled = s.rotateToConfiguredAlgorithm(ctx)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.access.start()
@@ -250,6 +268,9 @@ func (s *Service) runSync(ctx context.Context) {
 		if err := s.reloadKeys(sctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("reloading signing keys failed; will retry", "err", err)
 		}
+		if !s.algorithmSettled {
+			s.algorithmSettled = s.rotateToConfiguredAlgorithm(sctx)
+		}
 		s.rotateIfDue(sctx)
 		cancel()
 		if s.changeFeed != nil {
@@ -266,6 +287,10 @@ func (s *Service) Audience() string { return s.issuer.Audience }
 
 // DatacenterID is this data center's short name.
 func (s *Service) DatacenterID() string { return s.dcID }
+
+// SigningAlgorithms are the algorithms of the published keys, the one
+// that signs now first (for discovery).
+func (s *Service) SigningAlgorithms() []string { return s.keys.PublishedAlgorithms(s.now()) }
 
 // Keys is the data center's key ring (for the JWKS).
 func (s *Service) Keys() *token.KeyRing { return s.keys }
@@ -286,7 +311,7 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
 	if len(keys) == 0 {
-		k, err := token.GenerateSigningKey(s.now())
+		k, err := token.GenerateSigningKey(s.signingAlg, s.now())
 		if err != nil {
 			return err
 		}
@@ -299,7 +324,7 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 		if err := s.store.AddSigningKey(ctx, k); err != nil && !errors.Is(err, gatehouse.ErrConflict) {
 			return fmt.Errorf("store signing key: %w", err)
 		}
-		s.log.Info("created signing key", "kid", k.ID)
+		s.log.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
 	}
 	if err := s.reloadKeys(ctx); err != nil {
 		return err

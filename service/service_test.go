@@ -154,7 +154,7 @@ func TestUnknownKidReloadsKeys(t *testing.T) {
 	if _, err := a.Bootstrap(t.Context(), admin); err != nil {
 		t.Fatal(err)
 	}
-	k, err := token.GenerateSigningKey(time.Now())
+	k, err := token.GenerateSigningKey(token.DefaultAlgorithm, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 func benchIssuer(b *testing.B) (*token.Issuer, *token.Verifier) {
 	b.Helper()
 	now := time.Now()
-	k, err := token.GenerateSigningKey(now)
+	k, err := token.GenerateSigningKey(token.DefaultAlgorithm, now)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,12 +5,16 @@ package token
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -21,24 +25,105 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// Algorithm is the only signature algorithm Gatehouse signs with or accepts.
-const Algorithm = jose.RS256
+// Algorithm is a JWS signature algorithm, as named in a JOSE header.
+type Algorithm = jose.SignatureAlgorithm
 
-// KeyBits is the RSA modulus size of generated keys.
+// The algorithms a data center can sign with.
+const (
+	RS256 = jose.RS256 // RSASSA-PKCS1-v1_5 with SHA-256, RSA-2048
+	ES256 = jose.ES256 // ECDSA with P-256 and SHA-256
+	EdDSA = jose.EdDSA // Ed25519
+)
+
+// DefaultAlgorithm is what a data center signs with unless configured
+// otherwise: RS256, the platform's, which every client library verifies.
+const DefaultAlgorithm = RS256
+
+// Algorithms are the signature algorithms Gatehouse signs with and accepts,
+// each bound to one key type: RS256 to RSA keys of at least KeyBits bits,
+// ES256 to P-256 keys, EdDSA to Ed25519 keys. A token is verified only with
+// the algorithm of the key its kid names, never the one its header asks for
+// alone, so no token can make an RSA key verify as anything else.
+var Algorithms = []Algorithm{RS256, ES256, EdDSA}
+
+// KeyBits is the RSA modulus size of generated keys, and the smallest
+// accepted from a JWKS.
 const KeyBits = 2048
 
-// GenerateSigningKey makes a new RSA key for the key set. Its kid is the
-// RFC 7638 thumbprint of the public key, so a kid can never name two keys.
-func GenerateSigningKey(now time.Time) (gatehouse.SigningKey, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, KeyBits)
+// ParseAlgorithm returns the supported algorithm named s, exactly as
+// spelled in a JOSE header.
+func ParseAlgorithm(s string) (Algorithm, error) {
+	for _, a := range Algorithms {
+		if string(a) == s {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("signature algorithm %q: want RS256, ES256 or EdDSA", s)
+}
+
+// PublicKey is a verification key and the one algorithm it verifies.
+type PublicKey struct {
+	// Key is an *rsa.PublicKey, an *ecdsa.PublicKey on P-256, or an
+	// ed25519.PublicKey.
+	Key       crypto.PublicKey
+	Algorithm jose.SignatureAlgorithm
+}
+
+// KeyFromJWK returns the verification key a JWKS entry publishes, or false
+// if Gatehouse's tokens cannot be signed with it: a key for another use, of
+// another type or curve, RSA under KeyBits, or with an "alg" that does not
+// fit its type. A missing "alg" is inferred from the key type.
+func KeyFromJWK(k jose.JSONWebKey) (PublicKey, bool) {
+	if k.KeyID == "" || (k.Use != "" && k.Use != "sig") || !k.IsPublic() {
+		return PublicKey{}, false
+	}
+	var alg jose.SignatureAlgorithm
+	switch pub := k.Key.(type) {
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < KeyBits {
+			return PublicKey{}, false
+		}
+		alg = jose.RS256
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() {
+			return PublicKey{}, false
+		}
+		alg = jose.ES256
+	case ed25519.PublicKey:
+		alg = jose.EdDSA
+	default:
+		return PublicKey{}, false
+	}
+	if k.Algorithm != "" && k.Algorithm != string(alg) {
+		return PublicKey{}, false
+	}
+	return PublicKey{Key: k.Key, Algorithm: alg}, true
+}
+
+// GenerateSigningKey makes a new key for the key set, of the type alg
+// signs with. Its kid is the RFC 7638 thumbprint of the public key, so a
+// kid can never name two keys.
+func GenerateSigningKey(alg Algorithm, now time.Time) (gatehouse.SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case jose.RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, KeyBits)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		_, err = ParseAlgorithm(string(alg))
+	}
 	if err != nil {
-		return gatehouse.SigningKey{}, fmt.Errorf("generate RSA key: %w", err)
+		return gatehouse.SigningKey{}, fmt.Errorf("generate %s key: %w", alg, err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return gatehouse.SigningKey{}, fmt.Errorf("encode RSA key: %w", err)
+		return gatehouse.SigningKey{}, fmt.Errorf("encode %s key: %w", alg, err)
 	}
-	jwk := jose.JSONWebKey{Key: &priv.PublicKey}
+	jwk := jose.JSONWebKey{Key: priv.Public()}
 	tp, err := jwk.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return gatehouse.SigningKey{}, fmt.Errorf("thumbprint: %w", err)
@@ -46,11 +131,33 @@ func GenerateSigningKey(now time.Time) (gatehouse.SigningKey, error) {
 	now = now.UTC()
 	return gatehouse.SigningKey{
 		ID:         base64.RawURLEncoding.EncodeToString(tp),
-		Algorithm:  string(Algorithm),
+		Algorithm:  string(alg),
 		PrivateKey: der,
 		CreatedAt:  now,
 		ActiveAt:   now,
 	}, nil
+}
+
+// parsePrivateKey opens a stored key and checks that it is of the type its
+// algorithm signs with.
+func parsePrivateKey(k *gatehouse.SigningKey) (crypto.Signer, jose.SignatureAlgorithm, error) {
+	alg, err := ParseAlgorithm(k.Algorithm)
+	if err != nil {
+		return nil, "", fmt.Errorf("signing key %s: %w", k.ID, err)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)
+	if err != nil {
+		return nil, "", fmt.Errorf("signing key %s: %w", k.ID, err)
+	}
+	priv, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, "", fmt.Errorf("signing key %s: not a signing key", k.ID)
+	}
+	pub, ok := KeyFromJWK(jose.JSONWebKey{Key: priv.Public(), KeyID: k.ID})
+	if !ok || pub.Algorithm != alg {
+		return nil, "", fmt.Errorf("signing key %s: a %T cannot sign %s", k.ID, priv, alg)
+	}
+	return priv, alg, nil
 }
 
 // KeyRing holds the parsed key set. Load swaps the whole set atomically, so
@@ -67,12 +174,13 @@ type keyState struct {
 	// between two loads starts signing at once, and the key it replaces
 	// stops at once, which its retirement time counts on.
 	signers []*signingKey
-	public  map[string]*rsa.PublicKey
+	public  map[string]PublicKey
 	jwks    jose.JSONWebKeySet
 }
 
 type signingKey struct {
 	kid     string
+	alg     jose.SignatureAlgorithm
 	created time.Time
 	active  time.Time
 	access  jose.Signer // typ at+jwt
@@ -87,31 +195,24 @@ var ErrNoSigningKey = errors.New("no active signing key")
 func (r *KeyRing) Load(keys []gatehouse.SigningKey, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := &keyState{public: make(map[string]*rsa.PublicKey)}
+	st := &keyState{public: make(map[string]PublicKey)}
 	for i := range keys {
 		k := &keys[i]
 		if !k.RetireAt.IsZero() && !now.Before(k.RetireAt) {
 			continue
 		}
-		if k.Algorithm != string(Algorithm) {
-			return fmt.Errorf("signing key %s: unsupported algorithm %q", k.ID, k.Algorithm)
-		}
-		parsed, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)
+		priv, alg, err := parsePrivateKey(k)
 		if err != nil {
-			return fmt.Errorf("signing key %s: %w", k.ID, err)
+			return err
 		}
-		priv, ok := parsed.(*rsa.PrivateKey)
-		if !ok {
-			return fmt.Errorf("signing key %s: not an RSA key", k.ID)
-		}
-		st.public[k.ID] = &priv.PublicKey
+		st.public[k.ID] = PublicKey{Key: priv.Public(), Algorithm: alg}
 		st.jwks.Keys = append(st.jwks.Keys, jose.JSONWebKey{
-			Key:       &priv.PublicKey,
+			Key:       priv.Public(),
 			KeyID:     k.ID,
-			Algorithm: k.Algorithm,
+			Algorithm: string(alg),
 			Use:       "sig",
 		})
-		sk, err := newSigningKey(k.ID, priv)
+		sk, err := newSigningKey(k.ID, alg, priv)
 		if err != nil {
 			return err
 		}
@@ -130,17 +231,17 @@ func (r *KeyRing) Load(keys []gatehouse.SigningKey, now time.Time) error {
 	return nil
 }
 
-func newSigningKey(kid string, priv *rsa.PrivateKey) (*signingKey, error) {
-	key := jose.SigningKey{Algorithm: Algorithm, Key: jose.JSONWebKey{Key: priv, KeyID: kid}}
-	access, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("at+jwt"))
+func newSigningKey(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer) (*signingKey, error) {
+	sk := jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: kid}}
+	access, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("at+jwt"))
 	if err != nil {
 		return nil, fmt.Errorf("signer for %s: %w", kid, err)
 	}
-	id, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
+	id, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return nil, fmt.Errorf("signer for %s: %w", kid, err)
 	}
-	return &signingKey{kid: kid, access: access, id: id}, nil
+	return &signingKey{kid: kid, alg: alg, access: access, id: id}, nil
 }
 
 // signerAt returns the key that signs at now: the newest already active.
@@ -189,7 +290,24 @@ func (r *KeyRing) SigningKeyCreatedAt() time.Time {
 }
 
 // PublicKey returns the published key with the given kid.
-func (r *KeyRing) PublicKey(kid string) (*rsa.PublicKey, bool) {
+func (r *KeyRing) PublicKey(kid string) (PublicKey, bool) {
 	k, ok := r.load().public[kid]
 	return k, ok
+}
+
+// PublishedAlgorithms returns the algorithms of the published keys, the
+// one that signs at now first: what discovery lists as supported, so
+// verifiers that pin algorithms accept a key rotated in under a new one.
+func (r *KeyRing) PublishedAlgorithms(now time.Time) []string {
+	st := r.load()
+	var out []string
+	if sk := st.signerAt(now); sk != nil {
+		out = append(out, string(sk.alg))
+	}
+	for _, sk := range st.signers {
+		if !slices.Contains(out, string(sk.alg)) {
+			out = append(out, string(sk.alg))
+		}
+	}
+	return out
 }

@@ -3,7 +3,6 @@ package token
 import (
 	"bytes"
 	"context"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -26,15 +25,15 @@ var ErrUnknownKey = errors.New("unknown key id")
 // KeySource finds a verification key by kid. The server's own KeyRing is
 // one; a resource server's JWKS cache is another.
 type KeySource interface {
-	VerificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
+	VerificationKey(ctx context.Context, kid string) (PublicKey, error)
 }
 
 // VerificationKey implements KeySource.
-func (r *KeyRing) VerificationKey(_ context.Context, kid string) (*rsa.PublicKey, error) {
+func (r *KeyRing) VerificationKey(_ context.Context, kid string) (PublicKey, error) {
 	if k, ok := r.PublicKey(kid); ok {
 		return k, nil
 	}
-	return nil, ErrUnknownKey
+	return PublicKey{}, ErrUnknownKey
 }
 
 // Header is the part of a JOSE header the checks read.
@@ -127,8 +126,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string, now time.Time) (*Acce
 // VerifyParsed is Verify for a token whose issuer the caller has already
 // matched to this verifier.
 func (v *Verifier) VerifyParsed(ctx context.Context, u *Unverified, now time.Time) (*AccessClaims, error) {
-	if u.Header.Algorithm != string(Algorithm) {
-		return nil, fail(gatehouse.CodeTokenInvalid, "The token is not signed with RS256.")
+	alg, err := ParseAlgorithm(u.Header.Algorithm)
+	if err != nil {
+		return nil, fail(gatehouse.CodeTokenInvalid, "The token is not signed with an algorithm Gatehouse accepts (RS256, ES256, EdDSA).")
 	}
 	if u.Header.Crit != nil || u.Header.B64 != nil {
 		return nil, fail(gatehouse.CodeTokenInvalid, "The token uses header parameters Gatehouse does not issue.")
@@ -147,11 +147,16 @@ func (v *Verifier) VerifyParsed(ctx context.Context, u *Unverified, now time.Tim
 	if err != nil {
 		return nil, err // the key source is unavailable: not the token's fault
 	}
-	jws, err := jose.ParseSignedCompact(u.Raw, []jose.SignatureAlgorithm{Algorithm})
+	if key.Algorithm != alg {
+		// The header does not choose how a key is used: an RSA key
+		// verifies RS256 and nothing else.
+		return nil, fail(gatehouse.CodeTokenInvalid, "The token's algorithm is not the one its signing key signs with.")
+	}
+	jws, err := jose.ParseSignedCompact(u.Raw, []jose.SignatureAlgorithm{alg})
 	if err != nil {
 		return nil, fail(gatehouse.CodeTokenMalformed, "The token cannot be parsed.")
 	}
-	payload, err := jws.Verify(key)
+	payload, err := jws.Verify(key.Key)
 	if err != nil {
 		return nil, fail(gatehouse.CodeTokenInvalid, "The token signature is invalid.")
 	}

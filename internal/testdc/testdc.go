@@ -7,6 +7,7 @@ package testdc
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -80,6 +81,8 @@ type Options struct {
 	DatacenterID string         // "test" if ""
 	Peers        []service.Peer // other data centers it knows (see DataCenter.Peers)
 	ClockStart   time.Time      // what the clock reads first; now if zero
+	// SigningAlgorithm is what the data center signs with: RS256 if "".
+	SigningAlgorithm string
 	// AccessFlushInterval (20ms) and SyncInterval (20ms) are short, so
 	// lazily written state reaches the store quickly in tests.
 	AccessFlushInterval time.Duration
@@ -99,6 +102,9 @@ type DataCenter struct {
 	// Peers are the other data centers it knows; settable between New and
 	// Run, when every URL of a cloud is known.
 	Peers []service.Peer
+	// SigningAlgorithm is what it signs with from its next start on:
+	// settable before Restart, as an operator changes --signing-alg.
+	SigningAlgorithm string
 
 	t   testing.TB
 	opt Options
@@ -148,7 +154,8 @@ func New(t testing.TB, opt Options) *DataCenter {
 	t.Cleanup(hs.Close)
 	return &DataCenter{
 		URL: "http://" + hs.Listener.Addr().String(), Clock: NewClock(opt.ClockStart), Logs: &SyncBuffer{},
-		AdminID: opt.AdminID, AdminSecret: opt.AdminSecret, Peers: opt.Peers, t: t, opt: opt, hs: hs,
+		AdminID: opt.AdminID, AdminSecret: opt.AdminSecret, Peers: opt.Peers, SigningAlgorithm: opt.SigningAlgorithm,
+		t: t, opt: opt, hs: hs,
 	}
 }
 
@@ -181,6 +188,7 @@ func (d *DataCenter) start() {
 		Sealer: testkit.Sealer(), Store: store, DatacenterURL: d.URL, DatacenterID: d.opt.DatacenterID, Peers: d.Peers,
 		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.Clock.Now,
 		AccessFlushInterval: d.opt.AccessFlushInterval, SyncInterval: d.opt.SyncInterval,
+		SigningAlgorithm: d.SigningAlgorithm,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -213,8 +221,18 @@ func (d *DataCenter) Restart() {
 
 // SigningKey returns the data center's newest private key, opened with the
 // test master key, so tests can forge tokens that carry a valid signature
-// but break another rule.
+// but break another rule. The data center must sign with RS256.
 func (d *DataCenter) SigningKey() (string, *rsa.PrivateKey) {
+	d.t.Helper()
+	kid, _, priv := d.newestKey()
+	key, ok := priv.(*rsa.PrivateKey)
+	if !ok {
+		d.t.Fatalf("the newest signing key is a %T, not an RSA key", priv)
+	}
+	return kid, key
+}
+
+func (d *DataCenter) newestKey() (string, token.Algorithm, crypto.Signer) {
 	d.t.Helper()
 	keys, err := d.Store.SigningKeys(context.Background())
 	if err != nil || len(keys) == 0 {
@@ -229,15 +247,19 @@ func (d *DataCenter) SigningKey() (string, *rsa.PrivateKey) {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	return k.ID, priv.(*rsa.PrivateKey)
+	alg, err := token.ParseAlgorithm(k.Algorithm)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return k.ID, alg, priv.(crypto.Signer)
 }
 
 // Forge re-signs the claims of tok, changed by mutate, with the data
-// center's own key under the header type typ: a token whose only fault is
-// what the test changed.
+// center's newest key under the header type typ: a token whose only fault
+// is what the test changed.
 func (d *DataCenter) Forge(tok, typ string, mutate func(*token.AccessClaims)) string {
 	d.t.Helper()
-	kid, key := d.SigningKey()
+	kid, alg, key := d.newestKey()
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
 		d.t.Fatalf("forge: not a JWS")
@@ -251,7 +273,7 @@ func (d *DataCenter) Forge(tok, typ string, mutate func(*token.AccessClaims)) st
 		d.t.Fatal(err)
 	}
 	mutate(&c)
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		d.t.Fatal(err)
