@@ -114,7 +114,7 @@ func (f *fakeDC) config(id, secret string) Issuer {
 
 func (f *fakeDC) mint(clientID string, now time.Time) string {
 	f.t.Helper()
-	is, err := f.minter.Issue(gatehouse.Client{ID: clientID, TenantID: "tenant-1", Generation: 1}, now)
+	is, err := f.minter.Issue(context.Background(), gatehouse.Client{ID: clientID, TenantID: "tenant-1", Generation: 1}, now)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -100,8 +100,12 @@ func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token
 	// the client's alone, so that disabling any of its tenants revokes it.
 	minted := c
 	minted.Generation = ts.generationOf(c)
-	issued, err := s.issuer.Issue(minted, now)
+	issued, err := s.issuer.Issue(ctx, minted, now)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The caller went away while waiting for a CPU to sign on.
+			return token.Issued{}, unavailable(err)
+		}
 		return token.Issued{}, err
 	}
 	s.access.note(c.ID, cred.RemoteIP, now)

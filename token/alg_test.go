@@ -59,7 +59,7 @@ func TestAlgorithms(t *testing.T) {
 			now := time.Now()
 			ring, keys := ringOf(t, now, tt.alg)
 			is := &Issuer{URL: "https://dc.example/bc", Audience: "dc.example", TTL: time.Hour, Keys: ring}
-			issued, err := is.Issue(gatehouse.Client{ID: "c1", TenantID: "t1"}, now)
+			issued, err := is.Issue(context.Background(), gatehouse.Client{ID: "c1", TenantID: "t1"}, now)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -41,7 +41,7 @@ func BenchmarkIssue(b *testing.B) {
 	is, _ := benchIssuer(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := is.Issue(benchClient, time.Now()); err != nil {
+		if _, err := is.Issue(context.Background(), benchClient, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -55,7 +55,7 @@ func BenchmarkIssueParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := is.Issue(benchClient, time.Now()); err != nil {
+			if _, err := is.Issue(context.Background(), benchClient, time.Now()); err != nil {
 				b.Error(err)
 				return
 			}
@@ -68,7 +68,7 @@ func BenchmarkIssueParallel(b *testing.B) {
 // from one call to the next.
 func BenchmarkVerify(b *testing.B) {
 	is, v := benchIssuer(b)
-	t, err := is.Issue(benchClient, time.Now())
+	t, err := is.Issue(context.Background(), benchClient, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func BenchmarkVerify(b *testing.B) {
 // BenchmarkVerifyParallel is BenchmarkVerify on every core.
 func BenchmarkVerifyParallel(b *testing.B) {
 	is, v := benchIssuer(b)
-	t, err := is.Issue(benchClient, time.Now())
+	t, err := is.Issue(context.Background(), benchClient, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func FuzzVerify(f *testing.F) {
 			f.Fatal(err)
 		}
 		is := &Issuer{URL: issuer, Audience: audience, TTL: time.Hour, Keys: one}
-		good, err := is.Issue(gatehouse.Client{ID: "c1", TenantID: "t1"}, now)
+		good, err := is.Issue(context.Background(), gatehouse.Client{ID: "c1", TenantID: "t1"}, now)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestSignerSwitchesWithoutReload(t *testing.T) {
 		at   time.Time
 		want string
 	}{{now, old.ID}, {next.ActiveAt.Add(-time.Second), old.ID}, {next.ActiveAt, next.ID}, {next.ActiveAt.Add(time.Hour), next.ID}} {
-		issued, err := is.Issue(gatehouse.Client{ID: "c", TenantID: "t"}, tc.at)
+		issued, err := is.Issue(context.Background(), gatehouse.Client{ID: "c", TenantID: "t"}, tc.at)
 		if err != nil {
 			t.Fatal(err)
 		}

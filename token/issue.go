@@ -1,9 +1,12 @@
 package token
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -63,6 +66,21 @@ type Issuer struct {
 	Audience string // the aud claim of access tokens
 	TTL      time.Duration
 	Keys     *KeyRing
+
+	rsaGateOnce sync.Once
+	rsaGate     chan struct{}
+}
+
+// gate returns the queue RSA signing waits in: one slot per CPU, each for
+// one token pair. RSA signatures cost about a millisecond of CPU each;
+// left to the Go scheduler, hundreds of concurrent requests interleave
+// their signatures, every one of them finishes late, and some finish
+// seconds late. Waiting in this queue, whose blocked senders are served
+// first come, first served, requests finish in the order they arrived and
+// at the same rate, and the CPUs stay busy.
+func (is *Issuer) gate() chan struct{} {
+	is.rsaGateOnce.Do(func() { is.rsaGate = make(chan struct{}, max(1, runtime.GOMAXPROCS(0))) })
+	return is.rsaGate
 }
 
 // Issued is a freshly minted token pair.
@@ -73,8 +91,9 @@ type Issued struct {
 	ExpiresAt   time.Time
 }
 
-// Issue mints an access token and an ID token for the client.
-func (is *Issuer) Issue(c gatehouse.Client, now time.Time) (Issued, error) {
+// Issue mints an access token and an ID token for the client. It returns
+// ctx's error if ctx ends while the request waits for a CPU to sign on.
+func (is *Issuer) Issue(ctx context.Context, c gatehouse.Client, now time.Time) (Issued, error) {
 	sk := is.Keys.load().signerAt(now)
 	if sk == nil {
 		return Issued{}, ErrNoSigningKey
@@ -110,6 +129,27 @@ func (is *Issuer) Issue(c gatehouse.Client, now time.Time) (Issued, error) {
 		IssuedAt: jwt.NewNumericDate(iat),
 		Expiry:   jwt.NewNumericDate(exp),
 	}
+	if sk.alg != RS256 {
+		// ES256 and EdDSA sign in tens of microseconds: handing one
+		// signature to another goroutine would cost more than it saves.
+		at, err := jwt.Signed(sk.access).Claims(access).Serialize()
+		if err != nil {
+			return Issued{}, fmt.Errorf("sign access token: %w", err)
+		}
+		idt, err := jwt.Signed(sk.id).Claims(idc).Serialize()
+		if err != nil {
+			return Issued{}, fmt.Errorf("sign ID token: %w", err)
+		}
+		return Issued{AccessToken: at, IDToken: idt, IssuedAt: iat, ExpiresAt: exp}, nil
+	}
+
+	gate := is.gate()
+	select {
+	case gate <- struct{}{}:
+	case <-ctx.Done():
+		return Issued{}, ctx.Err()
+	}
+	defer func() { <-gate }()
 	// The two RSA signatures are nearly all of a token request's cost; made
 	// side by side they take the time of one when a core is free, which is
 	// what a lone client's latency is made of.
@@ -130,6 +170,5 @@ func (is *Issuer) Issue(c gatehouse.Client, now time.Time) (Issued, error) {
 	if id.err != nil {
 		return Issued{}, fmt.Errorf("sign ID token: %w", id.err)
 	}
-	idt := id.tok
-	return Issued{AccessToken: at, IDToken: idt, IssuedAt: iat, ExpiresAt: exp}, nil
+	return Issued{AccessToken: at, IDToken: id.tok, IssuedAt: iat, ExpiresAt: exp}, nil
 }
