@@ -141,10 +141,10 @@ type ClientFilter struct {
 	Limit    int    // 0 means the store's default
 }
 
-// SigningKey is one RSA key of the data center's key set.
+// SigningKey is one key of the data center's key set.
 type SigningKey struct {
 	ID        string // the JWS kid
-	Algorithm string // RS256
+	Algorithm string // RS256, ES256 or EdDSA: the only algorithm the key signs and verifies
 	// PrivateKey is the PKCS #8 DER encoding of the private key. It is secret
 	// material: never log it or send it anywhere.
 	PrivateKey []byte

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/profiling"
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/metrics"
@@ -158,6 +159,9 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
+	if o.signingAlg == "" {
+		o.signingAlg = string(token.DefaultAlgorithm) // an empty twin means the default, as for gatehouse dev
+	}
 	if _, err := token.ParseAlgorithm(o.signingAlg); err != nil {
 		return fmt.Errorf("--signing-alg (GATEHOUSE_SIGNING_ALG): %w", err)
 	}
@@ -192,7 +196,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	defer ln.Close()
 	var pprofLn net.Listener
 	if o.pprofListen != "" {
-		if pprofLn, err = server.ListenProfiles(o.pprofListen); err != nil {
+		if pprofLn, err = profiling.Listen(o.pprofListen); err != nil {
 			return err
 		}
 		defer pprofLn.Close()
@@ -298,7 +302,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		log.Info("serving profiles (net/http/pprof)", "addr", "http://"+pprofLn.Addr().String()+"/debug/pprof/")
 		go func() {
 			defer close(profilesDone)
-			if err := server.ServeProfiles(pctx, pprofLn, log); err != nil {
+			if err := profiling.Serve(pctx, pprofLn, log); err != nil {
 				log.Warn("profile listener stopped", "err", err)
 			}
 		}()

@@ -13,9 +13,11 @@ import (
 // loopback address and that the public listener never has them.
 func TestProfiles(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverOpts{args: []string{"--pprof-listen", "127.0.0.1:0"}})
+	// "localhost" is taken, and bound to whichever loopback address it
+	// resolves to.
+	s := startServer(t, serverOpts{args: []string{"--pprof-listen", "localhost:0"}})
 	s.waitLog(t, "serving profiles")
-	m := regexp.MustCompile(`serving profiles.*addr=(http://127\.0\.0\.1:\d+/debug/pprof/)`).FindStringSubmatch(s.stderr.String())
+	m := regexp.MustCompile(`serving profiles.*addr=(http://(127\.0\.0\.1|\[::1\]):\d+/debug/pprof/)`).FindStringSubmatch(s.stderr.String())
 	if m == nil {
 		t.Fatalf("no profile address in the log:\n%s", s.stderr.String())
 	}
@@ -28,7 +30,12 @@ func TestProfiles(t *testing.T) {
 	}{
 		{profiles, http.StatusOK, "goroutine"},
 		{profiles + "heap?debug=1", http.StatusOK, "heap profile"},
-		{profiles + "cmdline", http.StatusOK, "serve"},
+		{profiles + "symbol", http.StatusOK, "num_symbols"},
+		{profiles + "profile?seconds=1", http.StatusOK, ""},
+		// The command line can carry a database password.
+		{profiles + "cmdline", http.StatusNotFound, "not found"},
+		{profiles + "profile?seconds=3600", http.StatusBadRequest, "seconds"},
+		{profiles + "trace?seconds=-1", http.StatusBadRequest, "seconds"},
 		{s.URL + "/debug/pprof/", http.StatusNotFound, "notFound"},
 		{s.URL + "/debug/pprof/cmdline", http.StatusNotFound, "notFound"},
 		{s.URL + "/debug/pprof/heap", http.StatusNotFound, "notFound"},

@@ -163,7 +163,8 @@ func (m *Metrics) TokenIssued() {
 }
 
 // TokenRequestFailed counts one refused token request. reason must be an
-// OAuth error code the server wrote, never caller input.
+// OAuth error code the server wrote, or "canceled" for a caller that left
+// before its token was signed, never caller input.
 func (m *Metrics) TokenRequestFailed(reason string) {
 	if m != nil {
 		m.tokenFailures.WithLabelValues(reason).Inc()

@@ -2,7 +2,10 @@ package server_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +16,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -160,5 +164,56 @@ func TestSigningAlgorithmSwitch(t *testing.T) {
 	if keys := d.jwks(); len(keys) != 2 {
 		t.Errorf("a restart with the same algorithm changed the key set: %v", keys)
 		t.Log(d.Logs.String())
+	}
+}
+
+// The forging families of attack_test.go, against data centers that sign
+// with ES256 and EdDSA: every one is refused as tokenInvalid.
+func TestSigningAlgorithmAttacks(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			d := newDC(t, dcOptions{alg: alg})
+			good := d.adminToken()
+			parts := strings.Split(good, ".")
+			h, _ := decodeJWT(t, good)
+			kid := h["kid"].(string)
+			header := func(alg string) string {
+				return testdc.B64(map[string]any{"alg": alg, "typ": "at+jwt", "kid": kid})
+			}
+			var jwks struct {
+				Keys []json.RawMessage `json:"keys"`
+			}
+			d.call(http.MethodGet, "/bc/idp/keys", "", nil).json(t, &jwks)
+			hs256 := func(key []byte) string {
+				signing := header("HS256") + "." + parts[1]
+				mac := hmac.New(sha256.New, key)
+				mac.Write([]byte(signing))
+				return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+			}
+			sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+			enc := base64.RawURLEncoding.EncodeToString
+			other := map[string]string{"ES256": "EdDSA", "EdDSA": "ES256"}[alg]
+
+			tests := []struct{ name, tok string }{
+				{"alg none, no signature", header("none") + "." + parts[1] + "."},
+				{"alg none, real signature", header("none") + "." + parts[1] + "." + parts[2]},
+				{"relabelled RS256", header("RS256") + "." + parts[1] + "." + parts[2]},
+				{"relabelled " + other, header(other) + "." + parts[1] + "." + parts[2]},
+				{"HS256 keyed with the JWK", hs256(jwks.Keys[0])},
+				{"all-zero signature", parts[0] + "." + parts[1] + "." + enc(make([]byte, len(sig)))},
+				{"signature one byte short", parts[0] + "." + parts[1] + "." + enc(sig[:len(sig)-1])},
+				{"signature one byte long", parts[0] + "." + parts[1] + "." + enc(append(sig, 0))},
+				{"empty signature", parts[0] + "." + parts[1] + "."},
+				{"RSA-sized signature", parts[0] + "." + parts[1] + "." + enc(make([]byte, 256))},
+			}
+			for _, tt := range tests {
+				if code := d.bearerCode(t, d.admin.id, tt.tok); code != "tokenInvalid" {
+					t.Errorf("%s: %s, want tokenInvalid", tt.name, code)
+				}
+			}
+			if code := d.bearerCode(t, d.admin.id, good); code != "" {
+				t.Errorf("the genuine token: %s", code)
+			}
+		})
 	}
 }

@@ -117,6 +117,12 @@ func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) string
 	var ge *gatehouse.Error
 	var limited *gatehouse.RateLimitedError
 	switch {
+	case errors.Is(err, service.ErrCallerGone):
+		// Not an outage: under overload, callers that give up while queued
+		// for signing are expected, and must not read as store failures.
+		s.log.Debug("IdP request abandoned by the caller", "err", err)
+		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The request ended before a token was signed.")
+		return "canceled"
 	case errors.As(err, &limited):
 		// RFC 6749 has no code for this; temporarily_unavailable is its
 		// meaning ("unable to handle the request due to a temporary

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/token"
@@ -88,6 +89,11 @@ func (s *Service) checkClientCredentials(ctx context.Context, cred ClientCredent
 	return c, ts, nil
 }
 
+// ErrCallerGone means the request ended (the client disconnected or timed
+// out) while it waited for a CPU to sign on: nobody is left to answer, and
+// nothing is wrong with the data center.
+var ErrCallerGone = errors.New("the caller went away before its token was signed")
+
 // IssueToken authenticates the client and mints its tokens. The token path
 // writes nothing: the access is noted in memory and stored lazily.
 func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token.Issued, error) {
@@ -103,8 +109,7 @@ func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token
 	issued, err := s.issuer.Issue(ctx, minted, now)
 	if err != nil {
 		if ctx.Err() != nil {
-			// The caller went away while waiting for a CPU to sign on.
-			return token.Issued{}, unavailable(err)
+			return token.Issued{}, fmt.Errorf("%w: %w", ErrCallerGone, err)
 		}
 		return token.Issued{}, err
 	}

@@ -228,6 +228,11 @@ func TestKeyFromJWK(t *testing.T) {
 		{"no kid", jose.JSONWebKey{Key: edPub, Algorithm: "EdDSA"}, ""},
 		{"a private key", jose.JSONWebKey{Key: edPriv, KeyID: "k", Algorithm: "EdDSA"}, ""},
 		{"a symmetric key", jose.JSONWebKey{Key: []byte("secret"), KeyID: "k", Algorithm: "HS256"}, ""},
+		{"nil RSA key", jose.JSONWebKey{Key: (*rsa.PublicKey)(nil), KeyID: "k"}, ""},
+		{"RSA key without a modulus", jose.JSONWebKey{Key: &rsa.PublicKey{E: 65537}, KeyID: "k"}, ""},
+		{"nil P-256 key", jose.JSONWebKey{Key: (*ecdsa.PublicKey)(nil), KeyID: "k"}, ""},
+		{"short Ed25519 key", jose.JSONWebKey{Key: edPub[:16], KeyID: "k"}, ""},
+		{"no key", jose.JSONWebKey{KeyID: "k"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,5 +283,34 @@ func TestPublishedAlgorithmsDuringSwitch(t *testing.T) {
 	// Without a reload: the signer is chosen at the time asked about.
 	if got := ring.PublishedAlgorithms(next.ActiveAt); !slices.Equal(got, []string{"EdDSA", "RS256"}) {
 		t.Errorf("after the switch: %v", got)
+	}
+}
+
+// A request that ends while it waits for a CPU to sign on gets its
+// context's error, and takes no slot of the queue with it.
+func TestIssueQueueCanceled(t *testing.T) {
+	now := time.Now()
+	ring, _ := ringOf(t, now, RS256)
+	is := &Issuer{URL: "https://dc.example/bc", Audience: "dc.example", TTL: time.Hour, Keys: ring}
+	gate := is.gate()
+	for range cap(gate) {
+		gate <- struct{}{} // every CPU busy
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := is.Issue(ctx, gatehouse.Client{ID: "c1", TenantID: "t1"}, now); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Issue with the queue full = %v, want the context's error", err)
+	}
+	if len(gate) != cap(gate) {
+		t.Fatalf("the canceled request changed the queue: %d of %d slots taken", len(gate), cap(gate))
+	}
+	for range cap(gate) {
+		<-gate
+	}
+	if _, err := is.Issue(context.Background(), gatehouse.Client{ID: "c1", TenantID: "t1"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if len(gate) != 0 {
+		t.Errorf("Issue kept %d slots", len(gate))
 	}
 }

@@ -12,9 +12,13 @@ import (
 // benchIssuer is a data center's issuer and verifier over one fresh
 // RSA-2048 key, as the server builds them.
 func benchIssuer(b *testing.B) (*token.Issuer, *token.Verifier) {
+	return benchIssuerFor(b, token.DefaultAlgorithm)
+}
+
+func benchIssuerFor(b *testing.B, alg token.Algorithm) (*token.Issuer, *token.Verifier) {
 	b.Helper()
 	now := time.Now()
-	k, err := token.GenerateSigningKey(token.DefaultAlgorithm, now)
+	k, err := token.GenerateSigningKey(alg, now)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,4 +102,52 @@ func BenchmarkVerifyParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkIssueAfterIdle is BenchmarkIssue for a lone client: the CPUs go
+// idle between requests, as they do while a response travels and the next
+// request arrives. issue-µs is the time of Issue alone (ns/op includes the
+// pause); the difference to BenchmarkIssue is what waking an idle CPU for
+// the second signature costs, which bounds `bench tokens --concurrency 1`.
+func BenchmarkIssueAfterIdle(b *testing.B) {
+	is, _ := benchIssuer(b)
+	var issuing time.Duration
+	for b.Loop() {
+		time.Sleep(200 * time.Microsecond)
+		start := time.Now()
+		if _, err := is.Issue(context.Background(), benchClient, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		issuing += time.Since(start)
+	}
+	b.ReportMetric(float64(issuing.Microseconds())/float64(b.N), "issue-µs")
+}
+
+// BenchmarkAlgorithms issues a token pair and verifies an access token cold
+// with each signing algorithm a data center can use (--signing-alg).
+func BenchmarkAlgorithms(b *testing.B) {
+	for _, alg := range token.Algorithms {
+		b.Run("Issue/"+string(alg), func(b *testing.B) {
+			is, _ := benchIssuerFor(b, alg)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := is.Issue(context.Background(), benchClient, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("Verify/"+string(alg), func(b *testing.B) {
+			is, v := benchIssuerFor(b, alg)
+			t, err := is.Issue(context.Background(), benchClient, time.Now())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(context.Background(), t.AccessToken, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -72,7 +72,9 @@ type Issuer struct {
 }
 
 // gate returns the queue RSA signing waits in: one slot per CPU, each for
-// one token pair. RSA signatures cost about a millisecond of CPU each;
+// one token pair, whose two signatures run side by side, so up to two per
+// CPU run at once and no CPU idles while one finishes before the other.
+// RSA signatures cost about a millisecond of CPU each;
 // left to the Go scheduler, hundreds of concurrent requests interleave
 // their signatures, every one of them finishes late, and some finish
 // seconds late. Waiting in this queue, whose blocked senders are served

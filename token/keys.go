@@ -78,18 +78,23 @@ func KeyFromJWK(k jose.JSONWebKey) (PublicKey, bool) {
 		return PublicKey{}, false
 	}
 	var alg jose.SignatureAlgorithm
+	// Keys built in code rather than parsed from JSON can be nil or
+	// short; checked here so that verification never meets one.
 	switch pub := k.Key.(type) {
 	case *rsa.PublicKey:
-		if pub.N.BitLen() < KeyBits {
+		if pub == nil || pub.N == nil || pub.N.BitLen() < KeyBits || pub.E < 3 {
 			return PublicKey{}, false
 		}
 		alg = jose.RS256
 	case *ecdsa.PublicKey:
-		if pub.Curve != elliptic.P256() {
+		if pub == nil || pub.Curve != elliptic.P256() || pub.X == nil || pub.Y == nil {
 			return PublicKey{}, false
 		}
 		alg = jose.ES256
 	case ed25519.PublicKey:
+		if len(pub) != ed25519.PublicKeySize {
+			return PublicKey{}, false
+		}
 		alg = jose.EdDSA
 	default:
 		return PublicKey{}, false
