@@ -439,19 +439,7 @@ func (l *Locator) Serve(ctx context.Context, ln net.Listener, grace time.Duratio
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
-		err = e
-	}
+	err := wire.ServeUntil(ctx, hs, ln, grace)
 	// Hang up on the data centers too. The transport may have dialled a
 	// connection it never sent a request on (a second dial that lost the
 	// race to an idle one), and a data center shutting down waits seconds

@@ -7,7 +7,6 @@ package profiling
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/wire"
 )
 
 // MaxSeconds bounds a CPU profile or trace: each holds a connection, and
@@ -87,22 +88,7 @@ func Serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	// A profile in progress is cut short: it is diagnostics, not a
-	// request anyone's work depends on.
-	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	// A profile in progress at shutdown is cut short after a second: it is
+	// diagnostics, not a request anyone's work depends on.
+	return wire.ServeUntil(ctx, hs, ln, time.Second)
 }
