@@ -87,7 +87,7 @@ func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client) error {
 
 // GetClient returns the client with the given id, or ErrNotFound.
 func (s *Store) GetClient(ctx context.Context, id string) (gatehouse.Client, error) {
-	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	c, err := scanClient(s.getClient.QueryRowContext(ctx, id))
 	if err != nil {
 		return gatehouse.Client{}, wrap(err, fmt.Sprintf("get client %q", id))
 	}
