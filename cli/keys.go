@@ -52,7 +52,7 @@ published until the last token they signed has expired.`,
 		if o.output == outputJSON {
 			return writeJSON(out, k)
 		}
-		_, err = fmt.Fprintf(out, "rotated in key %s: published now, signs from %s\n", k.KID, formatTime(k.ActiveAt))
+		_, err = fmt.Fprintf(out, "rotated in %s key %s: published now, signs from %s\n", printable(k.Algorithm), printable(k.KID), formatTime(k.ActiveAt))
 		return err
 	})
 	cmd.AddCommand(list, rotate)
@@ -61,13 +61,13 @@ published until the last token they signed has expired.`,
 
 func writeKeyTable(w io.Writer, keys []api.Key) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tSTATE\tCREATED\tSIGNS FROM\tRETIRES")
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRES")
 	for _, k := range keys {
 		retire := "-"
 		if k.RetireAt != nil {
 			retire = formatTime(*k.RetireAt)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(k.KID), k.State, formatTime(k.CreatedAt), formatTime(k.ActiveAt), retire)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(k.KID), printable(k.Algorithm), printable(k.State), formatTime(k.CreatedAt), formatTime(k.ActiveAt), retire)
 	}
 	return tw.Flush()
 }

@@ -240,3 +240,62 @@ func TestCLIClients(t *testing.T) {
 	}
 	wantOneLine(t, r.stderr)
 }
+
+// gatehouse keys lists the keys with their algorithm and state, and
+// rotates in a key of the data center's algorithm.
+func TestCLIKeys(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{args: []string{"--signing-alg", "ES256"}})
+	boot := s.bootstrapCreds(t)
+	env := connEnv(s.URL, boot.ClientID, boot.ClientSecret)
+	keys := func(args ...string) string {
+		t.Helper()
+		r := runCLI(t, env, append([]string{"keys"}, args...)...)
+		wantCLIOK(t, r, "gatehouse keys "+strings.Join(args, " "))
+		return r.stdout
+	}
+	rows := func(table string) [][]string {
+		var out [][]string
+		for _, line := range strings.Split(strings.TrimSpace(table), "\n")[1:] {
+			out = append(out, strings.Fields(line))
+		}
+		return out
+	}
+
+	table := keys("list")
+	if !strings.HasPrefix(table, "KID") || !strings.Contains(strings.SplitN(table, "\n", 2)[0], "ALG") {
+		t.Fatalf("keys list header: %q", table)
+	}
+	before := rows(table)
+	if len(before) != 1 || before[0][1] != "ES256" || before[0][2] != "active" {
+		t.Fatalf("keys list: %q, want one active ES256 key", table)
+	}
+
+	out := keys("rotate")
+	if !strings.HasPrefix(out, "rotated in ES256 key ") {
+		t.Errorf("keys rotate: %q", out)
+	}
+	after := rows(keys("list"))
+	states := map[string]string{}
+	for _, r := range after {
+		states[r[0]] = r[2]
+		if r[1] != "ES256" {
+			t.Errorf("key %s is %s, want ES256", r[0], r[1])
+		}
+	}
+	if len(after) != 2 || states[before[0][0]] != "active" {
+		t.Errorf("after rotate: %v, want the old key still active and a next one", after)
+	}
+
+	var list struct {
+		Items []struct {
+			KID   string `json:"kid"`
+			Alg   string `json:"alg"`
+			State string `json:"state"`
+		} `json:"items"`
+	}
+	decodeStrict(t, keys("list", "-o", "json"), &list)
+	if len(list.Items) != 2 {
+		t.Errorf("keys list -o json: %+v", list)
+	}
+}
