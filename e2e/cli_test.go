@@ -295,7 +295,7 @@ func TestCLIKeys(t *testing.T) {
 		} `json:"items"`
 	}
 	decodeStrict(t, keys("list", "-o", "json"), &list)
-	if len(list.Items) != 2 {
-		t.Errorf("keys list -o json: %+v", list)
+	if len(list.Items) != 2 || list.Items[0].Alg != "ES256" || list.Items[1].Alg != "ES256" {
+		t.Errorf("keys list -o json: %+v, want two ES256 keys", list)
 	}
 }
