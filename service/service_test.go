@@ -61,7 +61,23 @@ func openStore(t *testing.T, dir string) *sqlite.Store {
 
 func startService(t *testing.T, store gatehouse.Store) *service.Service {
 	t.Helper()
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(), Store: store, DatacenterURL: "http://dc.test", TokenTTL: time.Hour, SyncInterval: time.Hour})
+	return startServiceWith(t, service.Config{Store: store, SyncInterval: time.Hour})
+}
+
+// startServiceWith starts a service with cfg, whose master key, data
+// center URL and token TTL default to the tests' own.
+func startServiceWith(t *testing.T, cfg service.Config) *service.Service {
+	t.Helper()
+	if cfg.Sealer == nil {
+		cfg.Sealer = testkit.Sealer()
+	}
+	if cfg.DatacenterURL == "" {
+		cfg.DatacenterURL = "http://dc.test"
+	}
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = time.Hour
+	}
+	svc, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,19 +251,6 @@ func TestSigningKeysSealedAtRest(t *testing.T) {
 	if again.Keys().SigningKeyID() != stored[0].ID {
 		t.Errorf("the right master key signs with %s, want %s", again.Keys().SigningKeyID(), stored[0].ID)
 	}
-}
-
-func startServiceWith(t *testing.T, cfg service.Config) *service.Service {
-	t.Helper()
-	svc, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
-	return svc
 }
 
 // New secrets are stored keyed by the master key (v2): the hash in the

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -17,18 +16,7 @@ func TestReplicasWithDifferentAlgorithms(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	start := func(alg string) *service.Service {
 		t.Helper()
-		svc, err := service.New(service.Config{
-			Sealer: testkit.Sealer(), Store: store, DatacenterURL: "http://dc.test", TokenTTL: time.Hour,
-			SigningAlgorithm: alg, SyncInterval: 10 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := svc.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { svc.Close(context.Background()) })
-		return svc
+		return startServiceWith(t, service.Config{Store: store, SigningAlgorithm: alg, SyncInterval: 10 * time.Millisecond})
 	}
 	keyAlgs := func() []string {
 		t.Helper()
@@ -80,17 +68,7 @@ func TestReplicasWithDifferentAlgorithms(t *testing.T) {
 func TestAlgorithmSwitchWaitsForBootstrap(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	startService(t, store).Close(context.Background()) // creates an RS256 key, no tenant
-	svc, err := service.New(service.Config{
-		Sealer: testkit.Sealer(), Store: store, DatacenterURL: "http://dc.test", TokenTTL: time.Hour,
-		SigningAlgorithm: "EdDSA", SyncInterval: 10 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
+	svc := startServiceWith(t, service.Config{Store: store, SigningAlgorithm: "EdDSA", SyncInterval: 10 * time.Millisecond})
 	time.Sleep(100 * time.Millisecond) // several resyncs, which retry the switch
 	if keys, _ := store.SigningKeys(t.Context()); len(keys) != 1 {
 		t.Fatalf("rotated before the store was bootstrapped: %d keys", len(keys))
