@@ -74,14 +74,13 @@ type Issuer struct {
 }
 
 // gate returns the queue RSA signing waits in: one slot per CPU, each for
-// one token pair, whose two signatures run side by side, so up to two per
-// CPU run at once and no CPU idles while one finishes before the other.
-// RSA signatures cost about a millisecond of CPU each;
-// left to the Go scheduler, hundreds of concurrent requests interleave
-// their signatures, every one of them finishes late, and some finish
-// seconds late. Waiting in this queue, whose blocked senders are served
-// first come, first served, requests finish in the order they arrived and
-// at the same rate, and the CPUs stay busy.
+// one token pair, whose two signatures run side by side, so up to two run
+// per CPU and no CPU idles while one finishes before the other. An RSA
+// signature costs about a millisecond of CPU; left to the Go scheduler,
+// hundreds of concurrent requests interleave their signatures, every one
+// finishes late, and some finish seconds late. In this queue, whose
+// blocked senders are served first come, first served, requests finish in
+// the order they arrived, at the same rate, and the CPUs stay busy.
 func (is *Issuer) gate() chan struct{} {
 	is.rsaGateOnce.Do(func() { is.rsaGate = make(chan struct{}, max(1, runtime.GOMAXPROCS(0))) })
 	return is.rsaGate
