@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse/datacenter"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -63,7 +63,7 @@ bootstrap client id and the file holding that client's credentials (mode
 	f.IntVar(&o.basePort, "base-port", 8080, "port of the first data center; the others and the locator follow (0: free ports)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	f.StringVar(&o.signingAlg, "signing-alg", string(token.DefaultAlgorithm), "algorithm every data center signs tokens with: RS256, ES256 or EdDSA")
+	f.StringVar(&o.signingAlg, "signing-alg", datacenter.DefaultSigningAlgorithm, "algorithm every data center signs tokens with: RS256, ES256 or EdDSA")
 	return cmd
 }
 
@@ -89,7 +89,7 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 		return err
 	}
 	if o.signingAlg == "" {
-		o.signingAlg = string(token.DefaultAlgorithm)
+		o.signingAlg = datacenter.DefaultSigningAlgorithm
 	}
 	if _, err := token.ParseAlgorithm(o.signingAlg); err != nil {
 		return fmt.Errorf("--signing-alg: %w", err)
@@ -154,34 +154,24 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 	done := make(chan exited, len(dcs)+1)
 	started := make(chan string, len(dcs))
 	for _, d := range dcs {
-		var peers []string
+		var peers []idURL
 		for _, p := range dcs {
 			if p.id != d.id {
-				peers = append(peers, p.id+"="+p.url)
+				peers = append(peers, idURL{p.id, p.url})
 			}
 		}
-		so := &serveOptions{
-			listen:        d.ln.Addr().String(),
-			datacenterURL: d.url,
-			datacenterID:  d.id,
-			dataDir:       d.dataDir,
-			// gatehouse serve's defaults.
-			tokenTTL:    2 * time.Hour,
-			leeway:      30 * time.Second,
-			authLimit:   ratelimit.DefaultLimit,
-			authWindow:  ratelimit.DefaultWindow,
-			keyRotation: 30 * 24 * time.Hour,
-			signingAlg:  o.signingAlg,
-			peers:       peers,
-			ln:          d.ln,
-			logger:      log.With("datacenter", d.id),
-			// A developer's GATEHOUSE_MASTER_KEY or bootstrap credentials
-			// would otherwise be shared by every data center, and the
-			// bootstrap files the table points at would not be written.
-			isolated:  true,
-			onStarted: func() { started <- d.id },
-		}
-		go func() { done <- exited{"data center " + d.id, runServe(ctx, so, stderr)} }()
+		cfg := datacenter.Defaults()
+		cfg.ID, cfg.URL, cfg.DataDir, cfg.Listener = d.id, d.url, d.dataDir, d.ln
+		cfg.SigningAlgorithm = o.signingAlg
+		cfg.Peers = toPeers(peers)
+		cfg.Logger = log.With("datacenter", d.id)
+		// A developer's GATEHOUSE_MASTER_KEY or bootstrap credentials would
+		// otherwise be shared by every data center, and the bootstrap files
+		// the table points at would not be written: none is read here, and
+		// each data center's generated master key stays with its data.
+		cfg.LocalMasterKey = true
+		cfg.OnReady = func(*datacenter.DataCenter) { started <- d.id }
+		go func() { done <- exited{"data center " + d.id, datacenter.Run(ctx, cfg)} }()
 	}
 	go func() {
 		done <- exited{"the locator", serveLocator(ctx, loc, locLn, log.With("component", "locator"), pairs)}
@@ -281,7 +271,7 @@ func printDevTable(w io.Writer, dcs []devDC, locURL string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DATACENTER\tURL\tBOOTSTRAP CLIENT ID\tCREDENTIALS FILE")
 	for _, d := range dcs {
-		file := filepath.Join(d.dataDir, BootstrapFile)
+		file := filepath.Join(d.dataDir, datacenter.BootstrapFile)
 		id := "-"
 		if b, err := os.ReadFile(file); err != nil {
 			file += " (missing: moved to a secret store?)"
