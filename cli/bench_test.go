@@ -2,28 +2,23 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	gh "github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/cli"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/server"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
 
 // benchDC is a real data center (service, SQLite store, HTTP server) on a
 // loopback listener: the load tool is only worth testing against the real
-// thing. It follows server/harness_test.go, trimmed to what bench needs.
+// thing. It is the tests' in-process data center, internal/testdc.
 type benchDC struct {
 	URL        string
 	id, secret string
@@ -32,31 +27,8 @@ type benchDC struct {
 
 func newBenchDC(t *testing.T) *benchDC {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(nil)
-	d := &benchDC{URL: "http://" + hs.Listener.Addr().String(), id: "bench-admin", secret: gh.NewSecret()}
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(), Store: store, DatacenterURL: d.URL, DatacenterID: "test", TokenTTL: time.Hour, Leeway: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: d.id, ClientSecret: d.secret}); err != nil {
-		t.Fatal(err)
-	}
-	d.svc = svc
-	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: d.URL})
-	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		svc.Close(context.Background())
-		store.Close()
-	})
+	dc := testdc.Start(t, testdc.Options{AdminID: "bench-admin"})
+	d := &benchDC{URL: dc.URL, id: dc.AdminID, secret: dc.AdminSecret, svc: dc.Svc}
 	// Nothing from the environment may leak into the commands under test.
 	t.Setenv("GATEHOUSE_DATACENTER_URL", d.URL)
 	t.Setenv("GATEHOUSE_CLIENT_ID", d.id)

@@ -8,59 +8,30 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/console"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/server"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
-
-// clock is a settable clock shared by a test and its data center.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type creds struct{ id, secret string }
 
 // dc is one data center on a loopback listener. By default it is exactly
-// what `gatehouse serve` runs (server.New, which mounts the console); with
+// what `gatehouse serve` runs (internal/testdc assembles it); with
 // a console config it mounts its own console in front, on the test's
 // clock, for the tests of session expiry and cookie attributes.
 type dc struct {
 	t     *testing.T
 	URL   string
 	svc   *service.Service
-	clock *clock
+	clock *testdc.Clock
 	admin creds
 	p     *service.Principal // the admin, to arrange state through the service
 }
@@ -78,57 +49,27 @@ type dcOptions struct {
 func newDC(t *testing.T, opt dcOptions) *dc {
 	t.Helper()
 	ctx := context.Background()
-	hs := httptest.NewUnstartedServer(nil)
-	if opt.start.IsZero() {
-		opt.start = time.Now()
+	admin := "console-admin-" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "-")
+	if len(admin) > 100 {
+		admin = admin[:100]
 	}
-	d := &dc{t: t, URL: "http://" + hs.Listener.Addr().String(), clock: &clock{t: opt.start}}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
+	td := testdc.Start(t, testdc.Options{AdminID: admin, ClockStart: opt.start, SyncInterval: time.Second})
+	d := &dc{t: t, URL: td.URL, svc: td.Svc, clock: td.Clock, admin: creds{td.AdminID, td.AdminSecret}}
+	var err error
+	if d.p, err = d.svc.AuthenticateAdmin(ctx, service.ClientCredentials{ClientID: d.admin.id, Secret: d.admin.secret, RemoteIP: "127.0.0.1"}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := service.New(service.Config{
-		Sealer: testkit.Sealer(), Store: store, DatacenterURL: d.URL, DatacenterID: "test",
-		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Now: d.clock.Now,
-		AccessFlushInterval: 20 * time.Millisecond, SyncInterval: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d.admin = creds{"console-admin-" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "-"), gatehouse.NewSecret()}
-	if len(d.admin.id) > 100 {
-		d.admin.id = d.admin.id[:100]
-	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: d.admin.id, ClientSecret: d.admin.secret}); err != nil {
-		t.Fatal(err)
-	}
-	d.svc = svc
-	if d.p, err = svc.AuthenticateAdmin(ctx, service.ClientCredentials{ClientID: d.admin.id, Secret: d.admin.secret, RemoteIP: "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	var h http.Handler = server.New(server.Config{Service: svc, DatacenterURL: d.URL, Logger: log})
 	if opt.console != nil {
 		cfg := *opt.console
-		cfg.Service, cfg.Now, cfg.Logger = svc, d.clock.Now, log
+		cfg.Service, cfg.Now, cfg.Logger = d.svc, d.clock.Now, slog.New(slog.DiscardHandler)
 		if cfg.DatacenterURL == "" {
 			cfg.DatacenterURL = d.URL
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/console/", console.New(cfg))
-		mux.Handle("/", h)
-		h = mux
+		mux.Handle("/", td.Handler())
+		td.Serve(mux)
 	}
-	hs.Config.Handler = h
-	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		svc.Close(context.Background())
-		store.Close()
-	})
 	return d
 }
 

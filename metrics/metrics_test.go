@@ -2,25 +2,20 @@ package metrics_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/api"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
 
 // dc is a data center with metrics on, wired as `gatehouse serve` wires
@@ -28,42 +23,19 @@ import (
 type dc struct {
 	t     *testing.T
 	URL   string
+	svc   *service.Service
 	admin service.BootstrapCredentials
 }
 
 func newDC(t *testing.T) *dc {
 	t.Helper()
-	ctx := context.Background()
-	raw, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
+	d := testdc.Start(t, testdc.Options{})
+	root, err := d.Store.RootTenant(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.New()
-	hs := httptest.NewUnstartedServer(nil)
-	url := "http://" + hs.Listener.Addr().String()
-	svc, err := service.New(service.Config{
-		Sealer: testkit.Sealer(), Store: m.InstrumentStore(raw),
-		DatacenterURL: url, DatacenterID: "test", TokenTTL: time.Hour, Leeway: 30 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	admin := service.NewBootstrapCredentials()
-	if _, err := svc.Bootstrap(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
-	m.ObserveService(svc)
-	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: url, Metrics: m})
-	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		svc.Close(context.Background())
-		raw.Close()
-	})
-	return &dc{t: t, URL: url, admin: admin}
+	admin := service.BootstrapCredentials{ClientID: d.AdminID, ClientSecret: d.AdminSecret, TenantID: root.ID}
+	return &dc{t: t, URL: d.URL, svc: d.Svc, admin: admin}
 }
 
 func (d *dc) do(method, path string, header http.Header, body string) (int, []byte) {
@@ -263,20 +235,7 @@ func TestMetricsRouteNeedsNoBearerAndIsAbsentWithoutMetrics(t *testing.T) {
 	}
 
 	// A server without metrics answers 404 there and still serves.
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(), Store: store, DatacenterURL: "http://x", DatacenterID: "t", TokenTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close(ctx)
+	svc := d.svc
 	rec := httptest.NewRecorder()
 	server.New(server.Config{Service: svc, DatacenterURL: "http://x"}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusNotFound {

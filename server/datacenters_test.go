@@ -4,17 +4,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/datacenter"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
 
 // newCloud starts one data center per id, each knowing all the others as
@@ -159,13 +158,9 @@ func TestPeerConfigurationRefused(t *testing.T) {
 		{"bad id", []service.Peer{{ID: "us 5", URL: "http://127.0.0.1:18081"}}, "data center id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
-			_, err = service.New(service.Config{Sealer: testkit.Sealer(), Store: store, DatacenterURL: self, DatacenterID: "eu8",
-				TokenTTL: time.Hour, Peers: tc.peers})
+			cfg := datacenter.Defaults()
+			cfg.ID, cfg.URL, cfg.DataDir, cfg.Peers, cfg.Sealer = "eu8", self, t.TempDir(), tc.peers, testkit.Sealer()
+			_, err := datacenter.Open(t.Context(), cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one saying %q", err, tc.want)
 			}

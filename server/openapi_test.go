@@ -33,7 +33,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/locator"
-	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/server"
 )
 
@@ -394,9 +393,8 @@ func oaHead(path string, want int) oaCall {
 // with kin-openapi, then fails if any documented operation went unused.
 func TestOpenAPIConformance(t *testing.T) {
 	d := newDC(t, dcOptions{})
-	// With metrics, as gatehouse serve runs by default, so /metrics is
-	// registered and exercised too.
-	d.Serve(server.New(server.Config{Service: d.Svc, DatacenterURL: d.URL, Metrics: metrics.New()}))
+	// Assembled as gatehouse serve runs, so /metrics is registered and
+	// exercised too.
 	spec, raw := oaLoad(t, d.URL)
 	do := func(t *testing.T, c oaCall) oaResponse {
 		t.Helper()
@@ -811,7 +809,6 @@ func sourceRoutes(t *testing.T) []sourceRoute {
 // source, and by probing the running server.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	d := newDC(t, dcOptions{})
-	d.Serve(server.New(server.Config{Service: d.Svc, DatacenterURL: d.URL, Metrics: metrics.New()}))
 	spec, _ := oaLoad(t, d.URL)
 	admin := d.adminToken()
 

@@ -1,7 +1,8 @@
-// Package testdc starts a whole data center in-process for tests: a SQLite
-// store in a temporary directory, the service with a settable clock, and the
-// HTTP server on a real loopback listener. Packages that test against a real
-// server (server, guard) share it rather than each keeping a copy.
+// Package testdc starts a whole data center in-process for tests, assembled
+// by package datacenter exactly as gatehouse serve assembles one: a SQLite
+// store in a temporary directory, a settable clock, the test master key, and
+// the HTTP server on a real loopback listener. Every package that tests
+// against a real data center shares it rather than keeping a copy.
 package testdc
 
 import (
@@ -15,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,10 +23,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/datacenter"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/server"
+	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
 	"github.com/gatehouse-dev/gatehouse/token"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -46,6 +46,13 @@ func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
 }
 
 // Advance moves the clock by d (backwards for a negative d).
@@ -87,13 +94,16 @@ type Options struct {
 	// lazily written state reaches the store quickly in tests.
 	AccessFlushInterval time.Duration
 	SyncInterval        time.Duration
+	// AuthFailureLimit replaces gatehouse serve's limit of failed client
+	// authentications, when set.
+	AuthFailureLimit int
 }
 
 // DataCenter is one data center served over real HTTP.
 type DataCenter struct {
 	URL         string
 	Svc         *service.Service
-	Store       *sqlite.Store
+	Store       gatehouse.Store
 	Clock       *Clock
 	Logs        *SyncBuffer
 	AdminID     string
@@ -109,8 +119,11 @@ type DataCenter struct {
 	t   testing.TB
 	opt Options
 	hs  *httptest.Server
-	// handler is swapped by Restart while the listener stays.
-	handler atomic.Pointer[server.Server]
+	dc  *datacenter.DataCenter
+	// handler is swapped by Restart while the listener stays; front, when
+	// set, serves in its place.
+	handler atomic.Pointer[http.Handler]
+	front   atomic.Pointer[http.Handler]
 }
 
 // Start starts a data center with a bootstrapped admin client; it stops
@@ -165,7 +178,11 @@ func (d *DataCenter) Run() {
 	d.t.Helper()
 	d.start()
 	d.hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.handler.Load().ServeHTTP(w, r)
+		if h := d.front.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		(*d.handler.Load()).ServeHTTP(w, r)
 	})
 	d.hs.Start()
 	d.t.Cleanup(func() {
@@ -174,42 +191,49 @@ func (d *DataCenter) Run() {
 	})
 }
 
-// start opens the store and starts the service behind the same URL.
+// start assembles the data center, as gatehouse serve does, behind the
+// same URL.
 func (d *DataCenter) start() {
 	t := d.t
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(d.opt.Dir, "gatehouse.db"))
+	cfg := datacenter.Defaults()
+	cfg.ID, cfg.URL, cfg.DataDir, cfg.Peers = d.opt.DatacenterID, d.URL, d.opt.Dir, d.Peers
+	cfg.SigningAlgorithm = d.SigningAlgorithm
+	cfg.Sealer = testkit.Sealer()
+	cfg.Bootstrap = &service.BootstrapCredentials{ClientID: d.AdminID, ClientSecret: d.AdminSecret}
+	cfg.Logger = slog.New(slog.NewTextHandler(d.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Now = d.Clock.Now
+	cfg.AccessFlushInterval, cfg.SyncInterval = d.opt.AccessFlushInterval, d.opt.SyncInterval
+	if d.opt.AuthFailureLimit > 0 {
+		cfg.AuthFailureLimit = d.opt.AuthFailureLimit
+	}
+	dc, err := datacenter.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(d.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := service.New(service.Config{
-		Sealer: testkit.Sealer(), Store: store, DatacenterURL: d.URL, DatacenterID: d.opt.DatacenterID, Peers: d.Peers,
-		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.Clock.Now,
-		AccessFlushInterval: d.opt.AccessFlushInterval, SyncInterval: d.opt.SyncInterval,
-		SigningAlgorithm: d.SigningAlgorithm,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: d.AdminID, ClientSecret: d.AdminSecret}); err != nil {
-		t.Fatal(err)
-	}
-	d.Svc, d.Store = svc, store
-	d.handler.Store(server.New(server.Config{Service: svc, DatacenterURL: d.URL, Logger: log}))
+	d.dc, d.Svc, d.Store = dc, dc.Service(), dc.Store()
+	h := dc.Handler()
+	d.handler.Store(&h)
 }
 
-// Serve puts another HTTP server in front of the same service, such as one
-// that also serves metrics.
-func (d *DataCenter) Serve(s *server.Server) { d.handler.Store(s) }
+// Serve puts another handler in front of the data center's URL, such as
+// one that mounts a console configured by the test; Handler still returns
+// what the data center itself serves.
+func (d *DataCenter) Serve(h http.Handler) { d.front.Store(&h) }
+
+// Handler is what serves the data center's URL, for tests that call it
+// in-process.
+func (d *DataCenter) Handler() http.Handler { return *d.handler.Load() }
+
+// Metrics are the data center's metrics, served at /metrics.
+func (d *DataCenter) Metrics() *metrics.Metrics { return d.dc.Metrics() }
 
 func (d *DataCenter) stop() {
-	d.Svc.Close(context.Background())
-	d.Store.Close()
+	// Reported, not failed: tests that take the store away on purpose
+	// leave accesses that can no longer be written.
+	if err := d.dc.Close(context.Background()); err != nil {
+		d.t.Logf("closing the data center: %v", err)
+	}
 }
 
 // Restart stops the data center and starts it again on the same store,
