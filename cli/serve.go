@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/internal/profiling"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/postgres"
@@ -155,7 +155,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	if o.leeway < 0 {
 		return fmt.Errorf("--leeway must not be negative, got %s", o.leeway)
 	}
-	trusted, err := wire.ParseTrustedProxies(o.trustedProxy)
+	trusted, err := httpedge.ParseTrustedProxies(o.trustedProxy)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}

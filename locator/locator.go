@@ -24,7 +24,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/token"
@@ -141,10 +142,10 @@ func New(cfg Config) (*Locator, error) {
 			methodNotAllowed(w, r, "GET, HEAD")
 			return
 		}
-		wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		wire.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "Not found.", 0)
+		apierr.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "Not found.", 0)
 	})
 	l.handler = l.logRequests(mux)
 	return l, nil
@@ -328,7 +329,7 @@ func (l *Locator) handleAccounts(w http.ResponseWriter, r *http.Request) {
 	wait, err := l.limiter.Allowed(ctx, key)
 	if err != nil {
 		l.log.Error("rate limiter unavailable", "err", err)
-		wire.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", 0)
+		apierr.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", 0)
 		return
 	}
 	if wait > 0 {
@@ -340,21 +341,21 @@ func (l *Locator) handleAccounts(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		w.Header().Set("Cache-Control", "no-store")
-		wire.WriteJSON(w, http.StatusOK, acc)
+		apierr.WriteJSON(w, http.StatusOK, acc)
 	case errors.Is(err, ErrNotFound):
 		if ferr := l.limiter.Fail(ctx, key); ferr != nil {
 			l.log.Warn("counting a failed login lookup failed", "err", ferr)
 		}
 		WriteNotFound(w)
 	case errors.As(err, &unavailable) && unavailable.Temporary:
-		wire.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable,
+		apierr.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable,
 			"The login was not found, but data centers "+strings.Join(unavailable.Datacenters, ", ")+" could not be asked; retry later.", unavailable.RetryAfter)
 	case errors.As(err, &unavailable):
-		wire.WriteAPIError(w, http.StatusBadGateway, CodeBadGateway,
+		apierr.WriteAPIError(w, http.StatusBadGateway, CodeBadGateway,
 			"The login was not found, but data centers "+strings.Join(unavailable.Datacenters, ", ")+" gave answers that are not the locator route's.", 0)
 	default:
 		l.log.Error("locating a login failed", "err", err)
-		wire.WriteAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.", 0)
+		apierr.WriteAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.", 0)
 	}
 }
 
@@ -365,10 +366,10 @@ func LoginParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	logins := r.URL.Query()["login"]
 	switch {
 	case len(logins) > 1:
-		wire.WriteAPIError(w, http.StatusBadRequest, gatehouse.CodeValidationError, "The login query parameter is repeated.", 0)
+		apierr.WriteAPIError(w, http.StatusBadRequest, gatehouse.CodeValidationError, "The login query parameter is repeated.", 0)
 		return "", false
 	case len(logins) == 0 || logins[0] == "":
-		wire.WriteAPIError(w, http.StatusBadRequest, gatehouse.CodeValidationError, "The login query parameter is required.", 0)
+		apierr.WriteAPIError(w, http.StatusBadRequest, gatehouse.CodeValidationError, "The login query parameter is required.", 0)
 		return "", false
 	}
 	return logins[0], true
@@ -377,17 +378,17 @@ func LoginParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 // WriteNotFound answers a lookup of an unknown login.
 func WriteNotFound(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
-	wire.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "No account with this login.", 0)
+	apierr.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "No account with this login.", 0)
 }
 
 // WriteTooManyLookups refuses a caller past the limit of unknown logins.
 func WriteTooManyLookups(w http.ResponseWriter, wait time.Duration) {
-	wire.WriteAPIError(w, http.StatusTooManyRequests, CodeTooManyRequests, "Too many lookups of unknown logins; retry later.", wait)
+	apierr.WriteAPIError(w, http.StatusTooManyRequests, CodeTooManyRequests, "Too many lookups of unknown logins; retry later.", wait)
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed string) {
 	w.Header().Set("Allow", allowed)
-	wire.WriteAPIError(w, http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed,
+	apierr.WriteAPIError(w, http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed,
 		fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, allowed), 0)
 }
 
@@ -439,7 +440,7 @@ func (l *Locator) Serve(ctx context.Context, ln net.Listener, grace time.Duratio
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	err := wire.ServeUntil(ctx, hs, ln, grace)
+	err := httpedge.ServeUntil(ctx, hs, ln, grace)
 	// Hang up on the data centers too. The transport may have dialled a
 	// connection it never sent a request on (a second dial that lost the
 	// race to an idle one), and a data center shutting down waits seconds

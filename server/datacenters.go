@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/locator"
 )
 
@@ -30,7 +30,7 @@ func (s *Server) handleDatacenters(w http.ResponseWriter, r *http.Request) {
 	for _, d := range dcs {
 		out.Items = append(out.Items, datacenter{ID: d.ID, URL: d.URL, Issuer: d.Issuer, Self: d.Self})
 	}
-	wire.WriteJSON(w, http.StatusOK, out)
+	apierr.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleLocate answers the locator route for this data center's own
@@ -49,7 +49,7 @@ func (s *Server) handleLocate(w http.ResponseWriter, r *http.Request) {
 	var limited *gatehouse.RateLimitedError
 	switch {
 	case err == nil:
-		wire.WriteJSON(w, http.StatusOK, locator.Account{ServerURL: acc.ServerURL, ID: 0, Login: acc.Login, DatacenterID: acc.DatacenterID})
+		apierr.WriteJSON(w, http.StatusOK, locator.Account{ServerURL: acc.ServerURL, ID: 0, Login: acc.Login, DatacenterID: acc.DatacenterID})
 	case errors.As(err, &limited):
 		locator.WriteTooManyLookups(w, limited.RetryAfter)
 	default:

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -49,13 +49,13 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
-		tok, err := wire.BearerToken(r)
+		tok, err := apierr.BearerToken(r)
 		if err == nil {
 			// An empty token is answered by Authenticate as missing.
 			_, err = s.svc.Authenticate(r.Context(), tok)
 		}
 		if err != nil {
-			if wire.Status(err) == http.StatusServiceUnavailable {
+			if apierr.Status(err) == http.StatusServiceUnavailable {
 				s.writeServiceOAuthError(w, err)
 				return
 			}
@@ -85,7 +85,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	if !active {
-		wire.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
+		apierr.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return
 	}
 	out := introspection{
@@ -110,7 +110,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if out.Scope == nil {
 		out.Scope = []token.Grant{}
 	}
-	wire.WriteJSON(w, http.StatusOK, out)
+	apierr.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleRevoke answers RFC 7009 revocation: 200 with an empty body whether

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -127,7 +127,7 @@ func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) string
 		// RFC 6749 has no code for this; temporarily_unavailable is its
 		// meaning ("unable to handle the request due to a temporary
 		// overloading"), and 429 with Retry-After tells clients when.
-		w.Header().Set("Retry-After", wire.RetryAfterSeconds(limited.RetryAfter))
+		w.Header().Set("Retry-After", apierr.RetryAfterSeconds(limited.RetryAfter))
 		return oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many failed authentications; retry later.")
 	case errors.As(err, &ge) && ge.Code == "invalid_client":
 		return oauthError(w, http.StatusUnauthorized, "invalid_client", ge.Message)
@@ -184,7 +184,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) (reason stri
 		return s.writeServiceOAuthError(w, err)
 	}
 	noStore(w)
-	wire.WriteJSON(w, http.StatusOK, api.TokenResponse{
+	apierr.WriteJSON(w, http.StatusOK, api.TokenResponse{
 		AccessToken: issued.AccessToken,
 		TokenType:   "bearer",
 		ExpiresIn:   int64(issued.ExpiresAt.Sub(issued.IssuedAt).Seconds()),
