@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -78,6 +79,11 @@ type Config struct {
 	// HTTPClient asks the data centers; nil means a client of its own.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// TrustedProxies are the load balancers and proxies in front of the
+	// locator whose X-Forwarded-For is believed: the caller they name is
+	// the one whose misses are counted, and whose address is passed on.
+	// Without them the TCP peer is the caller, whatever headers say.
+	TrustedProxies []netip.Prefix
 }
 
 // Locator answers the locator route for a whole cloud.
@@ -147,7 +153,9 @@ func New(cfg Config) (*Locator, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apierr.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "Not found.", 0)
 	})
-	l.handler = l.logRequests(mux)
+	// The data centers' own edge: a lookup is logged, limited and
+	// recovered alike whichever of them answers it.
+	l.handler = httpedge.Handler(mux, httpedge.Options{Logger: cfg.Logger, TrustedProxies: cfg.TrustedProxies})
 	return l, nil
 }
 
@@ -324,7 +332,7 @@ func (l *Locator) handleAccounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	caller := remoteIP(r)
+	caller := httpedge.ClientIP(r)
 	key := limitKey(caller)
 	wait, err := l.limiter.Allowed(ctx, key)
 	if err != nil {
@@ -392,55 +400,10 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed string) {
 		fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, allowed), 0)
 }
 
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-// logRequests logs one line per request, as the data centers do: never the
-// query string, so not the login either.
-func (l *Locator) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		l.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", remoteIP(r))
-	})
-}
-
 // Serve serves on ln until ctx ends, then shuts down gracefully: in-flight
 // lookups get up to grace to finish.
 func (l *Locator) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	hs := &http.Server{
-		Handler:           l,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	err := httpedge.ServeUntil(ctx, hs, ln, grace)
+	err := httpedge.Serve(ctx, l, ln, grace, l.log)
 	// Hang up on the data centers too. The transport may have dialled a
 	// connection it never sent a request on (a second dial that lost the
 	// race to an idle one), and a data center shutting down waits seconds

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/locator"
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
@@ -339,4 +341,83 @@ func TestNewRefusesBadDirectories(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lookupAs asks the locator with an X-Forwarded-For header, as a proxy in
+// front of it would.
+func lookupAs(t *testing.T, base, login, forwardedFor string) result {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/api/1/accounts?login="+url.QueryEscape(login), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Forwarded-For", forwardedFor)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return result{res.StatusCode, res.Header, b}
+}
+
+// Behind a trusted proxy the locator counts misses per real caller, and
+// tells the data centers whom each lookup is for; a peer it does not
+// trust is the caller, whatever X-Forwarded-For it sends.
+func TestLocatorBehindTrustedProxies(t *testing.T) {
+	const limit = 3
+	var forwardedFor atomic.Value
+	nowhere := fakeDC(t, "nowhere", func(w http.ResponseWriter, r *http.Request) {
+		forwardedFor.Store(r.Header.Get("X-Forwarded-For"))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"error":{"code":"notFound","message":"No.","domain":"AccountServer"}}`))
+	})
+	start := func(t *testing.T, trusted string) string {
+		prefixes, err := httpedge.ParseTrustedProxies(trusted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return startLocator(t, locator.Config{
+			Datacenters:    []locator.Datacenter{nowhere},
+			Limiter:        ratelimit.NewMemory(ratelimit.Config{Limit: limit, Window: time.Hour}),
+			TrustedProxies: prefixes,
+		})
+	}
+
+	t.Run("trusted proxy", func(t *testing.T) {
+		loc := start(t, "127.0.0.1") // the tests' client is the proxy
+		for i := range limit {
+			if r := lookupAs(t, loc, "guess-"+strconv.Itoa(i), "198.51.100.1"); r.status != http.StatusNotFound {
+				t.Fatalf("miss %d: %d %s", i, r.status, r.body)
+			}
+			if got := forwardedFor.Load(); got != "198.51.100.1" {
+				t.Fatalf("the data center was told X-Forwarded-For %q, want the caller behind the proxy", got)
+			}
+		}
+		if r := lookupAs(t, loc, "guess-x", "198.51.100.1"); r.status != http.StatusTooManyRequests {
+			t.Errorf("caller past the limit: %d %s", r.status, r.body)
+		}
+		// Another caller behind the same proxy has misses of its own.
+		if r := lookupAs(t, loc, "guess-y", "198.51.100.2"); r.status != http.StatusNotFound {
+			t.Errorf("another caller behind the proxy: %d %s, want 404", r.status, r.body)
+		}
+	})
+
+	t.Run("untrusted peer", func(t *testing.T) {
+		loc := start(t, "10.0.0.0/8") // not the tests' client
+		for i := range limit {
+			// A fresh forged address each time must not buy fresh misses.
+			forged := "198.51.100." + strconv.Itoa(10+i)
+			if r := lookupAs(t, loc, "guess-"+strconv.Itoa(i), forged); r.status != http.StatusNotFound {
+				t.Fatalf("miss %d: %d %s", i, r.status, r.body)
+			}
+			if got := forwardedFor.Load(); got != "127.0.0.1" {
+				t.Fatalf("the data center was told X-Forwarded-For %q, want the peer's address", got)
+			}
+		}
+		if r := lookupAs(t, loc, "guess-x", "198.51.100.99"); r.status != http.StatusTooManyRequests {
+			t.Errorf("peer past the limit with a forged header: %d %s", r.status, r.body)
+		}
+	})
 }
