@@ -142,7 +142,7 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 	for _, d := range dcs {
 		pairs = append(pairs, idURL{d.id, d.url})
 	}
-	loc, err := newLocator(pairs, 0, ratelimit.NewMemory(ratelimit.Config{}), log.With("component", "locator"))
+	loc, err := newLocator(pairs, 0, ratelimit.NewMemory(ratelimit.Config{}), log.With("component", "locator"), nil)
 	if err != nil {
 		closeAll()
 		return err
