@@ -172,7 +172,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		return fmt.Errorf("--auth-failure-limit must be at least 1 and --auth-failure-window positive")
 	}
 	if o.datacenterURL != "" {
-		if _, _, err := token.Endpoints(o.datacenterURL); err != nil {
+		if _, _, err := token.IssuerAndAudience(o.datacenterURL); err != nil {
 			return err
 		}
 	}

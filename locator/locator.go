@@ -107,7 +107,7 @@ func New(cfg Config) (*Locator, error) {
 		if !service.ValidDatacenterID(dc.ID) {
 			return nil, fmt.Errorf("data center %q: an id is 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", dc.ID)
 		}
-		iss, _, err := token.Endpoints(dc.URL)
+		iss, _, err := token.IssuerAndAudience(dc.URL)
 		if err != nil {
 			return nil, fmt.Errorf("data center %s: %w", dc.ID, err)
 		}

@@ -56,7 +56,7 @@ type directory struct {
 // is its own peer) would make the mismatch messages lie, so it stops the
 // start instead.
 func newDirectory(selfID, selfURL string, peers []Peer) (*directory, error) {
-	selfIss, _, err := token.Endpoints(selfURL)
+	selfIss, _, err := token.IssuerAndAudience(selfURL)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func newDirectory(selfID, selfURL string, peers []Peer) (*directory, error) {
 		if !ValidDatacenterID(p.ID) {
 			return nil, fmt.Errorf("peer %q: a data center id is 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", p.ID)
 		}
-		iss, _, err := token.Endpoints(p.URL)
+		iss, _, err := token.IssuerAndAudience(p.URL)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s: %w", p.ID, err)
 		}

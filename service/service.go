@@ -112,7 +112,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Sealer == nil {
 		return nil, errors.New("service: no master key to seal signing keys with")
 	}
-	iss, aud, err := token.Endpoints(cfg.DatacenterURL)
+	iss, aud, err := token.IssuerAndAudience(cfg.DatacenterURL)
 	if err != nil {
 		return nil, err
 	}
