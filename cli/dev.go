@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
-	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -138,9 +138,9 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--dir: %w", err)
 	}
 
-	var pairs []idURL
+	var pairs []gatehouse.Datacenter
 	for _, d := range dcs {
-		pairs = append(pairs, idURL{d.id, d.url})
+		pairs = append(pairs, gatehouse.Datacenter{ID: d.id, URL: d.url})
 	}
 	loc, err := newLocator(pairs, 0, ratelimit.NewMemory(ratelimit.Config{}), log.With("component", "locator"), nil)
 	if err != nil {
@@ -259,7 +259,7 @@ func devIDs(list []string) ([]string, error) {
 		if id == "" {
 			continue
 		}
-		if !service.ValidDatacenterID(id) {
+		if !gatehouse.ValidDatacenterID(id) {
 			return nil, fmt.Errorf("--datacenters: %q is not a data center id: 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", id)
 		}
 		if seen[id] {

@@ -13,45 +13,26 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
-	"github.com/gatehouse-dev/gatehouse/service"
 )
 
-// idURL is one ID=URL pair of --peer or --datacenter.
-type idURL struct{ id, url string }
-
-// parsePairs splits ID=URL values. Whether the ids and URLs are acceptable
-// (valid, distinct) is decided by the code that uses them, service.New and
-// locator.New, so that the rules live in one place each.
-func parsePairs(flag string, values []string) ([]idURL, error) {
-	out := make([]idURL, 0, len(values))
+// parsePairs reads the ID=URL values of --peer or --datacenter. Whether
+// the ids and URLs are acceptable (valid, distinct) is decided by the code
+// that uses them, service.New and locator.New, so that the rules live in
+// one place each.
+func parsePairs(flag string, values []string) ([]gatehouse.Datacenter, error) {
+	out := make([]gatehouse.Datacenter, 0, len(values))
 	for _, v := range values {
-		id, u, ok := strings.Cut(strings.TrimSpace(v), "=")
-		id, u = strings.TrimSpace(id), strings.TrimSpace(u)
-		if !ok || id == "" || u == "" {
-			return nil, fmt.Errorf("%s %q: want ID=URL, for example eu8=https://eu8-cloud.example.com", flag, v)
+		dc, err := gatehouse.ParseDatacenter(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s %w", flag, err)
 		}
-		out = append(out, idURL{id, u})
+		out = append(out, dc)
 	}
 	return out, nil
-}
-
-func toPeers(pairs []idURL) []service.Peer {
-	out := make([]service.Peer, 0, len(pairs))
-	for _, p := range pairs {
-		out = append(out, service.Peer{ID: p.id, URL: p.url})
-	}
-	return out
-}
-
-func toDatacenters(pairs []idURL) []locator.Datacenter {
-	out := make([]locator.Datacenter, 0, len(pairs))
-	for _, p := range pairs {
-		out = append(out, locator.Datacenter{ID: p.id, URL: p.url})
-	}
-	return out
 }
 
 // envList reads a comma-separated list default from the environment (the
@@ -162,8 +143,8 @@ func runLocator(ctx context.Context, o *locatorOptions, stderr io.Writer) error 
 	return serveLocator(ctx, l, ln, log, pairs)
 }
 
-func newLocator(pairs []idURL, timeout time.Duration, lim ratelimit.Limiter, log *slog.Logger, trusted []netip.Prefix) (*locator.Locator, error) {
-	l, err := locator.New(locator.Config{Datacenters: toDatacenters(pairs), Timeout: timeout, Limiter: lim, Logger: log, TrustedProxies: trusted})
+func newLocator(dcs []gatehouse.Datacenter, timeout time.Duration, lim ratelimit.Limiter, log *slog.Logger, trusted []netip.Prefix) (*locator.Locator, error) {
+	l, err := locator.New(locator.Config{Datacenters: dcs, Timeout: timeout, Limiter: lim, Logger: log, TrustedProxies: trusted})
 	if err != nil {
 		return nil, fmt.Errorf("--datacenter: %w", err)
 	}
@@ -172,10 +153,10 @@ func newLocator(pairs []idURL, timeout time.Duration, lim ratelimit.Limiter, log
 
 // serveLocator serves until ctx ends; gatehouse locator and gatehouse dev
 // share it, so the two log and stop alike.
-func serveLocator(ctx context.Context, l *locator.Locator, ln net.Listener, log *slog.Logger, pairs []idURL) error {
-	ids := make([]string, 0, len(pairs))
-	for _, p := range pairs {
-		ids = append(ids, p.id)
+func serveLocator(ctx context.Context, l *locator.Locator, ln net.Listener, log *slog.Logger, dcs []gatehouse.Datacenter) error {
+	ids := make([]string, 0, len(dcs))
+	for _, dc := range dcs {
+		ids = append(ids, dc.ID)
 	}
 	log.Info("locator listening", "addr", ln.Addr().String(), "datacenters", strings.Join(ids, ","))
 	err := l.Serve(ctx, ln, 5*time.Second)

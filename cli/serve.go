@@ -207,7 +207,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	}
 	// Checked again by service.New; here, before anything is written to
 	// the data directory, so that a mistyped --peer leaves nothing behind.
-	if err := service.ValidatePeers(o.datacenterID, dcURL, toPeers(peers)); err != nil {
+	if err := service.ValidatePeers(o.datacenterID, dcURL, peers); err != nil {
 		return err
 	}
 
@@ -267,7 +267,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		TokenTTL:          o.tokenTTL,
 		Leeway:            o.leeway,
 		Logger:            log,
-		Peers:             toPeers(peers),
+		Peers:             peers,
 	})
 	if err != nil {
 		return err

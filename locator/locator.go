@@ -28,7 +28,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
-	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -52,13 +51,6 @@ type Account struct {
 	DatacenterID string `json:"datacenter_id"`
 }
 
-// Datacenter is one data center the locator asks: its id and the base URL
-// at which clients, and the locator, reach it.
-type Datacenter struct {
-	ID  string
-	URL string
-}
-
 // DefaultTimeout bounds the wait for one data center's answer.
 const DefaultTimeout = 3 * time.Second
 
@@ -70,7 +62,7 @@ const maxAnswerBytes = 64 << 10
 type Config struct {
 	// Datacenters are asked in parallel; when more than one knows a login,
 	// the first listed wins, so the answer does not depend on timing.
-	Datacenters []Datacenter
+	Datacenters []gatehouse.Datacenter
 	// Timeout (DefaultTimeout) bounds each data center's answer.
 	Timeout time.Duration
 	// Limiter counts lookups of logins no data center knows, per caller
@@ -88,7 +80,7 @@ type Config struct {
 
 // Locator answers the locator route for a whole cloud.
 type Locator struct {
-	dcs     []Datacenter
+	dcs     []gatehouse.Datacenter
 	timeout time.Duration
 	limiter ratelimit.Limiter
 	client  *http.Client
@@ -102,10 +94,10 @@ func New(cfg Config) (*Locator, error) {
 		return nil, errors.New("locator: no data centers to ask")
 	}
 	ids, urls := map[string]bool{}, map[string]string{}
-	dcs := make([]Datacenter, 0, len(cfg.Datacenters))
+	dcs := make([]gatehouse.Datacenter, 0, len(cfg.Datacenters))
 	for _, dc := range cfg.Datacenters {
-		if !service.ValidDatacenterID(dc.ID) {
-			return nil, fmt.Errorf("data center %q: an id is 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", dc.ID)
+		if err := dc.Validate(); err != nil {
+			return nil, fmt.Errorf("data center %q: %w", dc.ID, err)
 		}
 		iss, _, err := token.IssuerAndAudience(dc.URL)
 		if err != nil {
@@ -118,7 +110,7 @@ func New(cfg Config) (*Locator, error) {
 			return nil, fmt.Errorf("data centers %s and %s have the same URL %s", other, dc.ID, dc.URL)
 		}
 		ids[dc.ID], urls[iss] = true, dc.ID
-		dcs = append(dcs, Datacenter{ID: dc.ID, URL: strings.TrimRight(dc.URL, "/")})
+		dcs = append(dcs, gatehouse.Datacenter{ID: dc.ID, URL: strings.TrimRight(dc.URL, "/")})
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("locator: timeout must not be negative, got %s", cfg.Timeout)
@@ -248,7 +240,7 @@ func (l *Locator) Locate(ctx context.Context, login, clientIP string) (Account, 
 // data center's status, and the login is checked against the one asked
 // for; the URL and id answered are the ones the locator is configured
 // with, which are how clients reach that data center.
-func (l *Locator) ask(ctx context.Context, dc Datacenter, login, clientIP string) answer {
+func (l *Locator) ask(ctx context.Context, dc gatehouse.Datacenter, login, clientIP string) answer {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, dc.URL+Path+"?login="+url.QueryEscape(login), nil)

@@ -61,23 +61,23 @@ func startDC(t *testing.T, id, adminID string) *dc {
 	return d
 }
 
-func (d *dc) datacenter() locator.Datacenter { return locator.Datacenter{ID: d.id, URL: d.url} }
+func (d *dc) datacenter() gatehouse.Datacenter { return gatehouse.Datacenter{ID: d.id, URL: d.url} }
 
 // fakeDC is a data center that answers the route with handler.
-func fakeDC(t *testing.T, id string, handler http.HandlerFunc) locator.Datacenter {
+func fakeDC(t *testing.T, id string, handler http.HandlerFunc) gatehouse.Datacenter {
 	t.Helper()
 	hs := httptest.NewServer(handler)
 	t.Cleanup(hs.Close)
-	return locator.Datacenter{ID: id, URL: hs.URL}
+	return gatehouse.Datacenter{ID: id, URL: hs.URL}
 }
 
 // deadDC is a URL nothing listens on any more.
-func deadDC(t *testing.T, id string) locator.Datacenter {
+func deadDC(t *testing.T, id string) gatehouse.Datacenter {
 	t.Helper()
 	hs := httptest.NewServer(http.NotFoundHandler())
 	u := hs.URL
 	hs.Close()
-	return locator.Datacenter{ID: id, URL: u}
+	return gatehouse.Datacenter{ID: id, URL: u}
 }
 
 // startLocator serves a locator over the data centers.
@@ -148,7 +148,7 @@ func (r result) code(t *testing.T) string {
 // no data center knows.
 func TestLocateAcrossTwoDatacenters(t *testing.T) {
 	eu, us := startDC(t, "eu8", "eu-admin"), startDC(t, "us5", "us-admin")
-	loc := startLocator(t, locator.Config{Datacenters: []locator.Datacenter{eu.datacenter(), us.datacenter()}})
+	loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{eu.datacenter(), us.datacenter()}})
 
 	for login, want := range map[string]*dc{"eu-admin": eu, "us-admin": us} {
 		r := lookup(t, loc, login)
@@ -189,7 +189,7 @@ func TestLocateAcrossTwoDatacenters(t *testing.T) {
 func TestFirstListedWins(t *testing.T) {
 	eu, us := startDC(t, "eu8", "same-admin"), startDC(t, "us5", "same-admin")
 	for _, order := range [][]*dc{{eu, us}, {us, eu}} {
-		loc := startLocator(t, locator.Config{Datacenters: []locator.Datacenter{order[0].datacenter(), order[1].datacenter()}})
+		loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{order[0].datacenter(), order[1].datacenter()}})
 		for range 5 {
 			if a := lookup(t, loc, "same-admin").account(t); a.DatacenterID != order[0].id {
 				t.Fatalf("order %s,%s: answered %s", order[0].id, order[1].id, a.DatacenterID)
@@ -228,21 +228,21 @@ func TestUnreachableDatacenters(t *testing.T) {
 
 	for _, tc := range []struct {
 		name      string
-		dcs       []locator.Datacenter
+		dcs       []gatehouse.Datacenter
 		login     string
 		status    int
 		code      string
 		retryAtLe int // Retry-After at least
 	}{
-		{"dead, unknown login", []locator.Datacenter{eu.datacenter(), dead}, "nobody", 503, "serviceUnavailable", 1},
-		{"dead, known login", []locator.Datacenter{dead, eu.datacenter()}, "eu-admin", 200, "", 0},
-		{"slow, unknown login", []locator.Datacenter{slow, eu.datacenter()}, "nobody", 503, "serviceUnavailable", 1},
-		{"slow listed first, known login", []locator.Datacenter{slow, eu.datacenter()}, "eu-admin", 200, "", 0},
-		{"busy", []locator.Datacenter{busy, eu.datacenter()}, "nobody", 503, "serviceUnavailable", 7},
-		{"a 404 that is not the route's", []locator.Datacenter{proxy404, eu.datacenter()}, "nobody", 502, "badGateway", 0},
-		{"an oversized answer", []locator.Datacenter{huge}, "nobody", 502, "badGateway", 0},
-		{"an answer for another login", []locator.Datacenter{liar}, "nobody", 502, "badGateway", 0},
-		{"all dead", []locator.Datacenter{dead}, "eu-admin", 503, "serviceUnavailable", 1},
+		{"dead, unknown login", []gatehouse.Datacenter{eu.datacenter(), dead}, "nobody", 503, "serviceUnavailable", 1},
+		{"dead, known login", []gatehouse.Datacenter{dead, eu.datacenter()}, "eu-admin", 200, "", 0},
+		{"slow, unknown login", []gatehouse.Datacenter{slow, eu.datacenter()}, "nobody", 503, "serviceUnavailable", 1},
+		{"slow listed first, known login", []gatehouse.Datacenter{slow, eu.datacenter()}, "eu-admin", 200, "", 0},
+		{"busy", []gatehouse.Datacenter{busy, eu.datacenter()}, "nobody", 503, "serviceUnavailable", 7},
+		{"a 404 that is not the route's", []gatehouse.Datacenter{proxy404, eu.datacenter()}, "nobody", 502, "badGateway", 0},
+		{"an oversized answer", []gatehouse.Datacenter{huge}, "nobody", 502, "badGateway", 0},
+		{"an answer for another login", []gatehouse.Datacenter{liar}, "nobody", 502, "badGateway", 0},
+		{"all dead", []gatehouse.Datacenter{dead}, "eu-admin", 503, "serviceUnavailable", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			loc := startLocator(t, locator.Config{Datacenters: tc.dcs, Timeout: timeout})
@@ -267,7 +267,7 @@ func TestUnreachableDatacenters(t *testing.T) {
 	}
 
 	t.Run("a slow data center listed after the one that knows does not delay", func(t *testing.T) {
-		loc := startLocator(t, locator.Config{Datacenters: []locator.Datacenter{eu.datacenter(), slow}, Timeout: 3 * time.Second})
+		loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{eu.datacenter(), slow}, Timeout: 3 * time.Second})
 		start := time.Now()
 		if r := lookup(t, loc, "eu-admin"); r.status != http.StatusOK {
 			t.Fatalf("%d %s", r.status, r.body)
@@ -294,7 +294,7 @@ func TestLocatorRateLimit(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 		w.Write([]byte(`{"error":{"code":"notFound","message":"No.","domain":"AccountServer"}}`))
 	})
-	loc := startLocator(t, locator.Config{Datacenters: []locator.Datacenter{nowhere}})
+	loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{nowhere}})
 	for range 30 {
 		if r := lookup(t, loc, "known"); r.status != http.StatusOK {
 			t.Fatalf("known: %d %s", r.status, r.body)
@@ -326,14 +326,14 @@ func TestLocatorRateLimit(t *testing.T) {
 func TestNewRefusesBadDirectories(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		dcs  []locator.Datacenter
+		dcs  []gatehouse.Datacenter
 		want string
 	}{
 		{"none", nil, "no data centers"},
-		{"twice", []locator.Datacenter{{ID: "eu8", URL: "http://a:1"}, {ID: "eu8", URL: "http://b:1"}}, "listed twice"},
-		{"same URL", []locator.Datacenter{{ID: "eu8", URL: "http://a:1"}, {ID: "us5", URL: "http://a:1/"}}, "same URL"},
-		{"bad URL", []locator.Datacenter{{ID: "eu8", URL: "a:1"}}, "http or https"},
-		{"bad id", []locator.Datacenter{{ID: "", URL: "http://a:1"}}, "id"},
+		{"twice", []gatehouse.Datacenter{{ID: "eu8", URL: "http://a:1"}, {ID: "eu8", URL: "http://b:1"}}, "listed twice"},
+		{"same URL", []gatehouse.Datacenter{{ID: "eu8", URL: "http://a:1"}, {ID: "us5", URL: "http://a:1/"}}, "same URL"},
+		{"bad URL", []gatehouse.Datacenter{{ID: "eu8", URL: "a:1"}}, "http or https"},
+		{"bad id", []gatehouse.Datacenter{{ID: "", URL: "http://a:1"}}, "id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := locator.New(locator.Config{Datacenters: tc.dcs}); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -379,7 +379,7 @@ func TestLocatorBehindTrustedProxies(t *testing.T) {
 			t.Fatal(err)
 		}
 		return startLocator(t, locator.Config{
-			Datacenters:    []locator.Datacenter{nowhere},
+			Datacenters:    []gatehouse.Datacenter{nowhere},
 			Limiter:        ratelimit.NewMemory(ratelimit.Config{Limit: limit, Window: time.Hour}),
 			TrustedProxies: prefixes,
 		})

@@ -9,16 +9,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/locator"
 )
 
-// datacenter is one item of GET /api/2/datacenters.
-type datacenter struct {
-	ID     string `json:"id"`
-	URL    string `json:"url"`
+// datacenterItem is one item of GET /api/2/datacenters: the data
+// center's id and url, then its issuer and whether it is this one.
+type datacenterItem struct {
+	gatehouse.Datacenter
 	Issuer string `json:"issuer"`
 	Self   bool   `json:"self"`
 }
 
 type datacenterList struct {
-	Items []datacenter `json:"items"`
+	Items []datacenterItem `json:"items"`
 }
 
 // handleDatacenters lists this data center and its peers. Any
@@ -26,9 +26,9 @@ type datacenterList struct {
 // and an app deployed in several data centers needs it to find them.
 func (s *Server) handleDatacenters(w http.ResponseWriter, r *http.Request) {
 	dcs := s.svc.Datacenters()
-	out := datacenterList{Items: make([]datacenter, 0, len(dcs))}
+	out := datacenterList{Items: make([]datacenterItem, 0, len(dcs))}
 	for _, d := range dcs {
-		out.Items = append(out.Items, datacenter{ID: d.ID, URL: d.URL, Issuer: d.Issuer, Self: d.Self})
+		out.Items = append(out.Items, datacenterItem{Datacenter: d.Datacenter, Issuer: d.Issuer, Self: d.Self})
 	}
 	apierr.WriteJSON(w, http.StatusOK, out)
 }

@@ -62,7 +62,7 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Peers are the other data centers of the cloud: listed by
 	// Datacenters, and named in the refusal of a token one of them issued.
-	Peers []Peer
+	Peers []gatehouse.Datacenter
 }
 
 // Service implements Gatehouse's use cases over a Store.
