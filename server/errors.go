@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 )
 
@@ -39,19 +38,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		apierr.WriteAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.", 0)
 	}
-}
-
-// OAuth errors of the IdP endpoints (RFC 6749 5.2).
-
-func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+apierr.Realm+`"`)
-	}
-	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "1")
-	}
-	noStore(w)
-	apierr.WriteJSON(w, status, api.OAuthError{Error: code, ErrorDescription: description})
 }
 
 func noStore(w http.ResponseWriter) {

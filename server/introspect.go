@@ -29,13 +29,13 @@ type introspection struct {
 
 // tokenParam returns the one token form parameter of an introspection or
 // revocation request.
-func tokenParam(r *http.Request) (string, *oauthFailure) {
+func tokenParam(r *http.Request) (string, *oauthError) {
 	v := r.PostForm["token"]
 	switch {
 	case len(v) == 0 || v[0] == "":
-		return "", &oauthFailure{http.StatusBadRequest, "invalid_request", "The token parameter is missing."}
+		return "", errInvalidRequest.with("The token parameter is missing.")
 	case len(v) > 1:
-		return "", &oauthFailure{http.StatusBadRequest, "invalid_request", "The token parameter is repeated."}
+		return "", errInvalidRequest.with("The token parameter is repeated.")
 	}
 	return v[0], nil
 }
@@ -45,7 +45,7 @@ func tokenParam(r *http.Request) (string, *oauthFailure) {
 // the bearer token of any active client of this data center.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if f := parseForm(w, r); f != nil {
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
@@ -59,13 +59,13 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 				s.writeServiceOAuthError(w, err)
 				return
 			}
-			errNoClientAuth.write(w)
+			writeOAuth(w, errInvalidClient)
 			return
 		}
 	} else {
 		cred, f := clientCredentials(r)
 		if f != nil {
-			f.write(w)
+			writeOAuth(w, f)
 			return
 		}
 		if _, err := s.svc.AuthenticateClient(r.Context(), cred); err != nil {
@@ -75,7 +75,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, f := tokenParam(r)
 	if f != nil {
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	claims, active, err := s.svc.Introspect(r.Context(), raw)
@@ -117,12 +117,12 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // or not the token was known, so the answer reveals nothing about it.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if f := parseForm(w, r); f != nil {
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	cred, f := clientCredentials(r)
 	if f != nil {
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	raw, f := tokenParam(r)
@@ -132,7 +132,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			s.writeServiceOAuthError(w, err)
 			return
 		}
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	if err := s.svc.RevokeToken(r.Context(), cred, raw); err != nil {
