@@ -15,10 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/datacenter"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
-	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -138,11 +138,11 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--dir: %w", err)
 	}
 
-	var pairs []idURL
+	var pairs []gatehouse.Datacenter
 	for _, d := range dcs {
-		pairs = append(pairs, idURL{d.id, d.url})
+		pairs = append(pairs, gatehouse.Datacenter{ID: d.id, URL: d.url})
 	}
-	loc, err := newLocator(pairs, 0, ratelimit.NewMemory(ratelimit.Config{}), log.With("component", "locator"))
+	loc, err := newLocator(pairs, 0, ratelimit.NewMemory(ratelimit.Config{}), log.With("component", "locator"), nil)
 	if err != nil {
 		closeAll()
 		return err
@@ -154,16 +154,16 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 	done := make(chan exited, len(dcs)+1)
 	started := make(chan string, len(dcs))
 	for _, d := range dcs {
-		var peers []idURL
+		var peers []gatehouse.Datacenter
 		for _, p := range dcs {
 			if p.id != d.id {
-				peers = append(peers, idURL{p.id, p.url})
+				peers = append(peers, gatehouse.Datacenter{ID: p.id, URL: p.url})
 			}
 		}
 		cfg := datacenter.Defaults()
 		cfg.ID, cfg.URL, cfg.DataDir, cfg.Listener = d.id, d.url, d.dataDir, d.ln
 		cfg.SigningAlgorithm = o.signingAlg
-		cfg.Peers = toPeers(peers)
+		cfg.Peers = peers
 		cfg.Logger = log.With("datacenter", d.id)
 		// A developer's GATEHOUSE_MASTER_KEY or bootstrap credentials would
 		// otherwise be shared by every data center, and the bootstrap files
@@ -249,7 +249,7 @@ func devIDs(list []string) ([]string, error) {
 		if id == "" {
 			continue
 		}
-		if !service.ValidDatacenterID(id) {
+		if !gatehouse.ValidDatacenterID(id) {
 			return nil, fmt.Errorf("--datacenters: %q is not a data center id: 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", id)
 		}
 		if seen[id] {

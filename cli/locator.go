@@ -6,50 +6,33 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
-	"github.com/gatehouse-dev/gatehouse/service"
 )
 
-// idURL is one ID=URL pair of --peer or --datacenter.
-type idURL struct{ id, url string }
-
-// parsePairs splits ID=URL values. Whether the ids and URLs are acceptable
-// (valid, distinct) is decided by the code that uses them, service.New and
-// locator.New, so that the rules live in one place each.
-func parsePairs(flag string, values []string) ([]idURL, error) {
-	out := make([]idURL, 0, len(values))
+// parsePairs reads the ID=URL values of --peer or --datacenter. Whether
+// the ids and URLs are acceptable (valid, distinct) is decided by the code
+// that uses them, service.New and locator.New, so that the rules live in
+// one place each.
+func parsePairs(flag string, values []string) ([]gatehouse.Datacenter, error) {
+	out := make([]gatehouse.Datacenter, 0, len(values))
 	for _, v := range values {
-		id, u, ok := strings.Cut(strings.TrimSpace(v), "=")
-		id, u = strings.TrimSpace(id), strings.TrimSpace(u)
-		if !ok || id == "" || u == "" {
-			return nil, fmt.Errorf("%s %q: want ID=URL, for example eu8=https://eu8-cloud.example.com", flag, v)
+		dc, err := gatehouse.ParseDatacenter(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s %w", flag, err)
 		}
-		out = append(out, idURL{id, u})
+		out = append(out, dc)
 	}
 	return out, nil
-}
-
-func toPeers(pairs []idURL) []service.Peer {
-	out := make([]service.Peer, 0, len(pairs))
-	for _, p := range pairs {
-		out = append(out, service.Peer{ID: p.id, URL: p.url})
-	}
-	return out
-}
-
-func toDatacenters(pairs []idURL) []locator.Datacenter {
-	out := make([]locator.Datacenter, 0, len(pairs))
-	for _, p := range pairs {
-		out = append(out, locator.Datacenter{ID: p.id, URL: p.url})
-	}
-	return out
 }
 
 // envList reads a comma-separated list default from the environment (the
@@ -70,6 +53,7 @@ type locatorOptions struct {
 	timeout     time.Duration
 	limit       int
 	window      time.Duration
+	trusted     string
 	logFormat   string
 	logLevel    string
 	envErr      envErrors
@@ -91,7 +75,9 @@ knows the login. When none does but some could not be asked, it answers 503
 may be wrong.
 
 Lookups of unknown logins are limited per caller address, as on the data
-centers. Each lookup the locator forwards is a miss in all data centers but
+centers. Behind a load balancer, list it in --trusted-proxies, as for
+gatehouse serve: its X-Forwarded-For then names the caller, whose misses
+are counted and whose address is passed on. Each lookup the locator forwards is a miss in all data centers but
 one, and comes from the locator's address; it carries the caller's address
 in X-Forwarded-For, so list the locator in the data centers'
 --trusted-proxies to have them count misses per caller rather than against
@@ -100,7 +86,8 @@ the locator.
 Every flag has an environment twin (GATEHOUSE_LOCATOR_LISTEN,
 GATEHOUSE_LOCATOR_DATACENTERS as comma-separated ID=URL pairs,
 GATEHOUSE_LOCATOR_TIMEOUT, GATEHOUSE_LOCATOR_FAILURE_LIMIT,
-GATEHOUSE_LOCATOR_FAILURE_WINDOW, GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL);
+GATEHOUSE_LOCATOR_FAILURE_WINDOW, GATEHOUSE_TRUSTED_PROXIES,
+GATEHOUSE_LOG_FORMAT, GATEHOUSE_LOG_LEVEL);
 a flag wins over its twin.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -116,6 +103,7 @@ a flag wins over its twin.`,
 	f.DurationVar(&o.timeout, "timeout", envDuration("GATEHOUSE_LOCATOR_TIMEOUT", locator.DefaultTimeout, "timeout", o.envErr), "how long to wait for each data center's answer")
 	f.IntVar(&o.limit, "lookup-failure-limit", envInt("GATEHOUSE_LOCATOR_FAILURE_LIMIT", ratelimit.DefaultLimit, "lookup-failure-limit", o.envErr), "lookups of unknown logins allowed per address in each window")
 	f.DurationVar(&o.window, "lookup-failure-window", envDuration("GATEHOUSE_LOCATOR_FAILURE_WINDOW", ratelimit.DefaultWindow, "lookup-failure-window", o.envErr), "the window of --lookup-failure-limit")
+	f.StringVar(&o.trusted, "trusted-proxies", envString("GATEHOUSE_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the caller (lookup limits, the address passed on)")
 	f.StringVar(&o.logFormat, "log-format", envString("GATEHOUSE_LOG_FORMAT", "text"), "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envString("GATEHOUSE_LOG_LEVEL", "info"), "log level: debug, info, warn or error")
 	return cmd
@@ -132,6 +120,10 @@ func runLocator(ctx context.Context, o *locatorOptions, stderr io.Writer) error 
 	if o.limit < 1 || o.window <= 0 {
 		return fmt.Errorf("--lookup-failure-limit must be at least 1 and --lookup-failure-window positive")
 	}
+	trusted, err := httpedge.ParseTrustedProxies(o.trusted)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	pairs, err := parsePairs("--datacenter", o.datacenters)
 	if err != nil {
 		return err
@@ -139,7 +131,7 @@ func runLocator(ctx context.Context, o *locatorOptions, stderr io.Writer) error 
 	if len(pairs) == 0 {
 		return fmt.Errorf("no data centers: give --datacenter ID=URL for each (or GATEHOUSE_LOCATOR_DATACENTERS)")
 	}
-	l, err := newLocator(pairs, o.timeout, ratelimit.NewMemory(ratelimit.Config{Limit: o.limit, Window: o.window}), log)
+	l, err := newLocator(pairs, o.timeout, ratelimit.NewMemory(ratelimit.Config{Limit: o.limit, Window: o.window}), log, trusted)
 	if err != nil {
 		return err
 	}
@@ -151,8 +143,8 @@ func runLocator(ctx context.Context, o *locatorOptions, stderr io.Writer) error 
 	return serveLocator(ctx, l, ln, log, pairs)
 }
 
-func newLocator(pairs []idURL, timeout time.Duration, lim ratelimit.Limiter, log *slog.Logger) (*locator.Locator, error) {
-	l, err := locator.New(locator.Config{Datacenters: toDatacenters(pairs), Timeout: timeout, Limiter: lim, Logger: log})
+func newLocator(dcs []gatehouse.Datacenter, timeout time.Duration, lim ratelimit.Limiter, log *slog.Logger, trusted []netip.Prefix) (*locator.Locator, error) {
+	l, err := locator.New(locator.Config{Datacenters: dcs, Timeout: timeout, Limiter: lim, Logger: log, TrustedProxies: trusted})
 	if err != nil {
 		return nil, fmt.Errorf("--datacenter: %w", err)
 	}
@@ -161,10 +153,10 @@ func newLocator(pairs []idURL, timeout time.Duration, lim ratelimit.Limiter, log
 
 // serveLocator serves until ctx ends; gatehouse locator and gatehouse dev
 // share it, so the two log and stop alike.
-func serveLocator(ctx context.Context, l *locator.Locator, ln net.Listener, log *slog.Logger, pairs []idURL) error {
-	ids := make([]string, 0, len(pairs))
-	for _, p := range pairs {
-		ids = append(ids, p.id)
+func serveLocator(ctx context.Context, l *locator.Locator, ln net.Listener, log *slog.Logger, dcs []gatehouse.Datacenter) error {
+	ids := make([]string, 0, len(dcs))
+	for _, dc := range dcs {
+		ids = append(ids, dc.ID)
 	}
 	log.Info("locator listening", "addr", ln.Addr().String(), "datacenters", strings.Join(ids, ","))
 	err := l.Serve(ctx, ln, 5*time.Second)

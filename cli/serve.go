@@ -17,7 +17,6 @@ import (
 
 type serveOptions struct {
 	cfg       datacenter.Config
-	masterKey string   // --master-key-file; the key itself comes only from the environment
 	peers     []string // ID=URL, from --peer or GATEHOUSE_PEERS
 	logFormat string
 	logLevel  string
@@ -106,7 +105,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.Peers = toPeers(peers)
+	cfg.Peers = peers
 	cfg.MasterKey = os.Getenv(keycrypt.EnvVar)
 	if cfg.Bootstrap, err = bootstrapFromEnv(); err != nil {
 		return err

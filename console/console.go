@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -172,7 +172,7 @@ func (c *Console) secure(r *http.Request) bool { return r.TLS != nil || c.httpsU
 
 // remoteIP is the client's address, as the token endpoint sees it (behind
 // trusted proxies too), for the rate limiter and the audit log.
-func remoteIP(r *http.Request) string { return wire.ClientIP(r) }
+func remoteIP(r *http.Request) string { return httpedge.ClientIP(r) }
 
 // staticFile is an embedded asset with its content hash, which versions
 // its URL so it can be cached for long and still change with the binary.

@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -196,8 +196,8 @@ func (c *Console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 	case errors.As(err, &limited):
-		w.Header().Set("Retry-After", wire.RetryAfterSeconds(limited.RetryAfter))
-		pg.Message = "Too many failed sign-ins from your address. Wait " + wire.RetryAfterSeconds(limited.RetryAfter) + " seconds and try again."
+		w.Header().Set("Retry-After", apierr.RetryAfterSeconds(limited.RetryAfter))
+		pg.Message = "Too many failed sign-ins from your address. Wait " + apierr.RetryAfterSeconds(limited.RetryAfter) + " seconds and try again."
 		c.renderSignIn(w, r, http.StatusTooManyRequests, pg, "")
 		return
 	case errors.Is(err, gatehouse.ErrUnauthenticated):
@@ -574,7 +574,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, a *request, err e
 		w.Header().Set("Retry-After", "1")
 		c.renderError(w, r, a, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
 	case errors.As(err, &ge):
-		c.renderError(w, r, a, wire.Status(err), ge.Message)
+		c.renderError(w, r, a, apierr.Status(err), ge.Message)
 	default:
 		c.log.Error("console: internal error", "path", r.URL.Path, "err", err)
 		c.renderError(w, r, a, http.StatusInternalServerError, "Internal error.")

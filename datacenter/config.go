@@ -15,7 +15,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -76,7 +77,7 @@ type Config struct {
 	TrustedProxies   string
 	SigningAlgorithm string
 	// Peers are the other data centers of the cloud.
-	Peers []service.Peer
+	Peers []gatehouse.Datacenter
 	// PprofListen is a loopback address to serve Go's profiles on; "" is off.
 	PprofListen string
 
@@ -148,7 +149,7 @@ func (c Config) validate() ([]netip.Prefix, error) {
 	if c.Leeway < 0 {
 		return nil, fmt.Errorf("--leeway must not be negative, got %s", c.Leeway)
 	}
-	trusted, err := wire.ParseTrustedProxies(c.TrustedProxies)
+	trusted, err := httpedge.ParseTrustedProxies(c.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
@@ -162,7 +163,7 @@ func (c Config) validate() ([]netip.Prefix, error) {
 		return nil, errors.New("--auth-failure-limit must be at least 1 and --auth-failure-window positive")
 	}
 	if c.URL != "" {
-		if _, _, err := token.Endpoints(c.URL); err != nil {
+		if _, _, err := token.IssuerAndAudience(c.URL); err != nil {
 			return nil, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/datacenter"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
@@ -165,7 +166,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 			c.Bootstrap = &service.BootstrapCredentials{ClientID: "admin", ClientSecret: "short"}
 		}, "bootstrap credentials refused"},
 		{"own id as a peer", func(c *datacenter.Config) {
-			c.ID, c.Peers = "eu8", []service.Peer{{ID: "eu8", URL: "https://other.test"}}
+			c.ID, c.Peers = "eu8", []gatehouse.Datacenter{{ID: "eu8", URL: "https://other.test"}}
 		}, "own id"},
 		{"taken port", func(c *datacenter.Config) { c.Listen = taken }, "listen on"},
 	} {

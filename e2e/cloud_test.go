@@ -365,8 +365,9 @@ func TestLocatorCommand(t *testing.T) {
 	for i := 1; ; i++ {
 		port := freePort(t)
 		loc = &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
-		loc.cmd = exec.Command(binPath, "locator", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--datacenter", "eu8="+s.URL)
-		loc.cmd.Env = []string{}
+		loc.cmd = exec.Command(binPath, "locator", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--datacenter", "eu8="+s.URL, "--lookup-failure-limit", "1")
+		// The test's client is the locator's trusted proxy, by the twin.
+		loc.cmd.Env = []string{"GATEHOUSE_TRUSTED_PROXIES=127.0.0.1"}
 		loc.cmd.Stdout, loc.cmd.Stderr = loc.stdout, loc.stderr
 		if err := loc.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -397,6 +398,29 @@ func TestLocatorCommand(t *testing.T) {
 		t.Errorf("answer %s", r.body)
 	}
 	loc.do(t, http.MethodGet, "/api/1/accounts?login=nobody", "", nil).want(t, http.StatusNotFound, "unknown login")
+	// That miss was the proxy's own, and used up its one. The callers
+	// behind it are counted apart, by the address it forwards.
+	asCaller := func(ip string) int {
+		req, err := http.NewRequest(http.MethodGet, loc.URL+"/api/1/accounts?login=nobody", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Forwarded-For", ip)
+		res, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for i, want := range []int{http.StatusNotFound, http.StatusTooManyRequests} {
+		if got := asCaller("198.51.100.1"); got != want {
+			t.Errorf("caller behind the proxy, lookup %d: %d, want %d", i+1, got, want)
+		}
+	}
+	if got := asCaller("198.51.100.2"); got != http.StatusNotFound {
+		t.Errorf("another caller behind the proxy: %d, want 404", got)
+	}
 
 	if err := loc.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -408,6 +432,11 @@ func TestLocatorCommand(t *testing.T) {
 	res := runCLI(t, nil, "locator", "--listen", "127.0.0.1:0")
 	if res.code != 1 || !strings.Contains(res.stderr, "no data centers") {
 		t.Errorf("without data centers: exit %d, %q", res.code, res.stderr)
+	}
+	wantOneLine(t, res.stderr)
+	res = runCLI(t, nil, "locator", "--listen", "127.0.0.1:0", "--datacenter", "eu8=http://eu8.test", "--trusted-proxies", "10.0.0.0/8,nonsense")
+	if res.code != 1 || !strings.Contains(res.stderr, "--trusted-proxies") {
+		t.Errorf("with a bad trusted proxy: exit %d, %q", res.code, res.stderr)
 	}
 	wantOneLine(t, res.stderr)
 	res = runCLI(t, nil, "dev", "--datacenters", "eu8,eu8", "--dir", t.TempDir())

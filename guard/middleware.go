@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 )
 
 // Middleware returns next protected by the guard: a request without a
@@ -18,9 +18,9 @@ import (
 // func(http.Handler) http.Handler, as router middleware chains expect.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, err := wire.BearerToken(r)
+		raw, err := apierr.BearerToken(r)
 		if err == nil && raw == "" {
-			wire.WriteMissing(w)
+			apierr.WriteMissing(w)
 			return
 		}
 		var claims *Claims
@@ -42,7 +42,7 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	var ge *gatehouse.Error
 	if errors.As(err, &ge) && errors.Is(err, gatehouse.ErrUnauthenticated) {
 		g.log.Debug("bearer token refused", "method", r.Method, "path", r.URL.Path, "code", ge.Code)
-		wire.WriteRefusal(w, http.StatusUnauthorized, ge)
+		apierr.WriteRefusal(w, http.StatusUnauthorized, ge)
 		return
 	}
 	wait := time.Second
@@ -53,5 +53,5 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	// Debug, not Warn: the failing fetch is logged once per attempt, and
 	// an outage would otherwise log one line per request.
 	g.log.Debug("bearer token could not be checked", "method", r.Method, "path", r.URL.Path, "err", err)
-	wire.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", wait)
+	apierr.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", wait)
 }

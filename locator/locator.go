@@ -18,15 +18,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
-	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -50,13 +51,6 @@ type Account struct {
 	DatacenterID string `json:"datacenter_id"`
 }
 
-// Datacenter is one data center the locator asks: its id and the base URL
-// at which clients, and the locator, reach it.
-type Datacenter struct {
-	ID  string
-	URL string
-}
-
 // DefaultTimeout bounds the wait for one data center's answer.
 const DefaultTimeout = 3 * time.Second
 
@@ -68,7 +62,7 @@ const maxAnswerBytes = 64 << 10
 type Config struct {
 	// Datacenters are asked in parallel; when more than one knows a login,
 	// the first listed wins, so the answer does not depend on timing.
-	Datacenters []Datacenter
+	Datacenters []gatehouse.Datacenter
 	// Timeout (DefaultTimeout) bounds each data center's answer.
 	Timeout time.Duration
 	// Limiter counts lookups of logins no data center knows, per caller
@@ -77,11 +71,16 @@ type Config struct {
 	// HTTPClient asks the data centers; nil means a client of its own.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// TrustedProxies are the load balancers and proxies in front of the
+	// locator whose X-Forwarded-For is believed: the caller they name is
+	// the one whose misses are counted, and whose address is passed on.
+	// Without them the TCP peer is the caller, whatever headers say.
+	TrustedProxies []netip.Prefix
 }
 
 // Locator answers the locator route for a whole cloud.
 type Locator struct {
-	dcs     []Datacenter
+	dcs     []gatehouse.Datacenter
 	timeout time.Duration
 	limiter ratelimit.Limiter
 	client  *http.Client
@@ -95,12 +94,12 @@ func New(cfg Config) (*Locator, error) {
 		return nil, errors.New("locator: no data centers to ask")
 	}
 	ids, urls := map[string]bool{}, map[string]string{}
-	dcs := make([]Datacenter, 0, len(cfg.Datacenters))
+	dcs := make([]gatehouse.Datacenter, 0, len(cfg.Datacenters))
 	for _, dc := range cfg.Datacenters {
-		if !service.ValidDatacenterID(dc.ID) {
-			return nil, fmt.Errorf("data center %q: an id is 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", dc.ID)
+		if err := dc.Validate(); err != nil {
+			return nil, fmt.Errorf("data center %q: %w", dc.ID, err)
 		}
-		iss, _, err := token.Endpoints(dc.URL)
+		iss, _, err := token.IssuerAndAudience(dc.URL)
 		if err != nil {
 			return nil, fmt.Errorf("data center %s: %w", dc.ID, err)
 		}
@@ -111,7 +110,7 @@ func New(cfg Config) (*Locator, error) {
 			return nil, fmt.Errorf("data centers %s and %s have the same URL %s", other, dc.ID, dc.URL)
 		}
 		ids[dc.ID], urls[iss] = true, dc.ID
-		dcs = append(dcs, Datacenter{ID: dc.ID, URL: strings.TrimRight(dc.URL, "/")})
+		dcs = append(dcs, gatehouse.Datacenter{ID: dc.ID, URL: strings.TrimRight(dc.URL, "/")})
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("locator: timeout must not be negative, got %s", cfg.Timeout)
@@ -141,12 +140,14 @@ func New(cfg Config) (*Locator, error) {
 			methodNotAllowed(w, r, "GET, HEAD")
 			return
 		}
-		wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		wire.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "Not found.", 0)
+		apierr.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "Not found.", 0)
 	})
-	l.handler = l.logRequests(mux)
+	// The data centers' own edge: a lookup is logged, limited and
+	// recovered alike whichever of them answers it.
+	l.handler = httpedge.Handler(mux, httpedge.Options{Logger: cfg.Logger, TrustedProxies: cfg.TrustedProxies})
 	return l, nil
 }
 
@@ -239,7 +240,7 @@ func (l *Locator) Locate(ctx context.Context, login, clientIP string) (Account, 
 // data center's status, and the login is checked against the one asked
 // for; the URL and id answered are the ones the locator is configured
 // with, which are how clients reach that data center.
-func (l *Locator) ask(ctx context.Context, dc Datacenter, login, clientIP string) answer {
+func (l *Locator) ask(ctx context.Context, dc gatehouse.Datacenter, login, clientIP string) answer {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, dc.URL+Path+"?login="+url.QueryEscape(login), nil)
@@ -323,12 +324,12 @@ func (l *Locator) handleAccounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	caller := remoteIP(r)
+	caller := httpedge.ClientIP(r)
 	key := limitKey(caller)
 	wait, err := l.limiter.Allowed(ctx, key)
 	if err != nil {
 		l.log.Error("rate limiter unavailable", "err", err)
-		wire.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", 0)
+		apierr.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", 0)
 		return
 	}
 	if wait > 0 {
@@ -340,21 +341,21 @@ func (l *Locator) handleAccounts(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		w.Header().Set("Cache-Control", "no-store")
-		wire.WriteJSON(w, http.StatusOK, acc)
+		apierr.WriteJSON(w, http.StatusOK, acc)
 	case errors.Is(err, ErrNotFound):
 		if ferr := l.limiter.Fail(ctx, key); ferr != nil {
 			l.log.Warn("counting a failed login lookup failed", "err", ferr)
 		}
 		WriteNotFound(w)
 	case errors.As(err, &unavailable) && unavailable.Temporary:
-		wire.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable,
+		apierr.WriteAPIError(w, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable,
 			"The login was not found, but data centers "+strings.Join(unavailable.Datacenters, ", ")+" could not be asked; retry later.", unavailable.RetryAfter)
 	case errors.As(err, &unavailable):
-		wire.WriteAPIError(w, http.StatusBadGateway, CodeBadGateway,
+		apierr.WriteAPIError(w, http.StatusBadGateway, CodeBadGateway,
 			"The login was not found, but data centers "+strings.Join(unavailable.Datacenters, ", ")+" gave answers that are not the locator route's.", 0)
 	default:
 		l.log.Error("locating a login failed", "err", err)
-		wire.WriteAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.", 0)
+		apierr.WriteAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.", 0)
 	}
 }
 
@@ -365,10 +366,10 @@ func LoginParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	logins := r.URL.Query()["login"]
 	switch {
 	case len(logins) > 1:
-		wire.WriteAPIError(w, http.StatusBadRequest, gatehouse.CodeValidationError, "The login query parameter is repeated.", 0)
+		apierr.WriteAPIError(w, http.StatusBadRequest, gatehouse.CodeValidationError, "The login query parameter is repeated.", 0)
 		return "", false
 	case len(logins) == 0 || logins[0] == "":
-		wire.WriteAPIError(w, http.StatusBadRequest, gatehouse.CodeValidationError, "The login query parameter is required.", 0)
+		apierr.WriteAPIError(w, http.StatusBadRequest, gatehouse.CodeValidationError, "The login query parameter is required.", 0)
 		return "", false
 	}
 	return logins[0], true
@@ -377,69 +378,24 @@ func LoginParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 // WriteNotFound answers a lookup of an unknown login.
 func WriteNotFound(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
-	wire.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "No account with this login.", 0)
+	apierr.WriteAPIError(w, http.StatusNotFound, gatehouse.CodeNotFound, "No account with this login.", 0)
 }
 
 // WriteTooManyLookups refuses a caller past the limit of unknown logins.
 func WriteTooManyLookups(w http.ResponseWriter, wait time.Duration) {
-	wire.WriteAPIError(w, http.StatusTooManyRequests, CodeTooManyRequests, "Too many lookups of unknown logins; retry later.", wait)
+	apierr.WriteAPIError(w, http.StatusTooManyRequests, CodeTooManyRequests, "Too many lookups of unknown logins; retry later.", wait)
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed string) {
 	w.Header().Set("Allow", allowed)
-	wire.WriteAPIError(w, http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed,
+	apierr.WriteAPIError(w, http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed,
 		fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, allowed), 0)
-}
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-// logRequests logs one line per request, as the data centers do: never the
-// query string, so not the login either.
-func (l *Locator) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		l.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", remoteIP(r))
-	})
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully: in-flight
 // lookups get up to grace to finish.
 func (l *Locator) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	hs := &http.Server{
-		Handler:           l,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	err := wire.ServeUntil(ctx, hs, ln, grace)
+	err := httpedge.Serve(ctx, l, ln, grace, l.log)
 	// Hang up on the data centers too. The transport may have dialled a
 	// connection it never sent a request on (a second dial that lost the
 	// race to an idle one), and a data center shutting down waits seconds

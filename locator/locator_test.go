@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/locator"
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
@@ -59,23 +61,23 @@ func startDC(t *testing.T, id, adminID string) *dc {
 	return d
 }
 
-func (d *dc) datacenter() locator.Datacenter { return locator.Datacenter{ID: d.id, URL: d.url} }
+func (d *dc) datacenter() gatehouse.Datacenter { return gatehouse.Datacenter{ID: d.id, URL: d.url} }
 
 // fakeDC is a data center that answers the route with handler.
-func fakeDC(t *testing.T, id string, handler http.HandlerFunc) locator.Datacenter {
+func fakeDC(t *testing.T, id string, handler http.HandlerFunc) gatehouse.Datacenter {
 	t.Helper()
 	hs := httptest.NewServer(handler)
 	t.Cleanup(hs.Close)
-	return locator.Datacenter{ID: id, URL: hs.URL}
+	return gatehouse.Datacenter{ID: id, URL: hs.URL}
 }
 
 // deadDC is a URL nothing listens on any more.
-func deadDC(t *testing.T, id string) locator.Datacenter {
+func deadDC(t *testing.T, id string) gatehouse.Datacenter {
 	t.Helper()
 	hs := httptest.NewServer(http.NotFoundHandler())
 	u := hs.URL
 	hs.Close()
-	return locator.Datacenter{ID: id, URL: u}
+	return gatehouse.Datacenter{ID: id, URL: u}
 }
 
 // startLocator serves a locator over the data centers.
@@ -146,7 +148,7 @@ func (r result) code(t *testing.T) string {
 // no data center knows.
 func TestLocateAcrossTwoDatacenters(t *testing.T) {
 	eu, us := startDC(t, "eu8", "eu-admin"), startDC(t, "us5", "us-admin")
-	loc := startLocator(t, locator.Config{Datacenters: []locator.Datacenter{eu.datacenter(), us.datacenter()}})
+	loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{eu.datacenter(), us.datacenter()}})
 
 	for login, want := range map[string]*dc{"eu-admin": eu, "us-admin": us} {
 		r := lookup(t, loc, login)
@@ -187,7 +189,7 @@ func TestLocateAcrossTwoDatacenters(t *testing.T) {
 func TestFirstListedWins(t *testing.T) {
 	eu, us := startDC(t, "eu8", "same-admin"), startDC(t, "us5", "same-admin")
 	for _, order := range [][]*dc{{eu, us}, {us, eu}} {
-		loc := startLocator(t, locator.Config{Datacenters: []locator.Datacenter{order[0].datacenter(), order[1].datacenter()}})
+		loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{order[0].datacenter(), order[1].datacenter()}})
 		for range 5 {
 			if a := lookup(t, loc, "same-admin").account(t); a.DatacenterID != order[0].id {
 				t.Fatalf("order %s,%s: answered %s", order[0].id, order[1].id, a.DatacenterID)
@@ -226,21 +228,21 @@ func TestUnreachableDatacenters(t *testing.T) {
 
 	for _, tc := range []struct {
 		name      string
-		dcs       []locator.Datacenter
+		dcs       []gatehouse.Datacenter
 		login     string
 		status    int
 		code      string
 		retryAtLe int // Retry-After at least
 	}{
-		{"dead, unknown login", []locator.Datacenter{eu.datacenter(), dead}, "nobody", 503, "serviceUnavailable", 1},
-		{"dead, known login", []locator.Datacenter{dead, eu.datacenter()}, "eu-admin", 200, "", 0},
-		{"slow, unknown login", []locator.Datacenter{slow, eu.datacenter()}, "nobody", 503, "serviceUnavailable", 1},
-		{"slow listed first, known login", []locator.Datacenter{slow, eu.datacenter()}, "eu-admin", 200, "", 0},
-		{"busy", []locator.Datacenter{busy, eu.datacenter()}, "nobody", 503, "serviceUnavailable", 7},
-		{"a 404 that is not the route's", []locator.Datacenter{proxy404, eu.datacenter()}, "nobody", 502, "badGateway", 0},
-		{"an oversized answer", []locator.Datacenter{huge}, "nobody", 502, "badGateway", 0},
-		{"an answer for another login", []locator.Datacenter{liar}, "nobody", 502, "badGateway", 0},
-		{"all dead", []locator.Datacenter{dead}, "eu-admin", 503, "serviceUnavailable", 1},
+		{"dead, unknown login", []gatehouse.Datacenter{eu.datacenter(), dead}, "nobody", 503, "serviceUnavailable", 1},
+		{"dead, known login", []gatehouse.Datacenter{dead, eu.datacenter()}, "eu-admin", 200, "", 0},
+		{"slow, unknown login", []gatehouse.Datacenter{slow, eu.datacenter()}, "nobody", 503, "serviceUnavailable", 1},
+		{"slow listed first, known login", []gatehouse.Datacenter{slow, eu.datacenter()}, "eu-admin", 200, "", 0},
+		{"busy", []gatehouse.Datacenter{busy, eu.datacenter()}, "nobody", 503, "serviceUnavailable", 7},
+		{"a 404 that is not the route's", []gatehouse.Datacenter{proxy404, eu.datacenter()}, "nobody", 502, "badGateway", 0},
+		{"an oversized answer", []gatehouse.Datacenter{huge}, "nobody", 502, "badGateway", 0},
+		{"an answer for another login", []gatehouse.Datacenter{liar}, "nobody", 502, "badGateway", 0},
+		{"all dead", []gatehouse.Datacenter{dead}, "eu-admin", 503, "serviceUnavailable", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			loc := startLocator(t, locator.Config{Datacenters: tc.dcs, Timeout: timeout})
@@ -265,7 +267,7 @@ func TestUnreachableDatacenters(t *testing.T) {
 	}
 
 	t.Run("a slow data center listed after the one that knows does not delay", func(t *testing.T) {
-		loc := startLocator(t, locator.Config{Datacenters: []locator.Datacenter{eu.datacenter(), slow}, Timeout: 3 * time.Second})
+		loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{eu.datacenter(), slow}, Timeout: 3 * time.Second})
 		start := time.Now()
 		if r := lookup(t, loc, "eu-admin"); r.status != http.StatusOK {
 			t.Fatalf("%d %s", r.status, r.body)
@@ -292,7 +294,7 @@ func TestLocatorRateLimit(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 		w.Write([]byte(`{"error":{"code":"notFound","message":"No.","domain":"AccountServer"}}`))
 	})
-	loc := startLocator(t, locator.Config{Datacenters: []locator.Datacenter{nowhere}})
+	loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{nowhere}})
 	for range 30 {
 		if r := lookup(t, loc, "known"); r.status != http.StatusOK {
 			t.Fatalf("known: %d %s", r.status, r.body)
@@ -324,14 +326,14 @@ func TestLocatorRateLimit(t *testing.T) {
 func TestNewRefusesBadDirectories(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		dcs  []locator.Datacenter
+		dcs  []gatehouse.Datacenter
 		want string
 	}{
 		{"none", nil, "no data centers"},
-		{"twice", []locator.Datacenter{{ID: "eu8", URL: "http://a:1"}, {ID: "eu8", URL: "http://b:1"}}, "listed twice"},
-		{"same URL", []locator.Datacenter{{ID: "eu8", URL: "http://a:1"}, {ID: "us5", URL: "http://a:1/"}}, "same URL"},
-		{"bad URL", []locator.Datacenter{{ID: "eu8", URL: "a:1"}}, "http or https"},
-		{"bad id", []locator.Datacenter{{ID: "", URL: "http://a:1"}}, "id"},
+		{"twice", []gatehouse.Datacenter{{ID: "eu8", URL: "http://a:1"}, {ID: "eu8", URL: "http://b:1"}}, "listed twice"},
+		{"same URL", []gatehouse.Datacenter{{ID: "eu8", URL: "http://a:1"}, {ID: "us5", URL: "http://a:1/"}}, "same URL"},
+		{"bad URL", []gatehouse.Datacenter{{ID: "eu8", URL: "a:1"}}, "http or https"},
+		{"bad id", []gatehouse.Datacenter{{ID: "", URL: "http://a:1"}}, "id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := locator.New(locator.Config{Datacenters: tc.dcs}); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -339,4 +341,83 @@ func TestNewRefusesBadDirectories(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lookupAs asks the locator with an X-Forwarded-For header, as a proxy in
+// front of it would.
+func lookupAs(t *testing.T, base, login, forwardedFor string) result {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/api/1/accounts?login="+url.QueryEscape(login), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Forwarded-For", forwardedFor)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return result{res.StatusCode, res.Header, b}
+}
+
+// Behind a trusted proxy the locator counts misses per real caller, and
+// tells the data centers whom each lookup is for; a peer it does not
+// trust is the caller, whatever X-Forwarded-For it sends.
+func TestLocatorBehindTrustedProxies(t *testing.T) {
+	const limit = 3
+	var forwardedFor atomic.Value
+	nowhere := fakeDC(t, "nowhere", func(w http.ResponseWriter, r *http.Request) {
+		forwardedFor.Store(r.Header.Get("X-Forwarded-For"))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"error":{"code":"notFound","message":"No.","domain":"AccountServer"}}`))
+	})
+	start := func(t *testing.T, trusted string) string {
+		prefixes, err := httpedge.ParseTrustedProxies(trusted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return startLocator(t, locator.Config{
+			Datacenters:    []gatehouse.Datacenter{nowhere},
+			Limiter:        ratelimit.NewMemory(ratelimit.Config{Limit: limit, Window: time.Hour}),
+			TrustedProxies: prefixes,
+		})
+	}
+
+	t.Run("trusted proxy", func(t *testing.T) {
+		loc := start(t, "127.0.0.1") // the tests' client is the proxy
+		for i := range limit {
+			if r := lookupAs(t, loc, "guess-"+strconv.Itoa(i), "198.51.100.1"); r.status != http.StatusNotFound {
+				t.Fatalf("miss %d: %d %s", i, r.status, r.body)
+			}
+			if got := forwardedFor.Load(); got != "198.51.100.1" {
+				t.Fatalf("the data center was told X-Forwarded-For %q, want the caller behind the proxy", got)
+			}
+		}
+		if r := lookupAs(t, loc, "guess-x", "198.51.100.1"); r.status != http.StatusTooManyRequests {
+			t.Errorf("caller past the limit: %d %s", r.status, r.body)
+		}
+		// Another caller behind the same proxy has misses of its own.
+		if r := lookupAs(t, loc, "guess-y", "198.51.100.2"); r.status != http.StatusNotFound {
+			t.Errorf("another caller behind the proxy: %d %s, want 404", r.status, r.body)
+		}
+	})
+
+	t.Run("untrusted peer", func(t *testing.T) {
+		loc := start(t, "10.0.0.0/8") // not the tests' client
+		for i := range limit {
+			// A fresh forged address each time must not buy fresh misses.
+			forged := "198.51.100." + strconv.Itoa(10+i)
+			if r := lookupAs(t, loc, "guess-"+strconv.Itoa(i), forged); r.status != http.StatusNotFound {
+				t.Fatalf("miss %d: %d %s", i, r.status, r.body)
+			}
+			if got := forwardedFor.Load(); got != "127.0.0.1" {
+				t.Fatalf("the data center was told X-Forwarded-For %q, want the peer's address", got)
+			}
+		}
+		if r := lookupAs(t, loc, "guess-x", "198.51.100.99"); r.status != http.StatusTooManyRequests {
+			t.Errorf("peer past the limit with a forged header: %d %s", r.status, r.body)
+		}
+	})
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -108,7 +108,7 @@ func jsonProblem(err error) string {
 
 func (s *Server) writeDecodeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errTooLarge) {
-		wire.WriteAPIError(w, http.StatusRequestEntityTooLarge, "requestTooLarge", "The request body is too large.", 0)
+		apierr.WriteAPIError(w, http.StatusRequestEntityTooLarge, "requestTooLarge", "The request body is too large.", 0)
 		return
 	}
 	s.writeError(w, r, err)
@@ -169,7 +169,7 @@ func (s *Server) handleClients(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		list.Paging = &api.Paging{Cursors: api.Cursors{After: next}}
 	}
-	wire.WriteJSON(w, http.StatusOK, list)
+	apierr.WriteJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p *service.Principal) {
@@ -196,7 +196,7 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p *service
 	out.ClientSecret = secret
 	noStore(w)
 	w.Header().Set("Location", "/api/2/clients/"+url.PathEscape(c.ID))
-	wire.WriteJSON(w, http.StatusCreated, out)
+	apierr.WriteJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) handleClient(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +209,7 @@ func (s *Server) handleClient(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		wire.WriteJSON(w, http.StatusOK, toAPI(c))
+		apierr.WriteJSON(w, http.StatusOK, toAPI(c))
 	case http.MethodPut:
 		var req api.UpdateClientRequest
 		if err := decodeJSON(w, r, &req); err != nil {
@@ -227,7 +227,7 @@ func (s *Server) handleClient(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		wire.WriteJSON(w, http.StatusOK, toAPI(c))
+		apierr.WriteJSON(w, http.StatusOK, toAPI(c))
 	case http.MethodDelete:
 		if err := s.svc.DeleteClient(r.Context(), p, id); err != nil {
 			s.writeError(w, r, err)
@@ -246,5 +246,5 @@ func (s *Server) handleRegenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noStore(w)
-	wire.WriteJSON(w, http.StatusOK, api.SecretResponse{ClientID: id, ClientSecret: secret})
+	apierr.WriteJSON(w, http.StatusOK, api.SecretResponse{ClientID: id, ClientSecret: secret})
 }

@@ -5,20 +5,20 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/locator"
 )
 
-// datacenter is one item of GET /api/2/datacenters.
-type datacenter struct {
-	ID     string `json:"id"`
-	URL    string `json:"url"`
+// datacenterItem is one item of GET /api/2/datacenters: the data
+// center's id and url, then its issuer and whether it is this one.
+type datacenterItem struct {
+	gatehouse.Datacenter
 	Issuer string `json:"issuer"`
 	Self   bool   `json:"self"`
 }
 
 type datacenterList struct {
-	Items []datacenter `json:"items"`
+	Items []datacenterItem `json:"items"`
 }
 
 // handleDatacenters lists this data center and its peers. Any
@@ -26,11 +26,11 @@ type datacenterList struct {
 // and an app deployed in several data centers needs it to find them.
 func (s *Server) handleDatacenters(w http.ResponseWriter, r *http.Request) {
 	dcs := s.svc.Datacenters()
-	out := datacenterList{Items: make([]datacenter, 0, len(dcs))}
+	out := datacenterList{Items: make([]datacenterItem, 0, len(dcs))}
 	for _, d := range dcs {
-		out.Items = append(out.Items, datacenter{ID: d.ID, URL: d.URL, Issuer: d.Issuer, Self: d.Self})
+		out.Items = append(out.Items, datacenterItem{Datacenter: d.Datacenter, Issuer: d.Issuer, Self: d.Self})
 	}
-	wire.WriteJSON(w, http.StatusOK, out)
+	apierr.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleLocate answers the locator route for this data center's own
@@ -49,7 +49,7 @@ func (s *Server) handleLocate(w http.ResponseWriter, r *http.Request) {
 	var limited *gatehouse.RateLimitedError
 	switch {
 	case err == nil:
-		wire.WriteJSON(w, http.StatusOK, locator.Account{ServerURL: acc.ServerURL, ID: 0, Login: acc.Login, DatacenterID: acc.DatacenterID})
+		apierr.WriteJSON(w, http.StatusOK, locator.Account{ServerURL: acc.ServerURL, ID: 0, Login: acc.Login, DatacenterID: acc.DatacenterID})
 	case errors.As(err, &limited):
 		locator.WriteTooManyLookups(w, limited.RetryAfter)
 	default:

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/datacenter"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/service"
 )
 
 // newCloud starts one data center per id, each knowing all the others as
@@ -30,7 +30,7 @@ func newCloud(t *testing.T, ids ...string) map[string]*dc {
 		d := prepared[i]
 		for j, other := range prepared {
 			if j != i {
-				d.Peers = append(d.Peers, service.Peer{ID: ids[j], URL: other.URL})
+				d.Peers = append(d.Peers, gatehouse.Datacenter{ID: ids[j], URL: other.URL})
 			}
 		}
 		d.Run()
@@ -92,6 +92,11 @@ func TestDatacenterDirectory(t *testing.T) {
 	if len(list.Items) != 1 || !list.Items[0].Self || list.Items[0].URL != alone.URL {
 		t.Errorf("alone: %s", r.body)
 	}
+	// The body's exact shape: these four members, in this order, no more.
+	want := `{"items":[{"id":"test","url":"` + alone.URL + `","issuer":"` + alone.URL + `/bc","self":true}]}` + "\n"
+	if string(r.body) != want {
+		t.Errorf("alone: body %s, want %s", r.body, want)
+	}
 }
 
 // A token from a known peer is refused with a message that names the data
@@ -146,16 +151,16 @@ func TestPeerConfigurationRefused(t *testing.T) {
 	self := "http://127.0.0.1:18080"
 	for _, tc := range []struct {
 		name  string
-		peers []service.Peer
+		peers []gatehouse.Datacenter
 		want  string
 	}{
-		{"own URL", []service.Peer{{ID: "us5", URL: self + "/"}}, "own URL"},
-		{"own id", []service.Peer{{ID: "eu8", URL: "http://127.0.0.1:18081"}}, "own id"},
-		{"listed twice", []service.Peer{{ID: "us5", URL: "http://127.0.0.1:18081"}, {ID: "us5", URL: "http://127.0.0.1:18082"}}, "listed twice"},
-		{"same URL", []service.Peer{{ID: "us5", URL: "http://127.0.0.1:18081"}, {ID: "ap2", URL: "http://127.0.0.1:18081"}}, "same URL"},
-		{"not http", []service.Peer{{ID: "us5", URL: "ftp://127.0.0.1:18081"}}, "http or https"},
-		{"query", []service.Peer{{ID: "us5", URL: "http://127.0.0.1:18081/?x=1"}}, "query"},
-		{"bad id", []service.Peer{{ID: "us 5", URL: "http://127.0.0.1:18081"}}, "data center id"},
+		{"own URL", []gatehouse.Datacenter{{ID: "us5", URL: self + "/"}}, "own URL"},
+		{"own id", []gatehouse.Datacenter{{ID: "eu8", URL: "http://127.0.0.1:18081"}}, "own id"},
+		{"listed twice", []gatehouse.Datacenter{{ID: "us5", URL: "http://127.0.0.1:18081"}, {ID: "us5", URL: "http://127.0.0.1:18082"}}, "listed twice"},
+		{"same URL", []gatehouse.Datacenter{{ID: "us5", URL: "http://127.0.0.1:18081"}, {ID: "ap2", URL: "http://127.0.0.1:18081"}}, "same URL"},
+		{"not http", []gatehouse.Datacenter{{ID: "us5", URL: "ftp://127.0.0.1:18081"}}, "http or https"},
+		{"query", []gatehouse.Datacenter{{ID: "us5", URL: "http://127.0.0.1:18081/?x=1"}}, "query"},
+		{"bad id", []gatehouse.Datacenter{{ID: "us 5", URL: "http://127.0.0.1:18081"}}, "data center id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := datacenter.Defaults()

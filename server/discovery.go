@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 )
 
 func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(JWKSMaxAge.Seconds())))
 	// JWKS holds public members only: the key ring publishes public keys.
-	wire.WriteJSON(w, http.StatusOK, s.svc.Keys().JWKS())
+	apierr.WriteJSON(w, http.StatusOK, s.svc.Keys().JWKS())
 }
 
 // discovery is the OpenID Provider metadata of a data center.
@@ -32,7 +32,7 @@ type discovery struct {
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(JWKSMaxAge.Seconds())))
-	wire.WriteJSON(w, http.StatusOK, discovery{
+	apierr.WriteJSON(w, http.StatusOK, discovery{
 		Issuer:                            s.svc.Issuer(),
 		TokenEndpoint:                     s.baseURL + "/bc/idp/token",
 		JWKSURI:                           s.baseURL + "/bc/idp/keys",

@@ -6,52 +6,38 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/api"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 )
 
 // writeError renders any error of the service as the account API's error
 // body. Only a *gatehouse.Error's message reaches the caller; anything else
 // is logged and answered with a generic message.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status := wire.Status(err)
+	status := apierr.Status(err)
 	var ge *gatehouse.Error
 	switch {
 	case errors.As(err, &ge):
-		wire.WriteRefusal(w, status, ge)
+		apierr.WriteRefusal(w, status, ge)
 	case status == http.StatusTooManyRequests:
 		var limited *gatehouse.RateLimitedError
 		wait := time.Second
 		if errors.As(err, &limited) {
 			wait = limited.RetryAfter
 		}
-		wire.WriteAPIError(w, status, "tooManyRequests", "Too many failed attempts; retry later.", wait)
+		apierr.WriteAPIError(w, status, "tooManyRequests", "Too many failed attempts; retry later.", wait)
 	case status == http.StatusBadRequest:
-		wire.WriteAPIError(w, status, gatehouse.CodeValidationError, "The request is not valid.", 0)
+		apierr.WriteAPIError(w, status, gatehouse.CodeValidationError, "The request is not valid.", 0)
 	case status == http.StatusNotFound:
-		wire.WriteAPIError(w, status, gatehouse.CodeNotFound, "Not found.", 0)
+		apierr.WriteAPIError(w, status, gatehouse.CodeNotFound, "Not found.", 0)
 	case status == http.StatusConflict:
-		wire.WriteAPIError(w, status, gatehouse.CodeConflict, "The request conflicts with the current state; reload and retry.", 0)
+		apierr.WriteAPIError(w, status, gatehouse.CodeConflict, "The request conflicts with the current state; reload and retry.", 0)
 	case status == http.StatusServiceUnavailable:
 		s.log.Error("store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		wire.WriteAPIError(w, status, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", 0)
+		apierr.WriteAPIError(w, status, gatehouse.CodeServiceUnavailable, "The service is temporarily unavailable; retry later.", 0)
 	default:
 		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		wire.WriteAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.", 0)
+		apierr.WriteAPIError(w, http.StatusInternalServerError, gatehouse.CodeInternalError, "Internal error.", 0)
 	}
-}
-
-// OAuth errors of the IdP endpoints (RFC 6749 5.2).
-
-func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+wire.Realm+`"`)
-	}
-	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "1")
-	}
-	noStore(w)
-	wire.WriteJSON(w, status, api.OAuthError{Error: code, ErrorDescription: description})
 }
 
 func noStore(w http.ResponseWriter) {

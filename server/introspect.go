@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -29,13 +29,13 @@ type introspection struct {
 
 // tokenParam returns the one token form parameter of an introspection or
 // revocation request.
-func tokenParam(r *http.Request) (string, *oauthFailure) {
+func tokenParam(r *http.Request) (string, *oauthError) {
 	v := r.PostForm["token"]
 	switch {
 	case len(v) == 0 || v[0] == "":
-		return "", &oauthFailure{http.StatusBadRequest, "invalid_request", "The token parameter is missing."}
+		return "", errInvalidRequest.with("The token parameter is missing.")
 	case len(v) > 1:
-		return "", &oauthFailure{http.StatusBadRequest, "invalid_request", "The token parameter is repeated."}
+		return "", errInvalidRequest.with("The token parameter is repeated.")
 	}
 	return v[0], nil
 }
@@ -45,27 +45,27 @@ func tokenParam(r *http.Request) (string, *oauthFailure) {
 // the bearer token of any active client of this data center.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if f := parseForm(w, r); f != nil {
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
-		tok, err := wire.BearerToken(r)
+		tok, err := apierr.BearerToken(r)
 		if err == nil {
 			// An empty token is answered by Authenticate as missing.
 			_, err = s.svc.Authenticate(r.Context(), tok)
 		}
 		if err != nil {
-			if wire.Status(err) == http.StatusServiceUnavailable {
+			if apierr.Status(err) == http.StatusServiceUnavailable {
 				s.writeServiceOAuthError(w, err)
 				return
 			}
-			errNoClientAuth.write(w)
+			writeOAuth(w, errInvalidClient)
 			return
 		}
 	} else {
 		cred, f := clientCredentials(r)
 		if f != nil {
-			f.write(w)
+			writeOAuth(w, f)
 			return
 		}
 		if _, err := s.svc.AuthenticateClient(r.Context(), cred); err != nil {
@@ -75,7 +75,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, f := tokenParam(r)
 	if f != nil {
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	claims, active, err := s.svc.Introspect(r.Context(), raw)
@@ -85,7 +85,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	if !active {
-		wire.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
+		apierr.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return
 	}
 	out := introspection{
@@ -110,19 +110,19 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if out.Scope == nil {
 		out.Scope = []token.Grant{}
 	}
-	wire.WriteJSON(w, http.StatusOK, out)
+	apierr.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleRevoke answers RFC 7009 revocation: 200 with an empty body whether
 // or not the token was known, so the answer reveals nothing about it.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if f := parseForm(w, r); f != nil {
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	cred, f := clientCredentials(r)
 	if f != nil {
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	raw, f := tokenParam(r)
@@ -132,7 +132,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			s.writeServiceOAuthError(w, err)
 			return
 		}
-		f.write(w)
+		writeOAuth(w, f)
 		return
 	}
 	if err := s.svc.RevokeToken(r.Context(), cred, raw); err != nil {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -29,7 +29,7 @@ func (s *Server) handleKeysList(w http.ResponseWriter, r *http.Request) {
 	for _, k := range keys {
 		list.Items = append(list.Items, toKeyJSON(k))
 	}
-	wire.WriteJSON(w, http.StatusOK, list)
+	apierr.WriteJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) handleKeysRotate(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +38,7 @@ func (s *Server) handleKeysRotate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	wire.WriteJSON(w, http.StatusCreated, toKeyJSON(k))
+	apierr.WriteJSON(w, http.StatusCreated, toKeyJSON(k))
 }
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
@@ -65,5 +65,5 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		list.Paging = &api.Paging{Cursors: api.Cursors{After: next}}
 	}
-	wire.WriteJSON(w, http.StatusOK, list)
+	apierr.WriteJSON(w, http.StatusOK, list)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/server"
@@ -652,7 +653,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Cleanup(junk.Close)
 		dead := httptest.NewServer(http.NotFoundHandler())
 		dead.Close()
-		newLocator := func(dcs ...locator.Datacenter) string {
+		newLocator := func(dcs ...gatehouse.Datacenter) string {
 			l, err := locator.New(locator.Config{Datacenters: dcs, Timeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -661,7 +662,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			t.Cleanup(hs.Close)
 			return hs.URL
 		}
-		cloud := newLocator(locator.Datacenter{ID: "eu8", URL: d.URL}, locator.Datacenter{ID: "us5", URL: us.URL})
+		cloud := newLocator(gatehouse.Datacenter{ID: "eu8", URL: d.URL}, gatehouse.Datacenter{ID: "us5", URL: us.URL})
 		r := spec.do(t, cloud, oaGet("/api/1/accounts?login="+url.QueryEscape(usApp.id), http.StatusOK))
 		var acc locator.Account
 		r.json(t, &acc)
@@ -670,8 +671,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		}
 		spec.do(t, cloud, oaGet("/api/1/accounts?login=no-such-client", http.StatusNotFound))
 		spec.do(t, cloud, oaGet("/api/1/accounts", http.StatusBadRequest).invalid())
-		spec.do(t, newLocator(locator.Datacenter{ID: "junk", URL: junk.URL}), oaGet("/api/1/accounts?login=x", http.StatusBadGateway))
-		spec.do(t, newLocator(locator.Datacenter{ID: "dead", URL: dead.URL}), oaGet("/api/1/accounts?login=x", http.StatusServiceUnavailable))
+		spec.do(t, newLocator(gatehouse.Datacenter{ID: "junk", URL: junk.URL}), oaGet("/api/1/accounts?login=x", http.StatusBadGateway))
+		spec.do(t, newLocator(gatehouse.Datacenter{ID: "dead", URL: dead.URL}), oaGet("/api/1/accounts?login=x", http.StatusServiceUnavailable))
 	})
 
 	t.Run("rate-limited lookups", func(t *testing.T) {

@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/console"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
@@ -54,9 +55,16 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{svc: cfg.Service, log: cfg.Logger, baseURL: strings.TrimRight(cfg.DatacenterURL, "/"), metrics: cfg.Metrics}
-	// Panics are recovered inside the logging middleware, so a request
-	// that panicked is logged and measured with the 500 it was answered.
-	s.handler = wire.ClientIPResolver(cfg.TrustedProxies)(s.logRequests(s.recoverPanics(s.routes())))
+	s.handler = httpedge.Handler(s.routes(), httpedge.Options{
+		Logger:         cfg.Logger,
+		TrustedProxies: cfg.TrustedProxies,
+		// r.Pattern is set by the mux while serving, so it is read only
+		// after. The pattern, unlike r.URL.Path, holds no client ids: the
+		// route label stays a small fixed set.
+		Observe: func(r *http.Request, status int, elapsed time.Duration) {
+			s.metrics.ObserveRequest(r.Pattern, r.Method, status, elapsed)
+		},
+	})
 	return s
 }
 
@@ -105,7 +113,7 @@ func (s *Server) routes() http.Handler {
 	api.Handle("/api/2/tenants/{id}/children", allow(s.handleTenantChildren, http.MethodGet))
 	api.Handle("/api/2/datacenters", allow(s.handleDatacenters, http.MethodGet))
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		wire.WriteAPIError(w, http.StatusNotFound, "notFound", "No such API route.", 0)
+		apierr.WriteAPIError(w, http.StatusNotFound, "notFound", "No such API route.", 0)
 	})
 	mux.Handle("/api/2/", s.requireBearer(api))
 
@@ -114,7 +122,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		wire.WriteAPIError(w, http.StatusNotFound, "notFound", "Not found.", 0)
+		apierr.WriteAPIError(w, http.StatusNotFound, "notFound", "Not found.", 0)
 	})
 	return mux
 }
@@ -131,12 +139,12 @@ func allow(h http.HandlerFunc, methods ...string) http.Handler {
 			}
 		}
 		w.Header().Set("Allow", list)
-		wire.WriteAPIError(w, http.StatusMethodNotAllowed, "methodNotAllowed", fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, list), 0)
+		apierr.WriteAPIError(w, http.StatusMethodNotAllowed, "methodNotAllowed", fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, list), 0)
 	})
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -145,33 +153,14 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if err := s.svc.Ready(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
 		w.Header().Set("Retry-After", "1")
-		wire.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		apierr.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
-	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
-
-// Timeouts against slow clients (slowloris) and stuck connections.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 30 * time.Second
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 64 << 10
-)
 
 // Serve serves on ln until ctx ends, then shuts down gracefully: in-flight
 // requests get up to grace to finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	return wire.ServeUntil(ctx, hs, ln, grace)
+	return httpedge.Serve(ctx, s, ln, grace, s.log)
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -37,7 +37,7 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/2/tenants/"+url.PathEscape(t.ID))
-	wire.WriteJSON(w, http.StatusCreated, tenantToAPI(t))
+	apierr.WriteJSON(w, http.StatusCreated, tenantToAPI(t))
 }
 
 // handleTenant serves GET and PUT /api/2/tenants/{id}.
@@ -51,7 +51,7 @@ func (s *Server) handleTenant(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		wire.WriteJSON(w, http.StatusOK, tenantToAPI(t))
+		apierr.WriteJSON(w, http.StatusOK, tenantToAPI(t))
 	case http.MethodPut:
 		var req api.UpdateTenantRequest
 		if err := decodeJSON(w, r, &req); err != nil {
@@ -63,7 +63,7 @@ func (s *Server) handleTenant(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		wire.WriteJSON(w, http.StatusOK, tenantToAPI(t))
+		apierr.WriteJSON(w, http.StatusOK, tenantToAPI(t))
 	}
 }
 
@@ -79,5 +79,5 @@ func (s *Server) handleTenantChildren(w http.ResponseWriter, r *http.Request) {
 	for _, t := range ts {
 		list.Items = append(list.Items, tenantToAPI(t))
 	}
-	wire.WriteJSON(w, http.StatusOK, list)
+	apierr.WriteJSON(w, http.StatusOK, list)
 }

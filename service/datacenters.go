@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -12,17 +11,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
-// Peer is another data center of the same cloud, as this one is told of
-// it (gatehouse serve --peer ID=URL).
-type Peer struct {
-	ID  string
-	URL string
-}
-
-// Datacenter is one entry of the data-center directory.
-type Datacenter struct {
-	ID     string
-	URL    string
+// KnownDatacenter is one entry of the data-center directory: a data
+// center of the cloud, this one or a peer, and the issuer of its tokens.
+type KnownDatacenter struct {
+	gatehouse.Datacenter
 	Issuer string
 	Self   bool
 }
@@ -34,40 +26,31 @@ type Account struct {
 	Login        string
 }
 
-// datacenterID is what a data center may be called: short, and safe to
-// show in messages, tables and file names (gatehouse dev makes one
-// directory per data center).
-var datacenterID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
-// ValidDatacenterID reports whether id is acceptable as a data center's
-// short name.
-func ValidDatacenterID(id string) bool { return datacenterID.MatchString(id) }
-
 // directory is the data centers this one knows: itself and its peers. It
 // is fixed at start, so it needs no lock.
 type directory struct {
-	self     Datacenter
-	all      []Datacenter          // sorted by ID, so every member lists the cloud alike
-	byIssuer map[string]Datacenter // peers only
+	self     KnownDatacenter
+	all      []KnownDatacenter          // sorted by ID, so every member lists the cloud alike
+	byIssuer map[string]KnownDatacenter // peers only
 }
 
 // newDirectory validates the peers against each other and against this
 // data center. A mistake here (a peer listed twice, a data center told it
 // is its own peer) would make the mismatch messages lie, so it stops the
 // start instead.
-func newDirectory(selfID, selfURL string, peers []Peer) (*directory, error) {
-	selfIss, _, err := token.Endpoints(selfURL)
+func newDirectory(selfID, selfURL string, peers []gatehouse.Datacenter) (*directory, error) {
+	selfIss, _, err := token.IssuerAndAudience(selfURL)
 	if err != nil {
 		return nil, err
 	}
-	self := Datacenter{ID: selfID, URL: strings.TrimRight(selfURL, "/"), Issuer: selfIss, Self: true}
-	d := &directory{self: self, all: []Datacenter{self}, byIssuer: map[string]Datacenter{}}
+	self := KnownDatacenter{Datacenter: gatehouse.Datacenter{ID: selfID, URL: strings.TrimRight(selfURL, "/")}, Issuer: selfIss, Self: true}
+	d := &directory{self: self, all: []KnownDatacenter{self}, byIssuer: map[string]KnownDatacenter{}}
 	ids := map[string]bool{selfID: true}
 	for _, p := range peers {
-		if !ValidDatacenterID(p.ID) {
-			return nil, fmt.Errorf("peer %q: a data center id is 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", p.ID)
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("peer %q: %w", p.ID, err)
 		}
-		iss, _, err := token.Endpoints(p.URL)
+		iss, _, err := token.IssuerAndAudience(p.URL)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s: %w", p.ID, err)
 		}
@@ -84,23 +67,23 @@ func newDirectory(selfID, selfURL string, peers []Peer) (*directory, error) {
 			return nil, fmt.Errorf("peers %s and %s have the same URL %s", other.ID, p.ID, p.URL)
 		}
 		ids[p.ID] = true
-		dc := Datacenter{ID: p.ID, URL: strings.TrimRight(p.URL, "/"), Issuer: iss}
+		dc := KnownDatacenter{Datacenter: gatehouse.Datacenter{ID: p.ID, URL: strings.TrimRight(p.URL, "/")}, Issuer: iss}
 		d.byIssuer[iss] = dc
 		d.all = append(d.all, dc)
 	}
-	slices.SortFunc(d.all, func(a, b Datacenter) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(d.all, func(a, b KnownDatacenter) int { return strings.Compare(a.ID, b.ID) })
 	return d, nil
 }
 
 // ValidatePeers reports what New would refuse in a data center's peers,
 // so that a command can check them before it writes anything.
-func ValidatePeers(selfID, selfURL string, peers []Peer) error {
+func ValidatePeers(selfID, selfURL string, peers []gatehouse.Datacenter) error {
 	_, err := newDirectory(selfID, selfURL, peers)
 	return err
 }
 
 // Datacenters lists this data center and its peers, sorted by id.
-func (s *Service) Datacenters() []Datacenter { return slices.Clone(s.dir.all) }
+func (s *Service) Datacenters() []KnownDatacenter { return slices.Clone(s.dir.all) }
 
 // namePeerIssuer refines the verifier's tokenIssuerMismatch for a token
 // issued by a known peer: the message then names the data center the

@@ -62,7 +62,7 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Peers are the other data centers of the cloud: listed by
 	// Datacenters, and named in the refusal of a token one of them issued.
-	Peers []Peer
+	Peers []gatehouse.Datacenter
 }
 
 // Service implements Gatehouse's use cases over a Store.
@@ -112,7 +112,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Sealer == nil {
 		return nil, errors.New("service: no master key to seal signing keys with")
 	}
-	iss, aud, err := token.Endpoints(cfg.DatacenterURL)
+	iss, aud, err := token.IssuerAndAudience(cfg.DatacenterURL)
 	if err != nil {
 		return nil, err
 	}

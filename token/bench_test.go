@@ -26,7 +26,7 @@ func benchIssuerFor(b *testing.B, alg token.Algorithm) (*token.Issuer, *token.Ve
 	if err := ring.Load([]gatehouse.SigningKey{k}, now); err != nil {
 		b.Fatal(err)
 	}
-	iss, aud, err := token.Endpoints("http://127.0.0.1:8080")
+	iss, aud, err := token.IssuerAndAudience("http://127.0.0.1:8080")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func BenchmarkIssueAfterIdle(b *testing.B) {
 // BenchmarkAlgorithms issues a token pair and verifies an access token cold
 // with each signing algorithm a data center can use (--signing-alg).
 func BenchmarkAlgorithms(b *testing.B) {
-	for _, alg := range token.Algorithms {
+	for _, alg := range token.Algorithms() {
 		b.Run("Issue/"+string(alg), func(b *testing.B) {
 			is, _ := benchIssuerFor(b, alg)
 			b.ReportAllocs()

@@ -16,7 +16,7 @@ import (
 // from one key type to another.
 func FuzzVerify(f *testing.F) {
 	now := time.Now()
-	ring, keys := ringOf(f, now, Algorithms...)
+	ring, keys := ringOf(f, now, Algorithms()...)
 	const issuer, audience = "https://dc.example/bc", "dc.example"
 	minted := map[string]bool{}
 	for _, k := range keys {
@@ -57,7 +57,7 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-func TestEndpoints(t *testing.T) {
+func TestIssuerAndAudience(t *testing.T) {
 	tests := []struct{ in, iss, aud string }{
 		{"https://eu8-cloud.acronis.com", "https://eu8-cloud.acronis.com/bc", "eu8-cloud.acronis.com"},
 		{"https://eu8-cloud.acronis.com/", "https://eu8-cloud.acronis.com/bc", "eu8-cloud.acronis.com"},
@@ -65,14 +65,14 @@ func TestEndpoints(t *testing.T) {
 		{"http://[::1]:9000/dc/", "http://[::1]:9000/dc/bc", "[::1]:9000"},
 	}
 	for _, tc := range tests {
-		iss, aud, err := Endpoints(tc.in)
+		iss, aud, err := IssuerAndAudience(tc.in)
 		if err != nil || iss != tc.iss || aud != tc.aud {
-			t.Errorf("Endpoints(%q) = %q, %q, %v", tc.in, iss, aud, err)
+			t.Errorf("IssuerAndAudience(%q) = %q, %q, %v", tc.in, iss, aud, err)
 		}
 	}
 	for _, bad := range []string{"", "eu8-cloud.acronis.com", "ftp://x", "https://x/?a=b", "https://u:p@x", "https://x#f"} {
-		if _, _, err := Endpoints(bad); err == nil {
-			t.Errorf("Endpoints(%q) accepted", bad)
+		if _, _, err := IssuerAndAudience(bad); err == nil {
+			t.Errorf("IssuerAndAudience(%q) accepted", bad)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -45,19 +44,13 @@ type AccessClaims struct {
 	Generation int64 `json:"gen"`
 }
 
-// Endpoints derives a data center's issuer and audience from its public
-// base URL: the issuer is "<url>/bc" (never with a trailing slash) and the
-// audience is the URL's host, port included.
-func Endpoints(datacenterURL string) (issuer, audience string, err error) {
-	u, err := url.Parse(datacenterURL)
+// IssuerAndAudience derives a data center's issuer and audience from its
+// public base URL: the issuer is "<url>/bc" (never with a trailing slash)
+// and the audience is the URL's host, port included.
+func IssuerAndAudience(datacenterURL string) (issuer, audience string, err error) {
+	u, err := gatehouse.ParseDatacenterURL(datacenterURL)
 	if err != nil {
-		return "", "", fmt.Errorf("datacenter URL: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", "", fmt.Errorf("datacenter URL %q: want an absolute http or https URL", datacenterURL)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", "", fmt.Errorf("datacenter URL %q: must have no user info, query or fragment", datacenterURL)
+		return "", "", err
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/") + "/bc", u.Host, nil
 }

@@ -44,7 +44,10 @@ const DefaultAlgorithm = RS256
 // ES256 to P-256 keys, EdDSA to Ed25519 keys. A token is verified only with
 // the algorithm of the key its kid names, never the one its header asks for
 // alone, so no token can make an RSA key verify as anything else.
-var Algorithms = []Algorithm{RS256, ES256, EdDSA}
+//
+// It returns a fresh slice: the set is fixed, and no caller can change
+// what another accepts by editing it.
+func Algorithms() []Algorithm { return []Algorithm{RS256, ES256, EdDSA} }
 
 // KeyBits is the RSA modulus size of generated keys, and the smallest
 // accepted from a JWKS.
@@ -53,7 +56,7 @@ const KeyBits = 2048
 // ParseAlgorithm returns the supported algorithm named s, exactly as
 // spelled in a JOSE header.
 func ParseAlgorithm(s string) (Algorithm, error) {
-	for _, a := range Algorithms {
+	for _, a := range Algorithms() {
 		if string(a) == s {
 			return a, nil
 		}

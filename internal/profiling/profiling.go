@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/wire"
+	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 )
 
 // MaxSeconds bounds a CPU profile or trace: each holds a connection, and
@@ -90,5 +90,5 @@ func Serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
 	}
 	// A profile in progress at shutdown is cut short after a second: it is
 	// diagnostics, not a request anyone's work depends on.
-	return wire.ServeUntil(ctx, hs, ln, time.Second)
+	return httpedge.ServeUntil(ctx, hs, ln, time.Second)
 }

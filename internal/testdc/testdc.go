@@ -82,12 +82,12 @@ func (s *SyncBuffer) String() string {
 
 // Options configure a data center; zero values take defaults.
 type Options struct {
-	Dir          string         // the store's directory; a fresh temporary one if ""
-	AdminID      string         // the bootstrap admin; derived from the test's name if ""
-	AdminSecret  string         // generated if ""
-	DatacenterID string         // "test" if ""
-	Peers        []service.Peer // other data centers it knows (see DataCenter.Peers)
-	ClockStart   time.Time      // what the clock reads first; now if zero
+	Dir          string                 // the store's directory; a fresh temporary one if ""
+	AdminID      string                 // the bootstrap admin; derived from the test's name if ""
+	AdminSecret  string                 // generated if ""
+	DatacenterID string                 // "test" if ""
+	Peers        []gatehouse.Datacenter // other data centers it knows (see DataCenter.Peers)
+	ClockStart   time.Time              // what the clock reads first; now if zero
 	// SigningAlgorithm is what the data center signs with: RS256 if "".
 	SigningAlgorithm string
 	// AccessFlushInterval (20ms) and SyncInterval (20ms) are short, so
@@ -111,7 +111,7 @@ type DataCenter struct {
 
 	// Peers are the other data centers it knows; settable between New and
 	// Run, when every URL of a cloud is known.
-	Peers []service.Peer
+	Peers []gatehouse.Datacenter
 	// SigningAlgorithm is what it signs with from its next start on:
 	// settable before Restart, as an operator changes --signing-alg.
 	SigningAlgorithm string

@@ -1,7 +1,7 @@
-// Package wire writes the account API's answers and reads its bearer
+// Package apierr writes the account API's answers and reads its bearer
 // credentials, for the data center's server and the resource-server guard
 // alike, so that both refuse a request byte for byte the same way.
-package wire
+package apierr
 
 import (
 	"encoding/json"
