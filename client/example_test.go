@@ -37,7 +37,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	list, err := c.ListClients(context.Background())
+	list, err := c.Accounts().List(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func Example() {
 
 // Code written for golang.org/x/oauth2 can take its tokens from a Client,
 // sharing its cache: here oauth2.NewClient authenticates a plain GET.
-func ExampleClient_TokenSource() {
+func ExampleClient_OAuth2TokenSource() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /bc/idp/token", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(api.TokenResponse{AccessToken: "eyJ...", TokenType: "bearer", ExpiresIn: 7200})
@@ -65,7 +65,7 @@ func ExampleClient_TokenSource() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	hc := oauth2.NewClient(context.Background(), c.TokenSource())
+	hc := oauth2.NewClient(context.Background(), c.OAuth2TokenSource())
 	resp, err := hc.Get(dc.URL + "/api/2/clients/3663410d")
 	if err != nil {
 		log.Fatal(err)
