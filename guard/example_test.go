@@ -90,7 +90,7 @@ func show(req *http.Request) {
 	fmt.Print(resp.StatusCode, " ", string(body))
 }
 
-// Outside HTTP, Verify tells a token that is refused (a *gatehouse.Error
+// Outside HTTP, Verify tells a token that is refused (a *guard.Error
 // with the platform's code) from one that could not be checked at the
 // moment. A malformed token is refused before any data center is asked.
 func ExampleGuard_Verify() {
@@ -106,7 +106,7 @@ func ExampleGuard_Verify() {
 	defer g.Close()
 
 	_, err = g.Verify(context.Background(), "not-a-jwt")
-	var refused *gatehouse.Error
+	var refused *guard.Error
 	switch {
 	case errors.As(err, &refused):
 		fmt.Println("refused:", refused.Code)
