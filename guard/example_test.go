@@ -50,7 +50,8 @@ func Example() {
 
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		claims, _ := guard.ClaimsFrom(r.Context())
-		fmt.Fprintf(w, "hello, %s\n", claims.ClientID)
+		// The claims' times are time.Time values.
+		fmt.Fprintf(w, "hello, %s; your token lives %s\n", claims.ClientID, claims.Expiry.Sub(claims.IssuedAt))
 	})
 	rs := httptest.NewServer(g.Middleware(hello))
 	defer rs.Close()
@@ -72,7 +73,7 @@ func Example() {
 	req, _ = http.NewRequest(http.MethodGet, rs.URL+"/hello", nil) // no token
 	show(req)
 	// Output:
-	// 200 hello, example-app
+	// 200 hello, example-app; your token lives 2h0m0s
 	// 401 Bearer realm="gatehouse" {"error":{"code":"bearerTokenMissing","message":"Authorization bearer token is missing.","domain":"AccountServer"}}
 }
 
