@@ -29,7 +29,8 @@ type Accounts struct {
 // NewAccounts returns the account API of the data center at
 // datacenterURL, called with hc, which must authenticate its requests: a
 // Client's HTTPClient, an *http.Client over a Transport, or one from
-// oauth2.NewClient.
+// oauth2.NewClient. Its error messages are cleaned of anything that looks
+// like a JWT; a Client's Accounts also remove its secret and its token.
 func NewAccounts(datacenterURL string, hc *http.Client) (*Accounts, error) {
 	u, err := url.Parse(datacenterURL)
 	switch {

@@ -178,3 +178,19 @@ func TestCacheOverAnySource(t *testing.T) {
 type failing struct{ err error }
 
 func (f failing) Token(context.Context) (*client.Token, error) { return nil, f.err }
+
+// A Transport without a Source refuses to send rather than send the
+// request without the token it was meant to carry.
+func TestTransportWithoutSource(t *testing.T) {
+	var hits atomic.Int64
+	dc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer dc.Close()
+	hc := &http.Client{Transport: &client.Transport{Datacenter: dc.URL}}
+	if resp, err := hc.Get(dc.URL + "/api/2/clients"); err == nil {
+		resp.Body.Close()
+		t.Fatal("request without a Source succeeded")
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the data center received %d requests, want 0", n)
+	}
+}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,7 +32,8 @@ import (
 // Every other answer, and the last one when no retry is left, goes back to
 // the caller as it came.
 type Transport struct {
-	// Source supplies the tokens, within each request's context.
+	// Source supplies the tokens, within each request's context. It is
+	// required.
 	Source TokenSource
 	// Datacenter is the data center's base URL; the token goes to its
 	// origin only. Empty or unparsable, the token goes nowhere.
@@ -60,6 +62,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.base()
 	if !t.sameOrigin(req) {
 		return base.RoundTrip(req)
+	}
+	if t.Source == nil {
+		// Sending the request without the token it was meant to carry
+		// would only earn a 401 that hides the mistake.
+		closeRequestBody(req)
+		return nil, errors.New("client: Transport has no Source")
 	}
 	ctx := req.Context()
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
