@@ -30,27 +30,35 @@ func (i *issuer) metadata(ctx context.Context) (*metadata, error) {
 			return m, err
 		}
 		var m *metadata
-		var err error
-		if !i.g.run(ctx, func(ctx context.Context) { m, err = i.discover(ctx) }) {
+		var failure error
+		// Recording the outcome inside run means Close waits for it too:
+		// nothing is logged after Close returns.
+		if !i.g.run(ctx, func(ctx context.Context) { m, failure = i.discovered(i.discover(ctx)) }) {
 			return nil, i.unavailable(ErrClosed, 0)
 		}
-		now := i.g.now()
-		var failure error
-		i.mu.Lock()
-		if err == nil {
-			i.meta = m
-			i.metaRetry.succeeded()
-		} else {
-			failure = i.unavailable(err, i.metaRetry.failed(now, err))
-		}
-		i.mu.Unlock()
-		if err != nil {
-			i.g.log.Warn("gatehouse discovery failed", "issuer", i.cfg.URL, "err", err)
-			return nil, failure
-		}
-		i.g.log.Info("gatehouse issuer discovered", "issuer", i.cfg.URL, "jwks_uri", m.jwksURI, "introspection_endpoint", m.introspectURI)
-		return m, nil
+		return m, failure
 	})
+}
+
+// discovered records the outcome of a discovery and turns a failure into
+// the UnavailableError its waiters get.
+func (i *issuer) discovered(m *metadata, err error) (*metadata, error) {
+	now := i.g.now()
+	var failure error
+	i.mu.Lock()
+	if err == nil {
+		i.meta = m
+		i.metaRetry.succeeded()
+	} else {
+		failure = i.unavailable(err, i.metaRetry.failed(now, err))
+	}
+	i.mu.Unlock()
+	if err != nil {
+		i.g.log.Warn("gatehouse discovery failed", "issuer", i.cfg.URL, "err", err)
+		return nil, failure
+	}
+	i.g.log.Info("gatehouse issuer discovered", "issuer", i.cfg.URL, "jwks_uri", m.jwksURI, "introspection_endpoint", m.introspectURI)
+	return m, nil
 }
 
 // knownMetadata returns the document discovered before, or the failure

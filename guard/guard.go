@@ -348,19 +348,24 @@ func (g *Guard) active(ctx context.Context, key [32]byte, raw string, iss *issue
 		}
 		var active bool
 		var err error
-		if !g.run(ctx, func(ctx context.Context) { active, err = iss.introspect(ctx, raw, claims) }) {
+		// Recording the outcome inside run means Close waits for it too:
+		// nothing is logged after Close returns.
+		ran := g.run(ctx, func(ctx context.Context) {
+			active, err = iss.introspect(ctx, raw, claims)
+			if err = iss.introspected(g.now(), err); err != nil {
+				return
+			}
+			// The answer holds for StatusCacheTTL from when it was asked
+			// for, and never past the token's own expiry.
+			until := start.Add(g.statusTTL)
+			if claims.Expiry.Before(until) {
+				until = claims.Expiry
+			}
+			t.setStatus(key, active, until)
+		})
+		if !ran {
 			return false, &UnavailableError{Issuer: iss.cfg.URL, Err: ErrClosed}
 		}
-		if err = iss.introspected(g.now(), err); err != nil {
-			return false, err
-		}
-		// The answer holds for StatusCacheTTL from when it was asked for,
-		// and never past the token's own expiry.
-		until := start.Add(g.statusTTL)
-		if claims.Expiry.Before(until) {
-			until = claims.Expiry
-		}
-		t.setStatus(key, active, until)
-		return active, nil
+		return active, err
 	})
 }

@@ -71,12 +71,19 @@ func (i *issuer) refreshKeys(ctx context.Context) error {
 	}
 	i.mu.Unlock()
 
-	var keys map[string]token.PublicKey
-	var err error
-	if !i.g.run(ctx, func(ctx context.Context) { keys, err = i.fetchKeys(ctx) }) {
+	var failure error
+	// Recording the outcome inside run means Close waits for it too:
+	// nothing is logged after Close returns.
+	if !i.g.run(ctx, func(ctx context.Context) { failure = i.keysFetched(i.fetchKeys(ctx)) }) {
 		return i.unavailable(ErrClosed, 0)
 	}
-	now = i.g.now()
+	return failure
+}
+
+// keysFetched records the outcome of a JWKS fetch and turns a failure into
+// the UnavailableError its waiters get.
+func (i *issuer) keysFetched(keys map[string]token.PublicKey, err error) error {
+	now := i.g.now()
 	var failure error
 	i.mu.Lock()
 	if err == nil {
