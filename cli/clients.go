@@ -100,7 +100,7 @@ func (o *clientsOptions) createCommand() *cobra.Command {
 			}
 			req.Data = data
 		}
-		created, err := c.CreateClient(ctx, req)
+		created, err := c.Accounts().Create(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (o *clientsOptions) getCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	cmd.RunE = o.run(func(ctx context.Context, c *client.Client, out io.Writer, args []string) error {
-		cl, err := c.GetClient(ctx, args[0])
+		cl, err := c.Accounts().Get(ctx, args[0])
 		if err != nil {
 			return err
 		}
@@ -151,7 +151,7 @@ func (o *clientsOptions) listCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.RunE = o.run(func(ctx context.Context, c *client.Client, out io.Writer, _ []string) error {
-		list, err := c.ListClients(ctx)
+		list, err := c.Accounts().List(ctx)
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (o *clientsOptions) statusCommand(use, status, short string) *cobra.Command
 		Args:  cobra.ExactArgs(1),
 	}
 	cmd.RunE = o.run(func(ctx context.Context, c *client.Client, out io.Writer, args []string) error {
-		cl, err := c.UpdateClient(ctx, args[0], api.UpdateClientRequest{Status: &status})
+		cl, err := c.Accounts().Update(ctx, args[0], api.UpdateClientRequest{Status: &status})
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ and every token issued under it stop working at once.`,
 		Args: cobra.ExactArgs(1),
 	}
 	cmd.RunE = o.run(func(ctx context.Context, c *client.Client, out io.Writer, args []string) error {
-		s, err := c.RegenerateSecret(ctx, args[0])
+		s, err := c.Accounts().RegenerateSecret(ctx, args[0])
 		if err != nil {
 			return err
 		}
@@ -215,7 +215,7 @@ func (o *clientsOptions) deleteCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	cmd.RunE = o.run(func(ctx context.Context, c *client.Client, out io.Writer, args []string) error {
-		if err := c.DeleteClient(ctx, args[0]); err != nil {
+		if err := c.Accounts().Delete(ctx, args[0]); err != nil {
 			return err
 		}
 		// JSON output stays empty: the API answers 204 and a script has

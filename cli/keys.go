@@ -34,7 +34,7 @@ published until the last token they signed has expired.`,
 
 	list := &cobra.Command{Use: "list", Short: "List the signing keys", Args: cobra.NoArgs}
 	list.RunE = o.run(func(ctx context.Context, c *client.Client, out io.Writer, _ []string) error {
-		keys, err := c.ListKeys(ctx)
+		keys, err := c.Accounts().ListKeys(ctx)
 		if err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ published until the last token they signed has expired.`,
 	})
 	rotate := &cobra.Command{Use: "rotate", Short: "Rotate in a new signing key", Args: cobra.NoArgs}
 	rotate.RunE = o.run(func(ctx context.Context, c *client.Client, out io.Writer, _ []string) error {
-		k, err := c.RotateKeys(ctx)
+		k, err := c.Accounts().RotateKeys(ctx)
 		if err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func newAuditCommand() *cobra.Command {
 	cmd.Flags().StringVar(&target, "target", "", "only entries about this client id, kid or token id")
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many entries to show (1 to 1000)")
 	cmd.RunE = o.run(func(ctx context.Context, c *client.Client, out io.Writer, _ []string) error {
-		list, err := c.ListAudit(ctx, client.AuditQuery{Target: target, Limit: limit})
+		list, err := c.Accounts().ListAudit(ctx, client.AuditQuery{Target: target, Limit: limit})
 		if err != nil {
 			return err
 		}

@@ -237,7 +237,7 @@ func (s *seedOptions) run(ctx context.Context, c *client.Client, stderr io.Write
 // create makes one client; the SDK already retries 429 and 503 answers.
 func (s *seedOptions) create(ctx context.Context, c *client.Client, name string) (bench.Credentials, error) {
 	data, _ := json.Marshal(map[string]string{"client_name": name})
-	created, err := c.CreateClient(ctx, api.CreateClientRequest{Type: "api_client", TenantID: s.tenantID, Data: data})
+	created, err := c.Accounts().Create(ctx, api.CreateClientRequest{Type: "api_client", TenantID: s.tenantID, Data: data})
 	if err != nil {
 		return bench.Credentials{}, err
 	}

@@ -251,7 +251,7 @@ func TestTokenIsCached(t *testing.T) {
 		}
 		// Callers get copies: changing one must not change the cache.
 		tok.AccessToken = "scribbled"
-		if _, err := c.GetClient(ctx, "x"); err != nil {
+		if _, err := c.Accounts().Get(ctx, "x"); err != nil {
 			t.Fatalf("GetClient #%d: %v", i, err)
 		}
 	}
@@ -478,7 +478,7 @@ func TestTokenSourceExpiry(t *testing.T) {
 	f.now = clk.Now
 	f.expiresIn = 3600
 	c := f.client(t, func(cfg *client.Config) { cfg.Now = clk.Now; cfg.EarlyExpiry = 10 * time.Minute })
-	tok, err := c.TokenSource().Token()
+	tok, err := c.OAuth2TokenSource().Token()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +490,7 @@ func TestTokenSourceExpiry(t *testing.T) {
 	// A token that is not reused must not look reusable to x/oauth2.
 	f.expiresIn = 0
 	c = f.client(t, func(cfg *client.Config) { cfg.Now = clk.Now })
-	if tok, err = c.TokenSource().Token(); err != nil {
+	if tok, err = c.OAuth2TokenSource().Token(); err != nil {
 		t.Fatal(err)
 	}
 	if tok.Expiry.IsZero() || tok.Expiry.After(clk.Now()) {
@@ -522,7 +522,7 @@ func TestTransportRetriesOnceOnInvalidToken(t *testing.T) {
 	f.revoke("token-1") // as if the secret had been regenerated
 
 	disabled := "disabled"
-	got, err := c.UpdateClient(ctx, "some id", api.UpdateClientRequest{Status: &disabled})
+	got, err := c.Accounts().Update(ctx, "some id", api.UpdateClientRequest{Status: &disabled})
 	if err != nil {
 		t.Fatalf("UpdateClient: %v", err)
 	}
@@ -550,7 +550,7 @@ func TestTransportRetriesOnlyOnce(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		f.revoke(fmt.Sprintf("token-%d", i))
 	}
-	_, err := c.GetClient(context.Background(), "x")
+	_, err := c.Accounts().Get(context.Background(), "x")
 	var e *client.Error
 	if !errors.As(err, &e) || e.StatusCode != 401 || e.Code != "tokenRevoked" {
 		t.Fatalf("err = %v, want a 401 tokenRevoked *client.Error", err)
@@ -598,7 +598,7 @@ func TestTransportDoesNotRetryOtherFailures(t *testing.T) {
 	defer srv.Close()
 	c, _ := client.New(client.Config{DatacenterURL: srv.URL, ClientID: "id", ClientSecret: "secret"})
 
-	_, err := c.GetClient(context.Background(), "x")
+	_, err := c.Accounts().Get(context.Background(), "x")
 	var e *client.Error
 	if !errors.As(err, &e) || e.StatusCode != 403 || e.Code != "authorizationFailed" {
 		t.Fatalf("err = %v, want 403 authorizationFailed", err)
@@ -701,7 +701,7 @@ func TestErrors(t *testing.T) {
 			if tc.path == "token" {
 				_, err = c.Token(context.Background())
 			} else {
-				_, err = c.GetClient(context.Background(), "x")
+				_, err = c.Accounts().Get(context.Background(), "x")
 			}
 			var e *client.Error
 			if !errors.As(err, &e) {
@@ -797,28 +797,28 @@ func TestClientHelpers(t *testing.T) {
 	c, _ := client.New(client.Config{DatacenterURL: srv.URL + "/", ClientID: "id", ClientSecret: "secret"})
 	ctx := context.Background()
 
-	cl, err := c.CreateClient(ctx, api.CreateClientRequest{TenantID: "t1", Data: json.RawMessage(`{"client_name":"My app"}`)})
+	cl, err := c.Accounts().Create(ctx, api.CreateClientRequest{TenantID: "t1", Data: json.RawMessage(`{"client_name":"My app"}`)})
 	if err != nil || cl.ClientSecret != "shown-once" || !cl.CreatedAt.Equal(created) {
 		t.Errorf("CreateClient = %+v, %v", cl, err)
 	}
-	list, err := c.ListClients(ctx)
+	list, err := c.Accounts().List(ctx)
 	if err != nil || len(list.Items) != 3 || list.Items[2].ClientID != "c" || list.Paging != nil {
 		t.Errorf("ListClients = %+v, %v; want a, b, c from two pages", list, err)
 	}
-	if _, err := c.GetClient(ctx, "a/b c"); err != nil {
+	if _, err := c.Accounts().Get(ctx, "a/b c"); err != nil {
 		t.Errorf("GetClient: %v", err)
 	}
 	disabled := "disabled"
-	if cl, err := c.UpdateClient(ctx, "a/b c", api.UpdateClientRequest{Status: &disabled}); err != nil || cl.Status != "disabled" {
+	if cl, err := c.Accounts().Update(ctx, "a/b c", api.UpdateClientRequest{Status: &disabled}); err != nil || cl.Status != "disabled" {
 		t.Errorf("UpdateClient = %+v, %v", cl, err)
 	}
-	if s, err := c.RegenerateSecret(ctx, "a/b c"); err != nil || s.ClientSecret != "fresh" {
+	if s, err := c.Accounts().RegenerateSecret(ctx, "a/b c"); err != nil || s.ClientSecret != "fresh" {
 		t.Errorf("RegenerateSecret = %+v, %v", s, err)
 	}
-	if err := c.DeleteClient(ctx, "a/b c"); err != nil {
+	if err := c.Accounts().Delete(ctx, "a/b c"); err != nil {
 		t.Errorf("DeleteClient: %v", err)
 	}
-	if err := c.DeleteClient(ctx, ""); err == nil {
+	if err := c.Accounts().Delete(ctx, ""); err == nil {
 		t.Error("DeleteClient(\"\") succeeded")
 	}
 
@@ -854,7 +854,7 @@ func TestListClientsStopsOnRepeatedCursor(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	c, _ := client.New(client.Config{DatacenterURL: srv.URL, ClientID: "id", ClientSecret: "secret"})
-	if _, err := c.ListClients(context.Background()); err == nil {
+	if _, err := c.Accounts().List(context.Background()); err == nil {
 		t.Error("ListClients succeeded on a server that repeats its cursor")
 	}
 }
@@ -870,7 +870,7 @@ func TestUnexpectedSuccessStatus(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	c, _ := client.New(client.Config{DatacenterURL: srv.URL, ClientID: "id", ClientSecret: "secret"})
-	_, err := c.CreateClient(context.Background(), api.CreateClientRequest{})
+	_, err := c.Accounts().Create(context.Background(), api.CreateClientRequest{})
 	var e *client.Error
 	if !errors.As(err, &e) || e.StatusCode != 200 {
 		t.Errorf("err = %v, want a *client.Error for 200 instead of 201", err)

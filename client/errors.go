@@ -40,7 +40,8 @@ const maxMessage = 300
 // responseError turns a failed answer into an *Error. It reads at most
 // maxBody bytes of the body and never keeps the body itself: only the code
 // and the message, cleaned of anything that looks like a credential.
-func (c *Client) responseError(resp *http.Response) *Error {
+// creds are the strings it removes besides anything that looks like a JWT.
+func responseError(resp *http.Response, creds []string) *Error {
 	e := &Error{StatusCode: resp.StatusCode}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 
@@ -71,8 +72,8 @@ func (c *Client) responseError(resp *http.Response) *Error {
 			}
 		}
 	}
-	e.Code = c.clean(e.Code, 64)
-	e.Message = c.clean(e.Message, maxMessage)
+	e.Code = clean(e.Code, 64, creds)
+	e.Message = clean(e.Message, maxMessage, creds)
 	if e.Message == "" {
 		e.Message = statusMessage(resp, body)
 	}
@@ -103,9 +104,9 @@ func statusMessage(resp *http.Response, body []byte) string {
 var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?`)
 
 // clean makes a server-supplied string safe to print on one line: no
-// control characters or runs of spaces, no client secret, no token, at most
+// control characters or runs of spaces, none of creds, no token, at most
 // max runes.
-func (c *Client) clean(s string, max int) string {
+func clean(s string, max int, creds []string) string {
 	if s == "" {
 		return ""
 	}
@@ -116,7 +117,7 @@ func (c *Client) clean(s string, max int) string {
 		return r
 	}, s)
 	s = strings.Join(strings.Fields(s), " ")
-	s = c.redact(s)
+	s = redact(s, creds)
 	if r := []rune(s); len(r) > max {
 		s = string(r[:max]) + "…"
 	}
@@ -128,14 +129,9 @@ func (c *Client) clean(s string, max int) string {
 // test value such as "t" would garble the message instead.
 const minRedact = 8
 
-// redact removes the client secret, its encodings and any token from s.
-func (c *Client) redact(s string) string {
-	creds := []string{c.secret, basicCredentials(c.id, c.secret)}
-	c.mu.Lock()
-	if c.cur != nil {
-		creds = append(creds, c.cur.tok.AccessToken)
-	}
-	c.mu.Unlock()
+// redact removes creds (the client secret, its encodings, the token in
+// use) and anything that looks like a JWT from s.
+func redact(s string, creds []string) string {
 	for _, cred := range creds {
 		if len(cred) >= minRedact {
 			s = strings.ReplaceAll(s, cred, "[redacted]")
@@ -146,9 +142,9 @@ func (c *Client) redact(s string) string {
 
 // redactErr keeps transport errors (which name the URL and the network
 // failure) but makes sure their text cannot carry the secret.
-func (c *Client) redactErr(err error) error {
+func redactErr(err error, creds []string) error {
 	msg := err.Error()
-	if clean := c.redact(msg); clean != msg {
+	if clean := redact(msg, creds); clean != msg {
 		return errors.New(clean)
 	}
 	return err

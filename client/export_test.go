@@ -7,4 +7,4 @@ import (
 
 // SetSleep replaces the wait between retries, so that tests can record the
 // waits instead of sleeping through them. Call it before the Client is used.
-func (c *Client) SetSleep(f func(ctx context.Context, d time.Duration) error) { c.sleep = f }
+func (c *Client) SetSleep(f func(ctx context.Context, d time.Duration) error) { c.retry.sleep = f }

@@ -6,38 +6,37 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// TokenSource returns an oauth2.TokenSource backed by the Client's token
-// cache, so that code written for golang.org/x/oauth2, such as
-// oauth2.NewClient(ctx, c.TokenSource()), shares the cache, the single
-// shared refresh and the 429/503 retries of this Client.
+// OAuth2TokenSource returns an oauth2.TokenSource backed by the Cache, so
+// that code written for golang.org/x/oauth2, such as
+// oauth2.NewClient(ctx, c.OAuth2TokenSource()), shares the cache, the
+// single shared refresh and the 429/503 retries of the source below.
 //
-// oauth2.TokenSource.Token takes no context, so the source cannot know
+// oauth2.TokenSource.Token takes no context, so the adapter cannot know
 // when its caller gives up. It waits for a token with a background context
 // bounded by the SDK's own token timeout (30 seconds, retries included);
-// callers that have a context should call Client.Token instead. The token
-// request still carries no caller's context: there is none.
+// callers that have a context should call Cache.Token instead.
 //
 // Each token has TokenType "Bearer", the id_token in Extra("id_token"), and
-// as Expiry the time this Client stops handing it out: Config.EarlyExpiry
+// as Expiry the time this Cache stops handing it out: the early expiry
 // before it really expires. A cache layered on top, such as the
 // oauth2.ReuseTokenSource inside oauth2.NewClient, then replaces it no
-// later than this Client would. A token the Client does not reuse (one
-// that came without any expiry) has an Expiry in the past, so that such a
-// cache does not keep it either.
+// later than this Cache would. A token the Cache does not reuse (one that
+// came without any expiry) has an Expiry in the past, so that such a cache
+// does not keep it either.
 //
-// Unlike HTTPClient, an http.Client built by oauth2.NewClient does not
+// Unlike a Transport, an http.Client built by oauth2.NewClient does not
 // retry a request refused with invalid_token, and keeps a revoked token
-// until its Expiry; prefer HTTPClient where that matters.
-func (c *Client) TokenSource() oauth2.TokenSource {
-	return tokenSource{c}
+// until its Expiry; prefer Transport where that matters.
+func (c *Cache) OAuth2TokenSource() oauth2.TokenSource {
+	return oauth2Source{c}
 }
 
-type tokenSource struct{ c *Client }
+type oauth2Source struct{ c *Cache }
 
-func (s tokenSource) Token() (*oauth2.Token, error) {
+func (s oauth2Source) Token() (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
 	defer cancel()
-	e, err := s.c.token(ctx)
+	e, err := s.c.entry(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -158,7 +158,7 @@ func TestRetryTokenRequestHonoursRetryAfter(t *testing.T) {
 func TestRetryAPIRequestHonoursRetryAfter(t *testing.T) {
 	f := newFlakyDC(t, nil, []answer{{503, "1"}, {429, "0"}})
 	c, w := f.client(t, nil)
-	if _, err := c.GetClient(context.Background(), "x"); err != nil {
+	if _, err := c.Accounts().Get(context.Background(), "x"); err != nil {
 		t.Fatalf("GetClient: %v", err)
 	}
 	if n := f.apiHits.Load(); n != 3 {
@@ -176,7 +176,7 @@ func TestRetryReplaysBody(t *testing.T) {
 	f := newFlakyDC(t, nil, []answer{{429, "0"}, {503, "0"}})
 	c, _ := f.client(t, nil)
 	disabled := "disabled"
-	if _, err := c.UpdateClient(context.Background(), "x", api.UpdateClientRequest{Status: &disabled}); err != nil {
+	if _, err := c.Accounts().Update(context.Background(), "x", api.UpdateClientRequest{Status: &disabled}); err != nil {
 		t.Fatalf("UpdateClient: %v", err)
 	}
 	f.mu.Lock()
@@ -198,7 +198,7 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 		{503, clk.Now().Add(-time.Minute).Format(http.TimeFormat)}, // already past: no wait
 	})
 	c, w := f.client(t, func(cfg *client.Config) { cfg.Now = clk.Now })
-	if _, err := c.GetClient(context.Background(), "x"); err != nil {
+	if _, err := c.Accounts().Get(context.Background(), "x"); err != nil {
 		t.Fatalf("GetClient: %v", err)
 	}
 	if got := w.get(); !equalWaits(got, 7*time.Second, 0) {
@@ -210,7 +210,7 @@ func TestRetryBackoffWithoutRetryAfter(t *testing.T) {
 	// An unreadable Retry-After counts as none.
 	f := newFlakyDC(t, nil, []answer{{503, ""}, {429, "soon"}, {503, "-1"}})
 	c, w := f.client(t, func(cfg *client.Config) { cfg.MaxRetryWait = 1500 * time.Millisecond })
-	if _, err := c.GetClient(context.Background(), "x"); err != nil {
+	if _, err := c.Accounts().Get(context.Background(), "x"); err != nil {
 		t.Fatalf("GetClient: %v", err)
 	}
 	got := w.get()
@@ -232,7 +232,7 @@ func TestRetryBackoffIsJittered(t *testing.T) {
 	for range 20 {
 		f := newFlakyDC(t, nil, []answer{{503, ""}})
 		c, w := f.client(t, nil)
-		if _, err := c.GetClient(context.Background(), "x"); err != nil {
+		if _, err := c.Accounts().Get(context.Background(), "x"); err != nil {
 			t.Fatal(err)
 		}
 		seen[w.get()[0]] = true
@@ -274,7 +274,7 @@ func TestRetryGivesUpAfterMaxRetries(t *testing.T) {
 			f.mu.Lock()
 			f.token = nil
 			f.mu.Unlock()
-			_, err = c.GetClient(context.Background(), "x")
+			_, err = c.Accounts().Get(context.Background(), "x")
 			if e, ok := errors.AsType[*client.Error](err); !ok || e.StatusCode != 429 || e.Code != "tooManyRequests" {
 				t.Errorf("GetClient: err = %v, want the last 429 as a *client.Error", err)
 			}
@@ -292,7 +292,7 @@ func TestRetryAfterLongerThanCapIsNotRetried(t *testing.T) {
 	for _, ra := range []string{"31", "99999999999999999999"} {
 		f := newFlakyDC(t, nil, []answer{{429, ra}})
 		c, w := f.client(t, nil) // DefaultMaxRetryWait is 30s
-		_, err := c.GetClient(context.Background(), "x")
+		_, err := c.Accounts().Get(context.Background(), "x")
 		if e, ok := errors.AsType[*client.Error](err); !ok || e.StatusCode != 429 {
 			t.Errorf("Retry-After %s: err = %v, want the 429 handed back", ra, err)
 		}
@@ -387,7 +387,7 @@ func TestRetryNotStartedPastDeadline(t *testing.T) {
 	defer cancel()
 	// A 5s wait cannot end within the 2s left: the 503 comes back at once
 	// rather than a deadline error after waiting in vain.
-	_, err := c.GetClient(ctx, "x")
+	_, err := c.Accounts().Get(ctx, "x")
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.StatusCode != 503 {
 		t.Errorf("err = %v, want the 503 handed back", err)
 	}
@@ -426,7 +426,7 @@ func TestRetryAfterInvalidTokenAndBackoffCombine(t *testing.T) {
 	defer srv.Close()
 	c, _ := client.New(client.Config{DatacenterURL: srv.URL, ClientID: testID, ClientSecret: testSecret})
 	c.SetSleep((&waits{}).sleep)
-	if _, err := c.GetClient(context.Background(), "x"); err != nil {
+	if _, err := c.Accounts().Get(context.Background(), "x"); err != nil {
 		t.Fatalf("GetClient: %v", err)
 	}
 	if hits.Load() != 3 || tokens.Load() != 2 {

@@ -115,7 +115,7 @@ func (d *realDC) sdk(t *testing.T, cr creds, mod func(*client.Config)) (*client.
 // through the SDK.
 func (d *realDC) app(t *testing.T, admin *client.Client) creds {
 	t.Helper()
-	cl, err := admin.CreateClient(context.Background(), api.CreateClientRequest{Data: json.RawMessage(`{"client_name":"app"}`)})
+	cl, err := admin.Accounts().Create(context.Background(), api.CreateClientRequest{Data: json.RawMessage(`{"client_name":"app"}`)})
 	if err != nil {
 		t.Fatalf("CreateClient: %v", err)
 	}
@@ -131,7 +131,7 @@ func TestServerTokenReused(t *testing.T) {
 	ctx := context.Background()
 
 	for i := range 10 {
-		cl, err := c.GetClient(ctx, d.admin.id)
+		cl, err := c.Accounts().Get(ctx, d.admin.id)
 		if err != nil {
 			t.Fatalf("GetClient #%d: %v", i, err)
 		}
@@ -173,7 +173,7 @@ func TestServerTokenRefreshedBeforeExpiry(t *testing.T) {
 	}
 	// One second before expires_on minus the early window: still cached.
 	d.clock.Advance(2*time.Hour - 5*time.Minute - time.Second)
-	if _, err := c.GetClient(ctx, d.admin.id); err != nil {
+	if _, err := c.Accounts().Get(ctx, d.admin.id); err != nil {
 		t.Fatal(err)
 	}
 	if n := cnt.tokens.Load(); n != 1 {
@@ -182,7 +182,7 @@ func TestServerTokenRefreshedBeforeExpiry(t *testing.T) {
 	// At expires_on minus the early window: replaced, and the old token,
 	// still valid at the server for five minutes, is no longer sent.
 	d.clock.Advance(time.Second)
-	if _, err := c.GetClient(ctx, d.admin.id); err != nil {
+	if _, err := c.Accounts().Get(ctx, d.admin.id); err != nil {
 		t.Fatal(err)
 	}
 	if n := cnt.tokens.Load(); n != 2 {
@@ -211,7 +211,7 @@ func TestServerConcurrentCallersShareOneTokenRequest(t *testing.T) {
 		var wg sync.WaitGroup
 		for range callers {
 			wg.Go(func() {
-				_, err := c.GetClient(context.Background(), d.admin.id)
+				_, err := c.Accounts().Get(context.Background(), d.admin.id)
 				errs <- err
 			})
 		}
@@ -251,20 +251,20 @@ func TestServerRetriesOnceWithFreshTokenAfterRevocation(t *testing.T) {
 	appCreds := d.app(t, admin)
 	app, cnt := d.sdk(t, appCreds, nil)
 
-	if _, err := app.GetClient(ctx, appCreds.id); err != nil {
+	if _, err := app.Accounts().Get(ctx, appCreds.id); err != nil {
 		t.Fatalf("GetClient before revocation: %v", err)
 	}
 	// Disabling revokes every token issued so far; enabling again does not
 	// bring them back. The app's cached token is now refused with 401
 	// invalid_token (tokenRevoked), though it has not expired.
 	for _, status := range []string{"disabled", "enabled"} {
-		if _, err := admin.UpdateClient(ctx, appCreds.id, api.UpdateClientRequest{Status: &status}); err != nil {
+		if _, err := admin.Accounts().Update(ctx, appCreds.id, api.UpdateClientRequest{Status: &status}); err != nil {
 			t.Fatalf("set status %s: %v", status, err)
 		}
 	}
 	tokens, calls := cnt.tokens.Load(), cnt.calls.Load()
 
-	cl, err := app.GetClient(ctx, appCreds.id)
+	cl, err := app.Accounts().Get(ctx, appCreds.id)
 	if err != nil {
 		t.Fatalf("GetClient after revocation: %v (want a transparent retry with a fresh token)", err)
 	}
@@ -281,11 +281,11 @@ func TestServerRetriesOnceWithFreshTokenAfterRevocation(t *testing.T) {
 	// Disabled for good: the retry cannot get a token, and the caller sees
 	// the data center's refusal of the request itself.
 	disabled := "disabled"
-	if _, err := admin.UpdateClient(ctx, appCreds.id, api.UpdateClientRequest{Status: &disabled}); err != nil {
+	if _, err := admin.Accounts().Update(ctx, appCreds.id, api.UpdateClientRequest{Status: &disabled}); err != nil {
 		t.Fatal(err)
 	}
 	calls = cnt.calls.Load()
-	_, err = app.GetClient(ctx, appCreds.id)
+	_, err = app.Accounts().Get(ctx, appCreds.id)
 	e, ok := errors.AsType[*client.Error](err)
 	if !ok || e.StatusCode != http.StatusUnauthorized || e.Code != gatehouse.CodeClientDisabled {
 		t.Errorf("GetClient by a disabled client: err = %v, want a 401 %s *client.Error", err, gatehouse.CodeClientDisabled)
@@ -304,7 +304,7 @@ func TestServerTypedErrors(t *testing.T) {
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.StatusCode != http.StatusUnauthorized || e.Code != "invalid_client" {
 		t.Errorf("Token with a wrong secret: err = %v, want a 401 invalid_client *client.Error", err)
 	}
-	_, err = wrong.GetClient(ctx, d.admin.id)
+	_, err = wrong.Accounts().Get(ctx, d.admin.id)
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.Code != "invalid_client" {
 		t.Errorf("GetClient with a wrong secret: err = %v, want the token request's invalid_client", err)
 	}
@@ -316,11 +316,11 @@ func TestServerTypedErrors(t *testing.T) {
 	appCreds := d.app(t, admin)
 	app, _ := d.sdk(t, appCreds, nil)
 	// Only tenant admins may list or create clients.
-	_, err = app.ListClients(ctx)
+	_, err = app.Accounts().List(ctx)
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.StatusCode != http.StatusForbidden || e.Code != "authorizationFailed" {
 		t.Errorf("ListClients without the admin role: err = %v, want a 403 authorizationFailed *client.Error", err)
 	}
-	_, err = admin.GetClient(ctx, "no-such-client")
+	_, err = admin.Accounts().Get(ctx, "no-such-client")
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.StatusCode != http.StatusNotFound || e.Code != "notFound" {
 		t.Errorf("GetClient of an unknown client: err = %v, want a 404 notFound *client.Error", err)
 	}
@@ -331,7 +331,7 @@ func TestServerOAuth2TokenSource(t *testing.T) {
 	c, cnt := d.sdk(t, d.admin, nil)
 	ctx := context.Background()
 
-	ts := c.TokenSource()
+	ts := c.OAuth2TokenSource()
 	tok, err := ts.Token()
 	if err != nil {
 		t.Fatalf("Token: %v", err)
@@ -350,7 +350,7 @@ func TestServerOAuth2TokenSource(t *testing.T) {
 		}
 	}
 	// The SDK's own calls share the cache with the oauth2 client.
-	if _, err := c.GetClient(ctx, d.admin.id); err != nil {
+	if _, err := c.Accounts().Get(ctx, d.admin.id); err != nil {
 		t.Fatal(err)
 	}
 	if n := cnt.tokens.Load(); n != 1 {
@@ -359,7 +359,7 @@ func TestServerOAuth2TokenSource(t *testing.T) {
 
 	// Errors keep their type through oauth2's transport.
 	wrong, _ := d.sdk(t, creds{d.admin.id, "wrong-secret"}, nil)
-	_, err = oauth2.NewClient(ctx, wrong.TokenSource()).Get(d.URL + "/api/2/clients")
+	_, err = oauth2.NewClient(ctx, wrong.OAuth2TokenSource()).Get(d.URL + "/api/2/clients")
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.Code != "invalid_client" {
 		t.Errorf("oauth2 client with a wrong secret: err = %v, want an invalid_client *client.Error", err)
 	}

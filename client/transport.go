@@ -1,58 +1,73 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
-
-	"github.com/gatehouse-dev/gatehouse/api"
 )
 
-// Transport returns a RoundTripper that sends each request to the data
-// center with "Authorization: Bearer <token>", taking the token from Token.
-// Requests to any other origin, including redirects away from the data
-// center, go out as they are: a token is only good at the data center that
-// issued it, and anywhere else it would merely leak.
+// Transport is an http.RoundTripper that sends each request to the data
+// center with "Authorization: Bearer <token>", taking the token from
+// Source. Requests to any other origin (scheme, host and port), including
+// redirects away from the data center, go out as they are: a token is only
+// good at the data center that issued it, and anywhere else it would
+// merely leak. The caller's request is never modified: each attempt is a
+// clone.
 //
 // Two kinds of answer from the data center make it send a request again,
 // provided the request's body can be replayed (it has none, or GetBody):
 //
 //   - 401 with error="invalid_token" (the token was revoked, or the secret
-//     regenerated, before it expired): the cached token is dropped and the
-//     request is sent once more with a fresh one. Once only: a fresh token
-//     that is refused too will be refused again.
-//   - 429 or 503: the request is sent again after the Retry-After the
-//     server asked for, or after an exponential backoff with jitter, up to
-//     Config.MaxRetries times; see Config.MaxRetryWait. The waits end when
-//     the request's context does.
+//     regenerated, before it expired): the token is dropped from Source, if
+//     Source has an Invalidate(accessToken string) method as Cache does,
+//     and the request is sent once more with a fresh one. Once only: a
+//     fresh token that is refused too will be refused again.
+//   - 429 or 503: the request is sent again as Retry says, after the
+//     Retry-After the server asked for, or after an exponential backoff
+//     with jitter. The waits end when the request's context does.
 //
 // Every other answer, and the last one when no retry is left, goes back to
 // the caller as it came.
-func (c *Client) Transport() http.RoundTripper {
-	base := c.hc.Transport
-	if base == nil {
-		base = http.DefaultTransport
+type Transport struct {
+	// Source supplies the tokens, within each request's context. It is
+	// required.
+	Source TokenSource
+	// Datacenter is the data center's base URL; the token goes to its
+	// origin only. Empty or unparsable, the token goes nowhere.
+	Datacenter string
+	// Base sends the requests; nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Retry says how requests answered 429 or 503 are sent again; nil
+	// means they are not.
+	Retry *Retry
+}
+
+// invalidator is a TokenSource that can drop a token a server refused.
+type invalidator interface {
+	Invalidate(accessToken string)
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
 	}
-	return &transport{c: c, base: base}
+	return http.DefaultTransport
 }
 
-// HTTPClient returns an *http.Client that authenticates with Transport and
-// otherwise behaves like Config.HTTPClient (timeout, cookies, redirects).
-// Its Timeout covers the retries and their waits as well.
-func (c *Client) HTTPClient() *http.Client {
-	hc := *c.api
-	return &hc
-}
-
-type transport struct {
-	c    *Client
-	base http.RoundTripper
-}
-
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !t.c.sameOrigin(req) {
-		return t.base.RoundTrip(req)
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base()
+	if !t.sameOrigin(req) {
+		return base.RoundTrip(req)
+	}
+	if t.Source == nil {
+		// Sending the request without the token it was meant to carry
+		// would only earn a 401 that hides the mistake.
+		closeRequestBody(req)
+		return nil, errors.New("client: Transport has no Source")
 	}
 	ctx := req.Context()
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
@@ -60,19 +75,19 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// out is the request being sent; the caller's req is never modified
 	// (RoundTripper's contract), and each retry is cloned afresh from it.
 	out := req.Clone(ctx)
-	var tok *api.TokenResponse // nil: take the current one from the cache
-	refreshed := false         // the one retry with a fresh token is used
+	var tok *Token     // nil: take the current one from the source
+	refreshed := false // the one retry with a fresh token is used
 	for retries := 0; ; {
 		if tok == nil {
 			var err error
-			if tok, err = t.c.Token(ctx); err != nil {
+			if tok, err = t.Source.Token(ctx); err != nil {
 				// A RoundTripper must close the body even when it sends nothing.
 				closeRequestBody(out)
 				return nil, err
 			}
 		}
 		out.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		resp, err := t.base.RoundTrip(out)
+		resp, err := base.RoundTrip(out)
 		if err != nil || !replayable {
 			return resp, err
 		}
@@ -89,8 +104,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if err != nil {
 				return resp, nil
 			}
-			t.c.invalidate(tok.AccessToken)
-			fresh, err := t.c.Token(ctx)
+			if inv, ok := t.Source.(invalidator); ok {
+				inv.Invalidate(tok.AccessToken)
+			}
+			fresh, err := t.Source.Token(ctx)
 			if err != nil || fresh.AccessToken == tok.AccessToken {
 				// The refused answer explains more than a failed token
 				// request would; and the data center handing back the
@@ -102,7 +119,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			out, tok = next, fresh
 
 		case retryable(resp.StatusCode):
-			wait, ok := t.c.retryDelay(ctx, resp, retries)
+			wait, ok := t.Retry.delay(ctx, resp, retries)
 			if !ok {
 				return resp, nil
 			}
@@ -112,7 +129,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			status := resp.StatusCode
 			drain(resp.Body)
-			if err := t.c.sleep(ctx, wait); err != nil {
+			if err := t.Retry.wait(ctx, wait); err != nil {
 				closeRequestBody(next)
 				return nil, fmt.Errorf("client: %s answered %d; stopped waiting to retry: %w", req.URL.Redacted(), status, err)
 			}
@@ -141,10 +158,13 @@ func rewind(req *http.Request) (*http.Request, error) {
 
 // sameOrigin reports whether req goes to the data center: same scheme,
 // same host and port.
-func (c *Client) sameOrigin(req *http.Request) bool {
-	return req.URL != nil &&
-		strings.EqualFold(req.URL.Scheme, c.origin.Scheme) &&
-		strings.EqualFold(canonicalHost(req.URL.Scheme, req.URL.Host), canonicalHost(c.origin.Scheme, c.origin.Host))
+func (t *Transport) sameOrigin(req *http.Request) bool {
+	dc, err := url.Parse(t.Datacenter)
+	if err != nil || dc.Host == "" || req.URL == nil {
+		return false
+	}
+	return strings.EqualFold(req.URL.Scheme, dc.Scheme) &&
+		strings.EqualFold(canonicalHost(req.URL.Scheme, req.URL.Host), canonicalHost(dc.Scheme, dc.Host))
 }
 
 // canonicalHost spells out the default port, so that example.com and

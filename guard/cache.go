@@ -11,11 +11,10 @@ import (
 // costs neither a signature check nor an introspection call. It holds at
 // most max tokens and forgets the least recently used first.
 type tokenCache struct {
-	mu      sync.Mutex
-	max     int
-	lru     list.List // of *entry; the front was used last
-	byKey   map[[32]byte]*list.Element
-	flights map[[32]byte]*call[bool] // introspection calls in progress
+	mu    sync.Mutex
+	max   int
+	lru   list.List // of *entry; the front was used last
+	byKey map[[32]byte]*list.Element
 }
 
 type entry struct {
@@ -33,9 +32,8 @@ type entry struct {
 
 func newTokenCache(max int) *tokenCache {
 	return &tokenCache{
-		max:     max,
-		byKey:   make(map[[32]byte]*list.Element),
-		flights: make(map[[32]byte]*call[bool]),
+		max:   max,
+		byKey: make(map[[32]byte]*list.Element),
 	}
 }
 
@@ -78,8 +76,10 @@ func (t *tokenCache) removeLocked(el *list.Element) {
 	t.lru.Remove(el)
 }
 
-// statusLocked returns the cached status of a token, if it is fresh.
-func (t *tokenCache) statusLocked(key [32]byte, now time.Time) (active, ok bool) {
+// status returns the cached status of a token, if it is fresh.
+func (t *tokenCache) status(key [32]byte, now time.Time) (active, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	el := t.byKey[key]
 	if el == nil {
 		return false, false
@@ -91,10 +91,12 @@ func (t *tokenCache) statusLocked(key [32]byte, now time.Time) (active, ok bool)
 	return e.active, true
 }
 
-// setStatusLocked caches a token's status until the given time. A token
+// setStatus caches a token's status until the given time. A token
 // forgotten while its introspection ran is not brought back: the next
 // request verifies and asks again.
-func (t *tokenCache) setStatusLocked(key [32]byte, active bool, until time.Time) {
+func (t *tokenCache) setStatus(key [32]byte, active bool, until time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if el := t.byKey[key]; el != nil {
 		e := el.Value.(*entry)
 		e.active, e.statusUntil = active, until

@@ -50,7 +50,8 @@ func Example() {
 
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		claims, _ := guard.ClaimsFrom(r.Context())
-		fmt.Fprintf(w, "hello, %s\n", claims.ClientID)
+		// The claims' times are time.Time values.
+		fmt.Fprintf(w, "hello, %s; your token lives %s\n", claims.ClientID, claims.Expiry.Sub(claims.IssuedAt))
 	})
 	rs := httptest.NewServer(g.Middleware(hello))
 	defer rs.Close()
@@ -72,7 +73,7 @@ func Example() {
 	req, _ = http.NewRequest(http.MethodGet, rs.URL+"/hello", nil) // no token
 	show(req)
 	// Output:
-	// 200 hello, example-app
+	// 200 hello, example-app; your token lives 2h0m0s
 	// 401 Bearer realm="gatehouse" {"error":{"code":"bearerTokenMissing","message":"Authorization bearer token is missing.","domain":"AccountServer"}}
 }
 
@@ -90,7 +91,7 @@ func show(req *http.Request) {
 	fmt.Print(resp.StatusCode, " ", string(body))
 }
 
-// Outside HTTP, Verify tells a token that is refused (a *gatehouse.Error
+// Outside HTTP, Verify tells a token that is refused (a *guard.Error
 // with the platform's code) from one that could not be checked at the
 // moment. A malformed token is refused before any data center is asked.
 func ExampleGuard_Verify() {
@@ -106,7 +107,7 @@ func ExampleGuard_Verify() {
 	defer g.Close()
 
 	_, err = g.Verify(context.Background(), "not-a-jwt")
-	var refused *gatehouse.Error
+	var refused *guard.Error
 	switch {
 	case errors.As(err, &refused):
 		fmt.Println("refused:", refused.Code)

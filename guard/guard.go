@@ -25,15 +25,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/flight"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -57,9 +54,6 @@ const (
 	// withdraws stops being trusted.
 	keysMaxAge = 5 * time.Minute
 )
-
-// Claims are the verified claims of an access token.
-type Claims = token.AccessClaims
 
 // Issuer is one data center whose tokens the guard accepts.
 type Issuer struct {
@@ -118,25 +112,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ErrClosed is the cause of the UnavailableError answered after Close.
-var ErrClosed = errors.New("guard: closed")
-
-// UnavailableError means a token could not be checked because a data
-// center's discovery, JWKS or introspection endpoint failed. It says
-// nothing about the token: the request may succeed after RetryAfter. It
-// matches gatehouse.ErrUnavailable with errors.Is.
-type UnavailableError struct {
-	Issuer     string        // the issuer whose endpoint failed
-	RetryAfter time.Duration // when the guard will try the endpoint again
-	Err        error         // what failed
-}
-
-func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("guard: issuer %s unavailable: %v", e.Issuer, e.Err)
-}
-
-func (e *UnavailableError) Unwrap() []error { return []error{gatehouse.ErrUnavailable, e.Err} }
-
 // Guard checks Gatehouse access tokens. It is safe for concurrent use.
 // Call Close when done with it.
 type Guard struct {
@@ -150,6 +125,9 @@ type Guard struct {
 	hc           *http.Client // discovery and JWKS
 	introspectHC *http.Client // hc that never follows redirects
 	cache        *tokenCache
+	// introspections shares one introspection call among the concurrent
+	// checks of a token, keyed by its hash.
+	introspections flight.Group[bool]
 
 	life   sync.Mutex
 	closed atomic.Bool     // set under life
@@ -248,66 +226,51 @@ func (g *Guard) Close() error {
 	return nil
 }
 
-// spawn runs fn in a goroutine that Close waits for, with a context that
-// keeps ctx's values but not its cancellation: a shared fetch must outlive
-// the request that happened to start it. It reports false after Close.
-func (g *Guard) spawn(ctx context.Context, fn func(context.Context)) bool {
+// run runs fn as a shared fetch, in the calling goroutine (a flight's
+// own), with a context that keeps ctx's values but not its cancellation:
+// a shared fetch must outlive the request that happened to start it. The
+// fetch is bounded by fetchTimeout, ended by Close, and waited for by
+// Close. run reports false, without calling fn, after Close.
+func (g *Guard) run(ctx context.Context, fn func(context.Context)) bool {
 	g.life.Lock()
-	defer g.life.Unlock()
 	if g.closed.Load() {
+		g.life.Unlock()
 		return false
 	}
+	// Added under life, which Close takes before it waits: every Add
+	// happens before the Wait, or not at all.
 	g.wg.Add(1)
+	g.life.Unlock()
+	defer g.wg.Done()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	defer cancel()
 	stop := context.AfterFunc(g.stop, cancel)
-	go func() {
-		defer g.wg.Done()
-		defer cancel()
-		defer stop()
-		fn(fctx)
-	}()
+	defer stop()
+	fn(fctx)
 	return true
 }
 
-// call is one fetch whose result every waiting caller shares.
-type call[T any] struct {
-	done chan struct{}
-	val  T
-	err  error
-}
-
-func newCall[T any]() *call[T] { return &call[T]{done: make(chan struct{})} }
-
-func (c *call[T]) finish(v T, err error) {
-	c.val, c.err = v, err
-	close(c.done)
-}
-
-// wait returns the fetch's result, or gives up when ctx ends; the fetch
-// then goes on for the others.
-func (c *call[T]) wait(ctx context.Context) (T, error) {
-	select {
-	case <-c.done:
-		return c.val, c.err
-	case <-ctx.Done():
-		var zero T
-		return zero, context.Cause(ctx)
-	}
-}
-
 // Verify checks a raw access token and returns its claims, which are the
-// caller's own copy. A token that is refused comes back as a
-// *gatehouse.Error (test with errors.As) of kind ErrUnauthenticated whose
-// Code is bearerTokenMissing, tokenMalformed, tokenIssuerMismatch,
-// tokenInvalid, tokenExpired or tokenRevoked; the checks run in that order.
+// caller's own copy. A token that is refused comes back as an *Error (test
+// with errors.As) whose Code is bearerTokenMissing, tokenMalformed,
+// tokenIssuerMismatch, tokenInvalid, tokenExpired or tokenRevoked; the
+// checks run in that order.
 // Any other error (an *UnavailableError, or ctx's) means the token could not
 // be checked, and says nothing about it.
 func (g *Guard) Verify(ctx context.Context, raw string) (*Claims, error) {
+	claims, err := g.verify(ctx, raw)
+	if err != nil {
+		return nil, asRefusal(err)
+	}
+	return claims, nil
+}
+
+func (g *Guard) verify(ctx context.Context, raw string) (*Claims, error) {
 	if g.closed.Load() {
 		return nil, &UnavailableError{Issuer: g.trusted, Err: ErrClosed}
 	}
 	if raw == "" {
-		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeBearerTokenMissing, "Authorization bearer token is missing.")
+		return nil, refused(CodeBearerTokenMissing, "Authorization bearer token is missing.")
 	}
 	if len(raw) > token.MaxTokenLength {
 		_, err := token.Parse(raw) // refuses it as too long, before hashing it
@@ -325,13 +288,14 @@ func (g *Guard) Verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 		iss = g.issuers[u.Issuer]
 		if iss == nil {
-			return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenIssuerMismatch,
+			return nil, refused(CodeTokenIssuerMismatch,
 				"The token was issued by %s, which is not a trusted issuer (trusted: %s).", token.QuoteUntrusted(u.Issuer), g.trusted)
 		}
-		claims, err = iss.verifier.VerifyParsed(ctx, u, now)
+		verified, err := iss.verifier.VerifyParsed(ctx, u, now)
 		if err != nil {
 			return nil, err
 		}
+		claims = claimsOf(verified)
 		from, until := validity(claims, g.leeway)
 		g.cache.add(key, iss, claims, from, until)
 	}
@@ -340,10 +304,10 @@ func (g *Guard) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, err
 	}
 	if !active {
-		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked,
+		return nil, refused(CodeTokenRevoked,
 			"The token is no longer active: it was revoked, or its API client was disabled, deleted or given a new secret.")
 	}
-	return cloneClaims(claims), nil
+	return claims.clone(), nil
 }
 
 // validity is the span of time in which token.Verifier's time checks pass
@@ -351,88 +315,57 @@ func (g *Guard) Verify(ctx context.Context, raw string) (*Claims, error) {
 // would have passed too. Outside it the token is verified afresh, which
 // gives the canonical error (tokenExpired, not yet valid).
 func validity(c *Claims, leeway time.Duration) (from, until time.Time) {
-	for _, d := range []*jwt.NumericDate{c.NotBefore, c.IssuedAt} {
-		if d != nil && d.Time().After(from) {
-			from = d.Time()
+	for _, d := range []time.Time{c.NotBefore, c.IssuedAt} {
+		if d.After(from) {
+			from = d
 		}
 	}
 	if !from.IsZero() {
 		from = from.Add(-leeway)
 	}
-	return from, c.Expiry.Time().Add(leeway) // the verifier refuses a token without exp
+	return from, c.Expiry.Add(leeway) // the verifier refuses a token without exp
 }
 
 // active reports whether the token's data center still considers it
 // active, from the cache while its answer is fresh. Concurrent checks of
 // one token share one introspection call.
 func (g *Guard) active(ctx context.Context, key [32]byte, raw string, iss *issuer, claims *Claims) (bool, error) {
-	start := g.now()
 	t := g.cache
-	t.mu.Lock()
-	if active, ok := t.statusLocked(key, start); ok {
-		t.mu.Unlock()
+	if active, ok := t.status(key, g.now()); ok {
 		return active, nil
 	}
-	c := t.flights[key]
-	if c == nil {
+	if err := iss.introspectionBlocked(g.now()); err != nil {
+		return false, err
+	}
+	return g.introspections.Do(ctx, string(key[:]), func() (bool, error) {
+		start := g.now()
+		// A call that ended just before this one began has left its answer.
+		if active, ok := t.status(key, start); ok {
+			return active, nil
+		}
 		if err := iss.introspectionBlocked(start); err != nil {
-			t.mu.Unlock()
 			return false, err
 		}
-		c = newCall[bool]()
-		t.flights[key] = c
-		spawned := g.spawn(ctx, func(ctx context.Context) {
-			active, err := iss.introspect(ctx, raw, claims)
-			err = iss.introspected(g.now(), err)
+		var active bool
+		var err error
+		// Recording the outcome inside run means Close waits for it too:
+		// nothing is logged after Close returns.
+		ran := g.run(ctx, func(ctx context.Context) {
+			active, err = iss.introspect(ctx, raw, claims)
+			if err = iss.introspected(g.now(), err); err != nil {
+				return
+			}
 			// The answer holds for StatusCacheTTL from when it was asked
 			// for, and never past the token's own expiry.
 			until := start.Add(g.statusTTL)
-			if exp := claims.Expiry.Time(); exp.Before(until) {
-				until = exp
+			if claims.Expiry.Before(until) {
+				until = claims.Expiry
 			}
-			t.mu.Lock()
-			if err == nil {
-				t.setStatusLocked(key, active, until)
-			}
-			delete(t.flights, key)
-			t.mu.Unlock()
-			c.finish(active, err)
+			t.setStatus(key, active, until)
 		})
-		if !spawned {
-			delete(t.flights, key)
-			t.mu.Unlock()
+		if !ran {
 			return false, &UnavailableError{Issuer: iss.cfg.URL, Err: ErrClosed}
 		}
-	}
-	t.mu.Unlock()
-	return c.wait(ctx)
-}
-
-// cloneClaims gives each caller claims of its own, so a handler that
-// changes them cannot change what the cache hands the next request.
-func cloneClaims(c *Claims) *Claims {
-	cp := *c
-	cp.Audience = slices.Clone(c.Audience)
-	cp.Scope = slices.Clone(c.Scope)
-	cp.Expiry = cloneDate(c.Expiry)
-	cp.NotBefore = cloneDate(c.NotBefore)
-	cp.IssuedAt = cloneDate(c.IssuedAt)
-	return &cp
-}
-
-func cloneDate(d *jwt.NumericDate) *jwt.NumericDate {
-	if d == nil {
-		return nil
-	}
-	v := *d
-	return &v
-}
-
-type claimsKey struct{}
-
-// ClaimsFrom returns the claims that Guard.Middleware verified for the
-// request whose context is ctx.
-func ClaimsFrom(ctx context.Context) (*Claims, bool) {
-	c, ok := ctx.Value(claimsKey{}).(*Claims)
-	return c, ok
+		return active, err
+	})
 }

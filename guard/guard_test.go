@@ -456,7 +456,7 @@ func TestClaimsReachHandler(t *testing.T) {
 	}
 	second := got[1]
 	if second.Issuer != d.URL+"/bc" || second.Subject != c.ClientID || second.OwnerTUID != c.TenantID ||
-		second.Expiry == nil || second.ID == "" || second.Version != 2 {
+		second.Expiry.IsZero() || second.ID == "" || second.Version != 2 {
 		t.Errorf("claims = %+v", second)
 	}
 	if second.ClientID != c.ClientID || len(second.Audience) != 1 {
@@ -478,7 +478,7 @@ func TestVerify(t *testing.T) {
 	}
 	for raw, code := range map[string]string{"": "bearerTokenMissing", "x": "tokenMalformed", strings.Repeat("x", 10000): "tokenMalformed"} {
 		_, err := g.Verify(ctx, raw)
-		var ge *gatehouse.Error
+		var ge *guard.Error
 		if !errors.As(err, &ge) || ge.Code != code || !errors.Is(err, gatehouse.ErrUnauthenticated) {
 			t.Errorf("Verify(%.10q) = %v, want %s", raw, err, code)
 		}
@@ -502,7 +502,7 @@ func TestSigningAlgorithms(t *testing.T) {
 			sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
 			sig[0] ^= 1
 			_, err := g.Verify(ctx, parts[0]+"."+parts[1]+"."+base64.RawURLEncoding.EncodeToString(sig))
-			var ge *gatehouse.Error
+			var ge *guard.Error
 			if !errors.As(err, &ge) || ge.Code != "tokenInvalid" {
 				t.Errorf("tampered %s token: %v, want tokenInvalid", alg, err)
 			}

@@ -150,7 +150,7 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 func code(err error) string {
-	var ge *gatehouse.Error
+	var ge *Error
 	if errors.As(err, &ge) {
 		return ge.Code
 	}

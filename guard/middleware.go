@@ -19,6 +19,7 @@ import (
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, err := apierr.BearerToken(r)
+		err = asRefusal(err)
 		if err == nil && raw == "" {
 			apierr.WriteMissing(w)
 			return
@@ -39,10 +40,9 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 // other failure is a 503, so that an outage of a data center never looks
 // like a bad token to the caller, nor lets one through.
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	var ge *gatehouse.Error
-	if errors.As(err, &ge) && errors.Is(err, gatehouse.ErrUnauthenticated) {
-		g.log.Debug("bearer token refused", "method", r.Method, "path", r.URL.Path, "code", ge.Code)
-		apierr.WriteRefusal(w, http.StatusUnauthorized, ge)
+	if e, ok := errors.AsType[*Error](err); ok {
+		g.log.Debug("bearer token refused", "method", r.Method, "path", r.URL.Path, "code", e.Code)
+		apierr.WriteRefusal(w, http.StatusUnauthorized, &gatehouse.Error{Kind: gatehouse.ErrUnauthenticated, Code: e.Code, Message: e.Message})
 		return
 	}
 	wait := time.Second

@@ -108,6 +108,22 @@ func KeyFromJWK(k jose.JSONWebKey) (PublicKey, bool) {
 	return PublicKey{Key: k.Key, Algorithm: alg}, true
 }
 
+// ParseJWK reads one entry of a JWKS document and returns its kid and the
+// verification key it publishes, or false if it is malformed or, as
+// KeyFromJWK says, cannot sign Gatehouse's tokens. Resource servers use it
+// so that the rules for a usable key live here only.
+func ParseJWK(raw []byte) (kid string, key PublicKey, ok bool) {
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(raw); err != nil {
+		return "", PublicKey{}, false
+	}
+	key, ok = KeyFromJWK(k)
+	if !ok {
+		return "", PublicKey{}, false
+	}
+	return k.KeyID, key, true
+}
+
 // GenerateSigningKey makes a new key for the key set, of the type alg
 // signs with. Its kid is the RFC 7638 thumbprint of the public key, so a
 // kid can never name two keys.

@@ -6,7 +6,7 @@
 //	export GATEHOUSE_CLIENT_ID=... GATEHOUSE_CLIENT_SECRET=...
 //	go run ./examples/app
 //
-// The request goes through client.HTTPClient(), an ordinary *http.Client
+// The request goes through Client.HTTPClient, an ordinary *http.Client
 // whose transport fetches the access token on first use, caches and
 // refreshes it, and adds "Authorization: Bearer ..." to each request sent
 // to the data center. Any code that takes an *http.Client can use it.

@@ -112,5 +112,9 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 func hello(w http.ResponseWriter, r *http.Request) {
 	claims, _ := guard.ClaimsFrom(r.Context()) // always there behind the guard
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]string{"message": "hello", "client_id": claims.ClientID})
+	json.NewEncoder(w).Encode(map[string]string{
+		"message":       "hello",
+		"client_id":     claims.ClientID,
+		"token_expires": claims.Expiry.UTC().Format(time.RFC3339),
+	})
 }
