@@ -2,7 +2,6 @@ package guard_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,17 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/datacenter"
 	"github.com/gatehouse-dev/gatehouse/guard"
-	"github.com/gatehouse-dev/gatehouse/keycrypt"
-	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
 
 // A resource server accepts the access tokens of one data center and
@@ -127,34 +123,21 @@ func startDataCenter(adminID, adminSecret string) (url string, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "gatehouse.db"))
-	if err != nil {
-		log.Fatal(err)
-	}
 	hs := httptest.NewUnstartedServer(nil)
 	url = "http://" + hs.Listener.Addr().String()
-	masterKey := make([]byte, keycrypt.KeySize) // in production: keycrypt.LoadMasterKey
-	rand.Read(masterKey)
-	sealer, err := keycrypt.NewSealer(masterKey)
+	cfg := datacenter.Defaults()
+	cfg.URL, cfg.DataDir = url, dir
+	cfg.LocalMasterKey = true // generated into dir, thrown away with it
+	cfg.Bootstrap = &service.BootstrapCredentials{ClientID: adminID, ClientSecret: adminSecret}
+	dc, err := datacenter.Open(ctx, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	svc, err := service.New(service.Config{Sealer: sealer, Store: store, DatacenterURL: url, TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second})
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		log.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: adminID, ClientSecret: adminSecret}); err != nil {
-		log.Fatal(err)
-	}
-	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: url})
+	hs.Config.Handler = dc.Handler()
 	hs.Start()
 	return url, func() {
 		hs.Close()
-		svc.Close(ctx)
-		store.Close()
+		dc.Close(ctx)
 		os.RemoveAll(dir)
 	}
 }

@@ -1,13 +1,11 @@
 package locator_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,15 +14,14 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
-	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
 
-// dc is a real data center served in-process, as server's tests start them.
+// dc is a real data center served in-process, as every package's tests
+// start them.
 type dc struct {
 	id, url string
 	svc     *service.Service
@@ -33,32 +30,8 @@ type dc struct {
 // startDC starts a data center whose bootstrap admin is adminID.
 func startDC(t *testing.T, id, adminID string) *dc {
 	t.Helper()
-	ctx := context.Background()
-	hs := httptest.NewUnstartedServer(nil)
-	d := &dc{id: id, url: "http://" + hs.Listener.Addr().String()}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(), Store: store, DatacenterURL: d.url, DatacenterID: id, TokenTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: adminID, ClientSecret: gatehouse.NewSecret()}); err != nil {
-		t.Fatal(err)
-	}
-	d.svc = svc
-	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: d.url})
-	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		svc.Close(context.Background())
-		store.Close()
-	})
-	return d
+	d := testdc.Start(t, testdc.Options{DatacenterID: id, AdminID: adminID})
+	return &dc{id: id, url: d.URL, svc: d.Svc}
 }
 
 func (d *dc) datacenter() gatehouse.Datacenter { return gatehouse.Datacenter{ID: d.id, URL: d.url} }

@@ -4,56 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/testkit"
-	"github.com/gatehouse-dev/gatehouse/server"
-	"github.com/gatehouse-dev/gatehouse/service"
-	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 )
 
-// startDC starts a real data center (as server/harness_test.go does) and
-// returns its URL and the bootstrap admin's credentials.
+// startDC starts a real data center, assembled as gatehouse serve
+// assembles one, and returns its URL and the bootstrap admin's credentials.
 func startDC(t *testing.T) (url, id, secret string) {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(nil)
-	base := "http://" + hs.Listener.Addr().String()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(service.Config{Sealer: testkit.Sealer(),
-		Store: store, DatacenterURL: base, DatacenterID: "test",
-		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: time.Now,
-		AccessFlushInterval: 20 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	id, secret = "app-example-admin", gatehouse.NewSecret()
-	if _, err := svc.Bootstrap(ctx, service.BootstrapCredentials{ClientID: id, ClientSecret: secret}); err != nil {
-		t.Fatal(err)
-	}
-	hs.Config.Handler = server.New(server.Config{Service: svc, DatacenterURL: base, Logger: log})
-	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		svc.Close(context.Background())
-		store.Close()
-	})
-	return base, id, secret
+	d := testdc.Start(t, testdc.Options{AdminID: "app-example-admin"})
+	return d.URL, d.AdminID, d.AdminSecret
 }
 
 func env(m map[string]string) func(string) string {
