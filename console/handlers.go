@@ -337,7 +337,7 @@ func (c *Console) handleCreate(w http.ResponseWriter, r *http.Request, a *reques
 	if pg.Admin {
 		role = gatehouse.RoleTenantAdmin
 	}
-	cl, secret, err := c.svc.CreateClient(r.Context(), a.p, service.NewClient{
+	cl, secret, err := c.svc.CreateClient(r.Context(), a.p, service.ClientSpec{
 		AuthMethod: gatehouse.AuthMethod(pg.AuthMethod),
 		Role:       role,
 		Data:       data,

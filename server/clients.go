@@ -182,7 +182,7 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p *service
 		s.writeError(w, r, gatehouse.Errorf(gatehouse.ErrInvalid, gatehouse.CodeValidationError, `type must be "api_client".`))
 		return
 	}
-	c, secret, err := s.svc.CreateClient(r.Context(), p, service.NewClient{
+	c, secret, err := s.svc.CreateClient(r.Context(), p, service.ClientSpec{
 		TenantID:   req.TenantID,
 		AuthMethod: gatehouse.AuthMethod(req.TokenEndpointAuthMethod),
 		Role:       gatehouse.Role(req.Role),

@@ -14,8 +14,9 @@ import (
 // MaxDataBytes bounds a client's free-form data.
 const MaxDataBytes = 16 << 10
 
-// NewClient is what a caller may choose when creating a client.
-type NewClient struct {
+// ClientSpec is what a caller may choose when creating a client: a
+// specification, which CreateClient checks and completes.
+type ClientSpec struct {
 	TenantID   string // "" means the caller's tenant
 	AuthMethod gatehouse.AuthMethod
 	Role       gatehouse.Role
@@ -66,7 +67,7 @@ func validData(d json.RawMessage) (json.RawMessage, error) {
 
 // CreateClient creates a client in a tenant the caller administers and
 // returns it with its secret, which is not kept and cannot be shown again.
-func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) (gatehouse.Client, string, error) {
+func (s *Service) CreateClient(ctx context.Context, p *Principal, in ClientSpec) (gatehouse.Client, string, error) {
 	if in.TenantID == "" {
 		in.TenantID = p.Client.TenantID
 	}

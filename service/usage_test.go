@@ -101,11 +101,11 @@ func TestTokenUsageFollowsGetClientRules(t *testing.T) {
 	clock := time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
 	svc, admin, _ := consoleTestService(t, func() time.Time { return clock })
 	ctx := t.Context()
-	a, _, err := svc.CreateClient(ctx, admin, NewClient{})
+	a, _, err := svc.CreateClient(ctx, admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := svc.CreateClient(ctx, admin, NewClient{})
+	b, _, err := svc.CreateClient(ctx, admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestTokenUsageSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	store := openUsageStore(t, path)
 	svc, admin := usageService(t, store, now, 10*time.Millisecond)
-	c, secret, err := svc.CreateClient(t.Context(), admin, NewClient{})
+	c, secret, err := svc.CreateClient(t.Context(), admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestTokenUsageSumsReplicas(t *testing.T) {
 	store := openUsageStore(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 	one, admin := usageService(t, store, now, 0)
 	two, _ := usageService(t, store, now, 0)
-	c, secret, err := one.CreateClient(t.Context(), admin, NewClient{})
+	c, secret, err := one.CreateClient(t.Context(), admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func TestTokenUsageFlushRetriesAndBatches(t *testing.T) {
 	svc, admin := usageService(t, store, now, 0)
 	var ids []string
 	for range 5 {
-		c, _, err := svc.CreateClient(t.Context(), admin, NewClient{})
+		c, _, err := svc.CreateClient(t.Context(), admin, ClientSpec{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -408,7 +408,7 @@ func TestTokenUsageReadDuringFlush(t *testing.T) {
 	now := time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
 	store := &usageStore{Store: openUsageStore(t, filepath.Join(t.TempDir(), "gatehouse.db"))}
 	svc, admin := usageService(t, store, now, 0)
-	c, _, err := svc.CreateClient(t.Context(), admin, NewClient{})
+	c, _, err := svc.CreateClient(t.Context(), admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
