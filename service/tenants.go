@@ -178,8 +178,8 @@ func (s *Service) visibleTenant(ctx context.Context, p *Principal, id string) (g
 	if !slices.ContainsFunc(chain, func(t gatehouse.Tenant) bool { return t.ID == p.Client.TenantID }) {
 		return gatehouse.Tenant{}, errTenantNotFound
 	}
-	if !p.IsTenantAdmin() {
-		return gatehouse.Tenant{}, errForbidden
+	if err := s.authorize(ctx, p, ActionTenantRead, target{id: id, tenantID: id}); err != nil {
+		return gatehouse.Tenant{}, err
 	}
 	return chain[0], nil
 }
@@ -222,9 +222,8 @@ func (s *Service) CreateTenant(ctx context.Context, p *Principal, in NewTenant) 
 		return gatehouse.Tenant{}, errTenantNotFound
 	}
 	id := uuid.NewString()
-	if !p.IsTenantAdmin() {
-		s.denied(ctx, p, ActionTenantCreate, id)
-		return gatehouse.Tenant{}, errForbidden
+	if err := s.authorize(ctx, p, ActionTenantCreate, target{id: id, tenantID: in.ParentID}); err != nil {
+		return gatehouse.Tenant{}, err
 	}
 	if err := validTenantName(in.Name); err != nil {
 		return gatehouse.Tenant{}, err
@@ -304,13 +303,8 @@ func (s *Service) UpdateTenant(ctx context.Context, p *Principal, id string, u T
 			action = ActionTenantDisable
 		}
 	}
-	if !p.IsTenantAdmin() {
-		s.denied(ctx, p, action, id)
-		return gatehouse.Tenant{}, errForbidden
-	}
-	if id == p.Client.TenantID && u.Enabled != nil && !*u.Enabled {
-		s.denied(ctx, p, action, id)
-		return gatehouse.Tenant{}, errOwnTenant
+	if err := s.authorize(ctx, p, action, target{id: id, tenantID: id}); err != nil {
+		return gatehouse.Tenant{}, err
 	}
 	t, err := s.store.UpdateTenant(s.audited(ctx, p, action, id), id, func(t gatehouse.Tenant) (gatehouse.Tenant, error) {
 		if t.Version != *u.Version {
