@@ -151,7 +151,7 @@ func (s *Service) lookup(ctx context.Context, p *Principal, id string) (gatehous
 
 // withAccess overlays the last access noted in memory but not yet written.
 func (s *Service) withAccess(c gatehouse.Client) gatehouse.Client {
-	if a, ok := s.access.latest(c.ID); ok && a.At.After(c.LastAccessAt) {
+	if a, ok := s.access.Latest(c.ID); ok && a.At.After(c.LastAccessAt) {
 		c.LastAccessAt, c.LastAccessFromIP = a.At, a.FromIP
 	}
 	return c
@@ -326,7 +326,7 @@ func (s *Service) manage(ctx context.Context, p *Principal, id, action string, f
 		return c, err
 	})
 	// Dropped whatever the outcome: a failed commit may still have landed.
-	s.clients.invalidate(id)
+	s.clients.Invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return gatehouse.Client{}, errClientNotFound
 	}
@@ -393,7 +393,7 @@ func (s *Service) DeleteClient(ctx context.Context, p *Principal, id string) err
 		return err
 	}
 	err = s.store.DeleteClient(s.audited(ctx, p, ActionClientDelete, id), id)
-	s.clients.invalidate(id)
+	s.clients.Invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return errClientNotFound
 	} else if err != nil {

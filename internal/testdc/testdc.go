@@ -105,6 +105,10 @@ type DataCenter struct {
 	// SigningAlgorithm is what it signs with from its next start on:
 	// settable before Restart, as an operator changes --signing-alg.
 	SigningAlgorithm string
+	// Flushed counts the service's rounds of writing accesses and token
+	// counts, Synced its periodic resyncs, across restarts: tests wait on
+	// them for the background work instead of sleeping.
+	Flushed, Synced *testkit.Events
 
 	t   testing.TB
 	opt Options
@@ -155,6 +159,7 @@ func New(t testing.TB, opt Options) *DataCenter {
 	return &DataCenter{
 		URL: "http://" + hs.Listener.Addr().String(), Clock: NewClock(opt.ClockStart), Logs: &SyncBuffer{},
 		AdminID: opt.AdminID, AdminSecret: opt.AdminSecret, Peers: opt.Peers, SigningAlgorithm: opt.SigningAlgorithm,
+		Flushed: testkit.NewEvents(), Synced: testkit.NewEvents(),
 		t: t, opt: opt, hs: hs,
 	}
 }
@@ -189,6 +194,7 @@ func (d *DataCenter) start() {
 		TokenTTL: 2 * time.Hour, Leeway: 30 * time.Second, Logger: log, Now: d.Clock.Now,
 		AccessFlushInterval: d.opt.AccessFlushInterval, SyncInterval: d.opt.SyncInterval,
 		SigningAlgorithm: d.SigningAlgorithm,
+		Hooks:            service.Hooks{Flushed: func(error) { d.Flushed.Add() }, Synced: d.Synced.Add},
 	})
 	if err != nil {
 		t.Fatal(err)
