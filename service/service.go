@@ -105,6 +105,7 @@ type Service struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // New builds a Service. Call Start before serving and Close after.
@@ -259,25 +260,40 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops background work and writes pending client accesses.
+// ErrCloseTimeout means Close gave up waiting for the background work
+// (the change feed, the resync) to end; what was pending was still written
+// or reported.
+var ErrCloseTimeout = errors.New("service: background work did not stop before the close deadline")
+
+// Close stops the background work and writes the pending client accesses
+// and token counts. The write is attempted first, with all of ctx's time,
+// and whatever it could not write is reported (a *replica.UnwrittenError
+// naming how many); a background task that outlives ctx is reported as
+// ErrCloseTimeout. Either way the service is closed: every later Close
+// returns the first one's result.
 func (s *Service) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
+	return s.closeErr
+}
+
+func (s *Service) close(ctx context.Context) error {
 	if s.cancel == nil {
-		return nil
+		return nil // never started: nothing runs, nothing was noted
 	}
-	var err error
-	s.closeOnce.Do(func() {
-		s.cancel()
-		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = ctx.Err()
-			return
-		}
-		err = s.access.Stop(ctx)
-	})
-	return err
+	s.cancel()
+	// Writing what is pending needs none of the other background work, so
+	// it does not wait for it: a resync stuck on the store must not cost
+	// the accesses their chance.
+	flushErr := s.access.Stop(ctx)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var waitErr error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		waitErr = fmt.Errorf("%w: %w", ErrCloseTimeout, ctx.Err())
+	}
+	return errors.Join(flushErr, waitErr)
 }
 
 // runSync is the safety net under the change feed.
