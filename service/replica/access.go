@@ -3,7 +3,6 @@ package replica
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -12,41 +11,27 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// AccessStore is what the access recorder writes to and reads from.
-type AccessStore interface {
-	RecordAccess(ctx context.Context, accesses []gatehouse.ClientAccess) error
-	AddTokenUsage(ctx context.Context, counts []gatehouse.TokenUsage) error
-	TokenUsage(ctx context.Context, clientID string, since time.Time) ([]gatehouse.TokenUsage, error)
-}
-
-// AccessConfig configures an AccessRecorder.
-type AccessConfig struct {
-	Store AccessStore
-	Log   *slog.Logger
-	Now   func() time.Time
-	// Every is how often pending accesses and token counts are written;
-	// each client's access is written at most once per MinInterval.
-	Every, MinInterval time.Duration
-	// Written is told which clients' accesses reached the store, so cached
-	// copies of those clients, which lack them, can be dropped.
-	Written func(ids []string)
-	// Flushed, if set, is called after every write round, on the ticks and
-	// the last one at Stop, with its outcome, so tests can wait for the
-	// background writes rather than sleep.
-	Flushed func(error)
-}
-
 // AccessRecorder keeps each client's last access in memory and writes it to
 // the store in batches, at most once per MinInterval per client, so that
 // issuing a token never waits for, or causes, a database write of its own.
 // On the same ticks it writes the counts of issued tokens (see usage.go),
 // for the same reason.
 type AccessRecorder struct {
-	cfg AccessConfig
+	store       AccessStore
+	log         *slog.Logger
+	now         func() time.Time
+	every       time.Duration
+	minInterval time.Duration
 
 	mu      sync.Mutex
 	pending map[string]gatehouse.ClientAccess
 	written map[string]time.Time // when each client's access was last written
+
+	// written is told which clients' accesses reached the store, so cached
+	// copies of those clients, which lack them, can be dropped.
+	onWritten func(ids []string)
+	// onFlushed hears of the outcome of every write round.
+	onFlushed func(error)
 
 	// usage counts the tokens issued and not yet written.
 	usage *usageCounter
@@ -61,7 +46,8 @@ type AccessRecorder struct {
 // NewAccessRecorder returns a recorder; Start starts its writes.
 func NewAccessRecorder(cfg AccessConfig) *AccessRecorder {
 	return &AccessRecorder{
-		cfg:     cfg,
+		store: cfg.Store, log: cfg.Log, now: cfg.Now, every: cfg.Every, minInterval: cfg.MinInterval,
+		onWritten: cfg.Written, onFlushed: cfg.Flushed,
 		pending: make(map[string]gatehouse.ClientAccess),
 		written: make(map[string]time.Time),
 		usage:   newUsageCounter(usageMaxClients),
@@ -86,32 +72,12 @@ func (r *AccessRecorder) Latest(clientID string) (gatehouse.ClientAccess, bool) 
 	return a, ok
 }
 
-// CountIssue counts a token issued to a client, in memory.
-func (r *AccessRecorder) CountIssue(clientID string, at time.Time) { r.usage.note(clientID, at) }
-
-// Usage returns a client's token counts of the UsageHours hours ending with
-// the one holding now, oldest first: the store's, which every replica's
-// writes have added to, plus this replica's not yet written.
-func (r *AccessRecorder) Usage(ctx context.Context, clientID string, now time.Time) ([]HourCount, error) {
-	return r.usage.read(ctx, r.cfg.Store, clientID, now)
-}
-
-// UnwrittenUsage is a client's token counts not yet written.
-func (r *AccessRecorder) UnwrittenUsage(clientID string, now time.Time) []HourCount {
-	return r.usage.counts(clientID, now)
-}
-
-// FlushUsage writes the token counts now, outside the ticks.
-func (r *AccessRecorder) FlushUsage(ctx context.Context) error {
-	return r.usage.flush(ctx, r.cfg.Store, r.cfg.Log, r.cfg.Now())
-}
-
 // Start starts the background writes.
 func (r *AccessRecorder) Start() {
 	r.started.Store(true)
 	go func() {
 		defer close(r.done)
-		t := time.NewTicker(r.cfg.Every)
+		t := time.NewTicker(r.every)
 		defer t.Stop()
 		for {
 			select {
@@ -128,24 +94,10 @@ func (r *AccessRecorder) Start() {
 }
 
 func (r *AccessRecorder) flushed(err error) {
-	if r.cfg.Flushed != nil {
-		r.cfg.Flushed(err)
+	if r.onFlushed != nil {
+		r.onFlushed(err)
 	}
 }
-
-// UnwrittenError reports what Stop could not write: lost, since nothing
-// writes after it.
-type UnwrittenError struct {
-	Accesses    int // clients whose last access was not written
-	TokenCounts int // per-client hourly token counts not written
-	Err         error
-}
-
-func (e *UnwrittenError) Error() string {
-	return fmt.Sprintf("%d client accesses and %d token counts were not written: %v", e.Accesses, e.TokenCounts, e.Err)
-}
-
-func (e *UnwrittenError) Unwrap() error { return e.Err }
 
 // Stop ends the background writes and writes everything still pending:
 // accesses and token counts. The last write is attempted even when ctx
@@ -176,11 +128,11 @@ func (r *AccessRecorder) Stop(ctx context.Context) error {
 }
 
 func (r *AccessRecorder) flush(ctx context.Context, all bool) error {
-	now := r.cfg.Now()
+	now := r.now()
 	r.mu.Lock()
 	var batch []gatehouse.ClientAccess
 	for id, a := range r.pending {
-		if all || now.Sub(r.written[id]) >= r.cfg.MinInterval {
+		if all || now.Sub(r.written[id]) >= r.minInterval {
 			batch = append(batch, a)
 			r.written[id] = now
 		}
@@ -188,7 +140,7 @@ func (r *AccessRecorder) flush(ctx context.Context, all bool) error {
 	// Forget write times that no longer hold anything back, so memory
 	// follows the clients active in the last interval, not all clients ever.
 	for id, at := range r.written {
-		if now.Sub(at) >= r.cfg.MinInterval {
+		if now.Sub(at) >= r.minInterval {
 			if _, waiting := r.pending[id]; !waiting {
 				delete(r.written, id)
 			}
@@ -198,13 +150,13 @@ func (r *AccessRecorder) flush(ctx context.Context, all bool) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	err := r.cfg.Store.RecordAccess(ctx, batch)
-	if err == nil && r.cfg.Written != nil {
+	err := r.store.RecordAccess(ctx, batch)
+	if err == nil && r.onWritten != nil {
 		ids := make([]string, len(batch))
 		for i, a := range batch {
 			ids[i] = a.ClientID
 		}
-		r.cfg.Written(ids)
+		r.onWritten(ids)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -220,7 +172,7 @@ func (r *AccessRecorder) flush(ctx context.Context, all bool) error {
 		}
 	}
 	if err != nil {
-		r.cfg.Log.Warn("recording client accesses failed; will retry", "clients", len(batch), "err", err)
+		r.log.Warn("recording client accesses failed; will retry", "clients", len(batch), "err", err)
 	}
 	return err
 }

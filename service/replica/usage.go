@@ -295,3 +295,23 @@ func (u *usageCounter) read(ctx context.Context, store AccessStore, clientID str
 	}
 	return out, nil
 }
+
+// CountIssue counts a token issued to a client, in memory.
+func (r *AccessRecorder) CountIssue(clientID string, at time.Time) { r.usage.note(clientID, at) }
+
+// Usage returns a client's token counts of the UsageHours hours ending with
+// the one holding now, oldest first: the store's, which every replica's
+// writes have added to, plus this replica's not yet written.
+func (r *AccessRecorder) Usage(ctx context.Context, clientID string, now time.Time) ([]HourCount, error) {
+	return r.usage.read(ctx, r.store, clientID, now)
+}
+
+// UnwrittenUsage is a client's token counts not yet written.
+func (r *AccessRecorder) UnwrittenUsage(clientID string, now time.Time) []HourCount {
+	return r.usage.counts(clientID, now)
+}
+
+// FlushUsage writes the token counts now, outside the ticks.
+func (r *AccessRecorder) FlushUsage(ctx context.Context) error {
+	return r.usage.flush(ctx, r.store, r.log, r.now())
+}
