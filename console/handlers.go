@@ -19,14 +19,8 @@ import (
 const (
 	// maxFormBytes bounds every form body; the largest form holds a name.
 	maxFormBytes = 64 << 10
-	// maxNameRunes bounds a client's display name.
-	maxNameRunes = 200
 	// listPageSize is how many clients a page of the list shows.
 	listPageSize = 50
-	// maxSearchScan bounds how many clients one search request reads, so a
-	// search of a huge tenant costs a bounded amount per page and offers a
-	// "continue" link instead of timing out.
-	maxSearchScan = 5000
 	// activityLimit is how many audit entries a settings page shows.
 	activityLimit = 10
 )
@@ -233,72 +227,39 @@ type listPage struct {
 	Query   string
 	Items   []clientView
 	NextURL string
-	// Partial says the search stopped after maxSearchScan clients; NextURL
-	// continues it.
+	// Partial says the search stopped after service.MaxClientSearchScan
+	// clients; NextURL continues it.
 	Partial bool
 	Filter  bool
 }
 
 func (c *Console) handleList(w http.ResponseWriter, r *http.Request, a *request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if utf8.RuneCountInString(q) > maxNameRunes {
-		q = string([]rune(q)[:maxNameRunes])
+	// What no name can contain finds nothing anyway: the form's own bound
+	// keeps an overlong query from being an error page.
+	if utf8.RuneCountInString(q) > service.MaxClientNameRunes {
+		q = string([]rune(q)[:service.MaxClientNameRunes])
 	}
 	after := r.URL.Query().Get("after")
-	found, next, partial, err := c.search(r.Context(), a.p, q, after)
+	// The service's search, which the API offers too (GET
+	// /api/2/clients?q=), so both find and may list the same clients.
+	page, err := c.svc.FindClients(r.Context(), a.p, service.ClientQuery{Text: q, After: after, Limit: listPageSize})
 	if err != nil {
 		c.fail(w, r, a, err)
 		return
 	}
-	pg := listPage{Query: q, Partial: partial, Filter: q != ""}
-	for _, cl := range found {
+	pg := listPage{Query: q, Partial: page.Partial, Filter: q != ""}
+	for _, cl := range page.Clients {
 		pg.Items = append(pg.Items, toView(cl))
 	}
-	if next != "" {
-		v := url.Values{"after": {next}}
+	if page.Next != "" {
+		v := url.Values{"after": {page.Next}}
 		if q != "" {
 			v.Set("q", q)
 		}
 		pg.NextURL = Prefix + "clients?" + v.Encode()
 	}
 	c.render(w, r, a, http.StatusOK, "clients", view{Title: "API clients", Nav: "clients", Page: pg})
-}
-
-// search pages through the tenant's clients with the service's ListClients
-// (so the same rules decide what the admin may list) and keeps those whose
-// name or id contains q, case-insensitively. It returns at most a page of
-// matches, the cursor to continue from, and whether it stopped at the scan
-// bound rather than at a full page or the end.
-func (c *Console) search(ctx context.Context, p *service.Principal, q, after string) ([]gatehouse.Client, string, bool, error) {
-	needle := strings.ToLower(q)
-	batch := listPageSize
-	if q != "" {
-		batch = 1000
-	}
-	var found []gatehouse.Client
-	for scanned := 0; scanned < maxSearchScan; {
-		cs, next, err := c.svc.ListClients(ctx, p, after, batch)
-		if err != nil {
-			return nil, "", false, err
-		}
-		scanned += len(cs)
-		for i, cl := range cs {
-			if needle == "" || strings.Contains(strings.ToLower(cl.Name()), needle) || strings.Contains(strings.ToLower(cl.ID), needle) {
-				found = append(found, cl)
-				if len(found) == listPageSize {
-					if i < len(cs)-1 || next != "" {
-						return found, cl.ID, false, nil
-					}
-					return found, "", false, nil
-				}
-			}
-		}
-		if next == "" {
-			return found, "", false, nil
-		}
-		after = next
-	}
-	return found, after, true, nil
 }
 
 // Creating a client.
@@ -324,12 +285,10 @@ func (c *Console) handleCreate(w http.ResponseWriter, r *http.Request, a *reques
 		pg.Message = msg
 		c.render(w, r, a, http.StatusBadRequest, "new", view{Title: "New API client", Nav: "new", Page: pg})
 	}
-	switch n := utf8.RuneCountInString(pg.Name); {
-	case n == 0:
+	// The console asks for a name, which the API does not; how long it
+	// may be is the service's rule, answered below like any invalid field.
+	if pg.Name == "" {
 		retry("Give the client a name, such as the CyberApp it is for.")
-		return
-	case n > maxNameRunes:
-		retry("The name is too long: at most 200 characters.")
 		return
 	}
 	data, _ := json.Marshal(map[string]string{"client_name": pg.Name})
@@ -337,7 +296,7 @@ func (c *Console) handleCreate(w http.ResponseWriter, r *http.Request, a *reques
 	if pg.Admin {
 		role = gatehouse.RoleTenantAdmin
 	}
-	cl, secret, err := c.svc.CreateClient(r.Context(), a.p, service.NewClient{
+	cl, secret, err := c.svc.CreateClient(r.Context(), a.p, service.ClientSpec{
 		AuthMethod: gatehouse.AuthMethod(pg.AuthMethod),
 		Role:       role,
 		Data:       data,

@@ -77,7 +77,7 @@ func newDC(t *testing.T, opt dcOptions) *dc {
 func (d *dc) createClient(name string, role gatehouse.Role) (gatehouse.Client, creds) {
 	d.t.Helper()
 	data, _ := json.Marshal(map[string]string{"client_name": name})
-	c, secret, err := d.svc.CreateClient(context.Background(), d.p, service.NewClient{Role: role, Data: data})
+	c, secret, err := d.svc.CreateClient(context.Background(), d.p, service.ClientSpec{Role: role, Data: data})
 	if err != nil {
 		d.t.Fatal(err)
 	}

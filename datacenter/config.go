@@ -106,6 +106,8 @@ type Config struct {
 	Now                 func() time.Time
 	AccessFlushInterval time.Duration
 	SyncInterval        time.Duration
+	// Hooks let tests wait for the service's background work.
+	Hooks service.Hooks
 	// OnReady, if set, is called by Run once the data center is
 	// bootstrapped, just before it serves.
 	OnReady func(*DataCenter)

@@ -86,6 +86,7 @@ func open(ctx context.Context, cfg Config, trusted []netip.Prefix) (*DataCenter,
 		Now:                 cfg.Now,
 		AccessFlushInterval: cfg.AccessFlushInterval,
 		SyncInterval:        cfg.SyncInterval,
+		Hooks:               cfg.Hooks,
 	})
 	if err != nil {
 		return fail(err)

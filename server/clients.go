@@ -156,18 +156,21 @@ func (s *Server) handleClients(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	// tenant_id names a tenant below the caller's to list instead of its
-	// own: only that tenant's clients, not its subtree's.
-	cs, next, err := s.svc.ListTenantClients(r.Context(), p, q.Get("tenant_id"), q.Get("after"), limit)
+	// own: only that tenant's clients, not its subtree's. q searches them,
+	// as the console's search does.
+	page, err := s.svc.FindClients(r.Context(), p, service.ClientQuery{
+		TenantID: q.Get("tenant_id"), Text: q.Get("q"), After: q.Get("after"), Limit: limit,
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	list := api.ClientList{Items: make([]api.Client, 0, len(cs))}
-	for _, c := range cs {
+	list := api.ClientList{Items: make([]api.Client, 0, len(page.Clients))}
+	for _, c := range page.Clients {
 		list.Items = append(list.Items, toAPI(c))
 	}
-	if next != "" {
-		list.Paging = &api.Paging{Cursors: api.Cursors{After: next}}
+	if page.Next != "" {
+		list.Paging = &api.Paging{Cursors: api.Cursors{After: page.Next}}
 	}
 	apierr.WriteJSON(w, http.StatusOK, list)
 }
@@ -182,7 +185,7 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p *service
 		s.writeError(w, r, gatehouse.Errorf(gatehouse.ErrInvalid, gatehouse.CodeValidationError, `type must be "api_client".`))
 		return
 	}
-	c, secret, err := s.svc.CreateClient(r.Context(), p, service.NewClient{
+	c, secret, err := s.svc.CreateClient(r.Context(), p, service.ClientSpec{
 		TenantID:   req.TenantID,
 		AuthMethod: gatehouse.AuthMethod(req.TokenEndpointAuthMethod),
 		Role:       gatehouse.Role(req.Role),

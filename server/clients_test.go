@@ -3,6 +3,8 @@ package server_test
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -220,7 +222,167 @@ func TestAuthorization(t *testing.T) {
 			t.Errorf("status changed to %s", got.Status)
 		}
 	})
+	t.Run("every refusal is audited once", func(t *testing.T) {
+		var log api.AuditList
+		d.call("GET", "/api/2/audit?limit=1000", d.adminToken(), nil).json(t, &log)
+		denied := map[string]int{}
+		for _, e := range log.Items {
+			if e.Outcome == "denied" {
+				if e.ActorID != self.ClientID {
+					t.Errorf("denied entry of %s, want %s: %+v", e.ActorID, self.ClientID, e)
+				}
+				denied[e.Action]++
+			}
+		}
+		want := map[string]int{"client.read": 1, "client.list": 1, "client.create": 1, "client.disable": 1, "client.regenerate_secret": 1, "client.delete": 1}
+		if !reflect.DeepEqual(denied, want) {
+			t.Errorf("denied entries by action = %v, want %v", denied, want)
+		}
+	})
 }
+
+// The name rule is the service's, so the API enforces what the console
+// does: at most 200 characters (not bytes), and no name at all is fine.
+func TestClientNameLength(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	admin := d.adminToken()
+	existing, _ := d.createClient(api.CreateClientRequest{})
+	named := func(name string) string {
+		b, _ := json.Marshal(map[string]any{"type": "api_client", "data": map[string]string{"client_name": name}})
+		return string(b)
+	}
+	renamed := func(name string) string {
+		b, _ := json.Marshal(map[string]any{"data": map[string]string{"client_name": name}})
+		return string(b)
+	}
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"no name", "POST", "/api/2/clients", `{"type":"api_client"}`, 201},
+		{"no data", "POST", "/api/2/clients", `{"type":"api_client","data":{}}`, 201},
+		{"200 characters", "POST", "/api/2/clients", named(strings.Repeat("a", 200)), 201},
+		{"200 characters of 3 bytes", "POST", "/api/2/clients", named(strings.Repeat("€", 200)), 201},
+		{"201 characters", "POST", "/api/2/clients", named(strings.Repeat("a", 201)), 400},
+		{"201 characters of 3 bytes", "POST", "/api/2/clients", named(strings.Repeat("€", 201)), 400},
+		{"rename to 200", "PUT", "/api/2/clients/" + existing.ClientID, renamed(strings.Repeat("b", 200)), 200},
+		{"rename to 201", "PUT", "/api/2/clients/" + existing.ClientID, renamed(strings.Repeat("b", 201)), 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := d.call(tc.method, tc.path, admin, tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			if tc.status == 400 {
+				if e := r.apiError(t); e.Code != "validationError" || !strings.Contains(e.Message, "client_name") {
+					t.Errorf("error = %+v", e)
+				}
+			}
+		})
+	}
+	var got api.Client
+	d.call("GET", "/api/2/clients/"+existing.ClientID, admin, nil).json(t, &got)
+	if string(got.Data) != `{"client_name":"`+strings.Repeat("b", 200)+`"}` {
+		t.Errorf("after a refused rename the data is %s, want the 200-character name", got.Data)
+	}
+}
+
+func TestClientsSearch(t *testing.T) {
+	d := newDC(t, dcOptions{})
+	admin := d.adminToken()
+	create := func(name string) api.Client {
+		req := api.CreateClientRequest{}
+		if name != "" {
+			req.Data = json.RawMessage(`{"client_name":"` + name + `"}`)
+		}
+		c, _ := d.createClient(req)
+		return c
+	}
+	billing, worker, reports, unnamed := create("Billing App"), create("billing-worker"), create("Reports"), create("")
+	// A tenant below, with a client of the same name: searched only with
+	// tenant_id, as listing is.
+	r := d.call("POST", "/api/2/tenants", admin, map[string]string{"name": "Sub", "kind": "customer"})
+	var sub api.Tenant
+	r.json(t, &sub)
+	if r.status != 201 {
+		t.Fatalf("create tenant: %d %s", r.status, r.body)
+	}
+	subReq := api.CreateClientRequest{TenantID: sub.ID, Data: json.RawMessage(`{"client_name":"Billing below"}`)}
+	below, _ := d.createClient(subReq)
+
+	ids := func(cs ...api.Client) []string {
+		out := []string{}
+		for _, c := range cs {
+			out = append(out, c.ClientID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	tests := []struct {
+		name, query string
+		want        []string
+	}{
+		{"by name", "q=billing", ids(billing, worker)},
+		{"ignoring case", "q=BILLING", ids(billing, worker)},
+		{"a substring", "q=port", ids(reports)},
+		{"by id", "q=" + strings.ToUpper(unnamed.ClientID[:13]), ids(unnamed)},
+		{"nothing matches", "q=nothing-like-it", ids()},
+		{"empty is a plain list", "q=", ids(billing, worker, reports, unnamed, creds2client(d.admin))},
+		{"in a tenant below", "tenant_id=" + sub.ID + "&q=billing", ids(below)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := d.call("GET", "/api/2/clients?"+tc.query, admin, nil)
+			var list api.ClientList
+			r.json(t, &list)
+			if r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			if got := ids(list.Items...); !slices.Equal(got, tc.want) {
+				t.Errorf("found %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("paged", func(t *testing.T) {
+		var seen []api.Client
+		after := ""
+		for pages := 1; ; pages++ {
+			path := "/api/2/clients?q=billing&limit=1"
+			if after != "" {
+				path += "&after=" + after
+			}
+			var list api.ClientList
+			d.call("GET", path, admin, nil).json(t, &list)
+			if len(list.Items) > 1 {
+				t.Fatalf("page %d holds %d clients, limit 1", pages, len(list.Items))
+			}
+			seen = append(seen, list.Items...)
+			if list.Paging == nil {
+				break
+			}
+			if pages > 3 {
+				t.Fatal("paging does not end")
+			}
+			after = list.Paging.Cursors.After
+		}
+		if got := ids(seen...); !slices.Equal(got, ids(billing, worker)) {
+			t.Errorf("pages found %v", got)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		if r := d.call("GET", "/api/2/clients?q="+strings.Repeat("x", 201), admin, nil); r.status != 400 || r.apiError(t).Code != "validationError" {
+			t.Errorf("a 201-character query: %d %s", r.status, r.body)
+		}
+		_, plain := d.createClient(api.CreateClientRequest{})
+		if r := d.call("GET", "/api/2/clients?q=billing", d.token(plain).AccessToken, nil); r.status != 403 {
+			t.Errorf("a search by a client that is no admin: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// creds2client names the bootstrap admin as a listed client, by its id.
+func creds2client(c creds) api.Client { return api.Client{ClientID: c.id} }
 
 func TestDiscoveryAndKeys(t *testing.T) {
 	d := newDC(t, dcOptions{})

@@ -484,6 +484,15 @@ func TestOpenAPIConformance(t *testing.T) {
 		do(t, oaJSON(http.MethodGet, "/api/2/clients?tenant_id=no-such-tenant", admin, nil, http.StatusNotFound))
 		do(t, oaJSON(http.MethodGet, "/api/2/clients?limit=0", admin, nil, http.StatusBadRequest).invalid())
 		do(t, oaJSON(http.MethodGet, "/api/2/clients?limit=many", admin, nil, http.StatusBadRequest).invalid())
+		r = do(t, oaJSON(http.MethodGet, "/api/2/clients?limit=5&q="+url.QueryEscape(strings.ToUpper(app.ClientID[:8])), admin, nil, http.StatusOK))
+		var found api.ClientList
+		r.json(t, &found)
+		if len(found.Items) != 1 || found.Items[0].ClientID != app.ClientID {
+			t.Errorf("searching for the app's id: %s", r.body)
+		}
+		do(t, oaJSON(http.MethodGet, "/api/2/clients?q="+strings.Repeat("x", 201), admin, nil, http.StatusBadRequest).invalid())
+		longName := map[string]any{"type": "api_client", "data": map[string]any{"client_name": strings.Repeat("n", 201)}}
+		do(t, oaJSON(http.MethodPost, "/api/2/clients", admin, longName, http.StatusBadRequest).invalid())
 		do(t, oaJSON(http.MethodDelete, "/api/2/clients", admin, nil, http.StatusMethodNotAllowed))
 
 		// The app uses its credentials, so that last_access_* are set.

@@ -51,10 +51,10 @@ func (s *Service) denied(ctx context.Context, p *Principal, action, target strin
 }
 
 // ListAudit returns a page of the caller's tenant's audit log, newest
-// first, optionally about one target, and the cursor of the next page.
-func (s *Service) ListAudit(ctx context.Context, p *Principal, target, after string, limit int) ([]gatehouse.AuditEntry, string, error) {
-	if !p.IsTenantAdmin() {
-		return nil, "", errForbidden
+// first, optionally about one target (about), and the cursor of the next page.
+func (s *Service) ListAudit(ctx context.Context, p *Principal, about, after string, limit int) ([]gatehouse.AuditEntry, string, error) {
+	if err := s.authorize(ctx, p, ActionAuditRead, target{tenantID: p.Client.TenantID}); err != nil {
+		return nil, "", err
 	}
 	if limit < 0 || limit > 1000 {
 		return nil, "", invalid("limit must be between 1 and 1000.")
@@ -70,7 +70,7 @@ func (s *Service) ListAudit(ctx context.Context, p *Principal, target, after str
 		}
 		before = n
 	}
-	es, err := s.store.ListAudit(ctx, gatehouse.AuditFilter{TenantID: p.Client.TenantID, Target: target, Before: before, Limit: limit + 1})
+	es, err := s.store.ListAudit(ctx, gatehouse.AuditFilter{TenantID: p.Client.TenantID, Target: about, Before: before, Limit: limit + 1})
 	if err != nil {
 		return nil, "", unavailable(err)
 	}

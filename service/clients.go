@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -14,8 +16,14 @@ import (
 // MaxDataBytes bounds a client's free-form data.
 const MaxDataBytes = 16 << 10
 
-// NewClient is what a caller may choose when creating a client.
-type NewClient struct {
+// MaxClientNameRunes bounds a client's name (data.client_name), so that
+// every list and page can show it whole. A client needs no name at all:
+// the platform accepts one without.
+const MaxClientNameRunes = 200
+
+// ClientSpec is what a caller may choose when creating a client: a
+// specification, which CreateClient checks and completes.
+type ClientSpec struct {
 	TenantID   string // "" means the caller's tenant
 	AuthMethod gatehouse.AuthMethod
 	Role       gatehouse.Role
@@ -56,6 +64,9 @@ func validData(d json.RawMessage) (json.RawMessage, error) {
 		if json.Unmarshal(n, &name) != nil {
 			return nil, invalid("data.client_name must be a string.")
 		}
+		if utf8.RuneCountInString(name) > MaxClientNameRunes {
+			return nil, invalid("The name (data.client_name) is too long: at most %d characters.", MaxClientNameRunes)
+		}
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, d); err != nil {
@@ -66,7 +77,7 @@ func validData(d json.RawMessage) (json.RawMessage, error) {
 
 // CreateClient creates a client in a tenant the caller administers and
 // returns it with its secret, which is not kept and cannot be shown again.
-func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) (gatehouse.Client, string, error) {
+func (s *Service) CreateClient(ctx context.Context, p *Principal, in ClientSpec) (gatehouse.Client, string, error) {
 	if in.TenantID == "" {
 		in.TenantID = p.Client.TenantID
 	}
@@ -77,9 +88,8 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) 
 	} else if !ok {
 		return gatehouse.Client{}, "", errTenantNotFound
 	}
-	if !p.IsTenantAdmin() {
-		s.denied(ctx, p, ActionClientCreate, "")
-		return gatehouse.Client{}, "", errForbidden
+	if err := s.authorize(ctx, p, ActionClientCreate, target{tenantID: in.TenantID}); err != nil {
+		return gatehouse.Client{}, "", err
 	}
 	if in.AuthMethod == "" {
 		in.AuthMethod = gatehouse.AuthSecretBasic
@@ -141,7 +151,7 @@ func (s *Service) lookup(ctx context.Context, p *Principal, id string) (gatehous
 
 // withAccess overlays the last access noted in memory but not yet written.
 func (s *Service) withAccess(c gatehouse.Client) gatehouse.Client {
-	if a, ok := s.access.latest(c.ID); ok && a.At.After(c.LastAccessAt) {
+	if a, ok := s.access.Latest(c.ID); ok && a.At.After(c.LastAccessAt) {
 		c.LastAccessAt, c.LastAccessFromIP = a.At, a.FromIP
 	}
 	return c
@@ -154,8 +164,8 @@ func (s *Service) GetClient(ctx context.Context, p *Principal, id string) (gateh
 	if err != nil {
 		return gatehouse.Client{}, err
 	}
-	if c.ID != p.Client.ID && !p.IsTenantAdmin() {
-		return gatehouse.Client{}, errForbidden
+	if err := s.authorize(ctx, p, ActionClientRead, target{id: c.ID, tenantID: c.TenantID, clientID: c.ID}); err != nil {
+		return gatehouse.Client{}, err
 	}
 	return s.withAccess(c), nil
 }
@@ -170,51 +180,143 @@ func (s *Service) ListClients(ctx context.Context, p *Principal, after string, l
 // its own ("") or one below it. Only that tenant's clients are listed, not
 // its subtree's.
 func (s *Service) ListTenantClients(ctx context.Context, p *Principal, tenantID, after string, limit int) ([]gatehouse.Client, string, error) {
-	if tenantID == "" {
-		tenantID = p.Client.TenantID
+	page, err := s.FindClients(ctx, p, ClientQuery{TenantID: tenantID, After: after, Limit: limit})
+	return page.Clients, page.Next, err
+}
+
+// MaxClientSearchScan bounds how many clients one search reads, so that a
+// search of a huge tenant costs a bounded amount per page; past it the page
+// is cut short, and its cursor continues the search.
+const MaxClientSearchScan = 5000
+
+// ClientQuery selects a page of one tenant's clients.
+type ClientQuery struct {
+	TenantID string // "" means the caller's tenant
+	// Text keeps the clients whose name or id contains it, ignoring case;
+	// "" keeps all.
+	Text  string
+	After string // the cursor of the previous page
+	Limit int    // 1 to 1000; 0 means 100
+}
+
+// ClientPage is a page of clients, by id.
+type ClientPage struct {
+	Clients []gatehouse.Client
+	// Next is the cursor of the next page, "" at the end.
+	Next string
+	// Partial says the search stopped after MaxClientSearchScan clients
+	// rather than at a full page: fewer matches than asked for, and Next
+	// continues the search.
+	Partial bool
+}
+
+// FindClients returns a page of the clients of a tenant the caller
+// administers, its own or one below it (only that tenant's clients, not its
+// subtree's), optionally those matching q.Text.
+func (s *Service) FindClients(ctx context.Context, p *Principal, q ClientQuery) (ClientPage, error) {
+	if q.TenantID == "" {
+		q.TenantID = p.Client.TenantID
 	}
-	if ok, err := s.canSeeTenant(ctx, p, tenantID); err != nil {
-		return nil, "", err
+	if ok, err := s.canSeeTenant(ctx, p, q.TenantID); err != nil {
+		return ClientPage{}, err
 	} else if !ok {
-		return nil, "", errTenantNotFound
+		return ClientPage{}, errTenantNotFound
 	}
-	if !p.IsTenantAdmin() {
-		return nil, "", errForbidden
+	if err := s.authorize(ctx, p, ActionClientList, target{id: q.TenantID, tenantID: q.TenantID}); err != nil {
+		return ClientPage{}, err
 	}
-	if limit < 0 || limit > 1000 {
-		return nil, "", invalid("limit must be between 1 and 1000.")
+	if q.Limit < 0 || q.Limit > 1000 {
+		return ClientPage{}, invalid("limit must be between 1 and 1000.")
 	}
-	if limit == 0 {
-		limit = 100
+	if q.Limit == 0 {
+		q.Limit = 100
 	}
-	if after != "" && !storableID(after) {
-		return nil, "", invalid("after must be a cursor from a previous page.")
+	if q.After != "" && !storableID(q.After) {
+		return ClientPage{}, invalid("after must be a cursor from a previous page.")
 	}
-	// One extra row tells whether a next page exists.
-	cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: tenantID, After: after, Limit: limit + 1})
+	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > MaxClientNameRunes {
+		return ClientPage{}, invalid("q must be text of at most %d characters.", MaxClientNameRunes)
+	}
+	var page ClientPage
+	var err error
+	if q.Text == "" {
+		page, err = s.listPage(ctx, q)
+	} else {
+		page, err = s.searchPage(ctx, q)
+	}
 	if err != nil {
-		return nil, "", unavailable(err)
+		return ClientPage{}, err
 	}
-	next := ""
-	if len(cs) > limit {
-		cs = cs[:limit]
-		next = cs[limit-1].ID
+	for i := range page.Clients {
+		page.Clients[i] = s.withAccess(page.Clients[i])
 	}
-	for i := range cs {
-		cs[i] = s.withAccess(cs[i])
+	return page, nil
+}
+
+// listPage reads one page of the tenant's clients.
+func (s *Service) listPage(ctx context.Context, q ClientQuery) (ClientPage, error) {
+	// One extra row tells whether a next page exists.
+	cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: q.TenantID, After: q.After, Limit: q.Limit + 1})
+	if err != nil {
+		return ClientPage{}, unavailable(err)
 	}
-	return cs, next, nil
+	page := ClientPage{Clients: cs}
+	if len(cs) > q.Limit {
+		page.Clients = cs[:q.Limit]
+		page.Next = cs[q.Limit-1].ID
+	}
+	return page, nil
+}
+
+// searchPage reads the tenant's clients in batches, keeping the matches,
+// until it has a page of them, reaches the end, or has read
+// MaxClientSearchScan clients. The store has no text index, so this is a
+// scan; bounding it keeps a search of a huge tenant from timing out.
+func (s *Service) searchPage(ctx context.Context, q ClientQuery) (ClientPage, error) {
+	needle := strings.ToLower(q.Text)
+	const batch = 1000
+	after := q.After
+	var found []gatehouse.Client
+	for scanned := 0; scanned < MaxClientSearchScan; {
+		cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: q.TenantID, After: after, Limit: batch + 1})
+		if err != nil {
+			return ClientPage{}, unavailable(err)
+		}
+		more := len(cs) > batch
+		if more {
+			cs = cs[:batch]
+		}
+		scanned += len(cs)
+		for i, c := range cs {
+			if !strings.Contains(strings.ToLower(c.Name()), needle) && !strings.Contains(strings.ToLower(c.ID), needle) {
+				continue
+			}
+			found = append(found, c)
+			if len(found) == q.Limit {
+				page := ClientPage{Clients: found}
+				if i < len(cs)-1 || more {
+					page.Next = c.ID
+				}
+				return page, nil
+			}
+		}
+		if !more {
+			return ClientPage{Clients: found}, nil
+		}
+		after = cs[len(cs)-1].ID
+	}
+	return ClientPage{Clients: found, Next: after, Partial: true}, nil
 }
 
 // manage runs fn on a client the caller administers, atomically, and
 // records action in the audit log in the same transaction.
 func (s *Service) manage(ctx context.Context, p *Principal, id, action string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
-	if _, err := s.lookup(ctx, p, id); err != nil {
+	cur, err := s.lookup(ctx, p, id)
+	if err != nil {
 		return gatehouse.Client{}, err
 	}
-	if !p.IsTenantAdmin() {
-		s.denied(ctx, p, action, id)
-		return gatehouse.Client{}, errForbidden
+	if err := s.authorize(ctx, p, action, target{id: id, tenantID: cur.TenantID, clientID: id}); err != nil {
+		return gatehouse.Client{}, err
 	}
 	c, err := s.store.UpdateClient(s.audited(ctx, p, action, id), id, func(c gatehouse.Client) (gatehouse.Client, error) {
 		c, err := fn(c)
@@ -224,7 +326,7 @@ func (s *Service) manage(ctx context.Context, p *Principal, id, action string, f
 		return c, err
 	})
 	// Dropped whatever the outcome: a failed commit may still have landed.
-	s.clients.invalidate(id)
+	s.clients.Invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return gatehouse.Client{}, errClientNotFound
 	}
@@ -283,15 +385,15 @@ func (s *Service) RegenerateSecret(ctx context.Context, p *Principal, id string)
 
 // DeleteClient deletes a client for good; its tokens stop working at once.
 func (s *Service) DeleteClient(ctx context.Context, p *Principal, id string) error {
-	if _, err := s.lookup(ctx, p, id); err != nil {
+	cur, err := s.lookup(ctx, p, id)
+	if err != nil {
 		return err
 	}
-	if !p.IsTenantAdmin() {
-		s.denied(ctx, p, ActionClientDelete, id)
-		return errForbidden
+	if err := s.authorize(ctx, p, ActionClientDelete, target{id: id, tenantID: cur.TenantID, clientID: id}); err != nil {
+		return err
 	}
-	err := s.store.DeleteClient(s.audited(ctx, p, ActionClientDelete, id), id)
-	s.clients.invalidate(id)
+	err = s.store.DeleteClient(s.audited(ctx, p, ActionClientDelete, id), id)
+	s.clients.Invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return errClientNotFound
 	} else if err != nil {

@@ -62,7 +62,7 @@ func TestAuthenticateAdmin(t *testing.T) {
 	}
 
 	// The method is the client's own, whatever it is.
-	postAdmin, postSecret, err := svc.CreateClient(ctx, admin, NewClient{AuthMethod: gatehouse.AuthSecretPost, Role: gatehouse.RoleTenantAdmin})
+	postAdmin, postSecret, err := svc.CreateClient(ctx, admin, ClientSpec{AuthMethod: gatehouse.AuthSecretPost, Role: gatehouse.RoleTenantAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestAuthenticateAdmin(t *testing.T) {
 		t.Errorf("client_secret_post admin: %v", err)
 	}
 
-	plain, plainSecret, err := svc.CreateClient(ctx, admin, NewClient{})
+	plain, plainSecret, err := svc.CreateClient(ctx, admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestAuthenticateAdmin(t *testing.T) {
 func TestSessionPrincipalEndsWithTheClient(t *testing.T) {
 	svc, admin, _ := consoleTestService(t, nil)
 	ctx := t.Context()
-	other, _, err := svc.CreateClient(ctx, admin, NewClient{Role: gatehouse.RoleTenantAdmin})
+	other, _, err := svc.CreateClient(ctx, admin, ClientSpec{Role: gatehouse.RoleTenantAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,49 +3,11 @@ package service
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
-
-// revocationSet holds the jti of every revoked, unexpired token in memory,
-// so the bearer check asks a map, not the store, on every request.
-type revocationSet struct {
-	mu  sync.RWMutex
-	exp map[string]time.Time // jti → when the token expires
-}
-
-func (r *revocationSet) has(jti string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	_, ok := r.exp[jti]
-	return ok
-}
-
-func (r *revocationSet) add(jti string, exp time.Time) {
-	r.mu.Lock()
-	r.exp[jti] = exp
-	r.mu.Unlock()
-}
-
-// merge adds the store's revocations and forgets tokens expired before
-// cutoff. It never drops a live entry: a revocation is never undone, and a
-// revocation noted here while the store was being read must survive the
-// reload that missed it.
-func (r *revocationSet) merge(revs []gatehouse.Revocation, cutoff time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for jti, exp := range r.exp {
-		if exp.Before(cutoff) {
-			delete(r.exp, jti)
-		}
-	}
-	for _, rv := range revs {
-		r.exp[rv.TokenID] = rv.ExpiresAt
-	}
-}
 
 // syncRevocations reloads the live revocations from the store (revocations
 // made by other processes on the same store arrive this way) and purges
@@ -59,7 +21,7 @@ func (s *Service) syncRevocations(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.revoked.merge(revs, cutoff)
+	s.revoked.Merge(revs, cutoff)
 	return nil
 }
 
@@ -92,7 +54,7 @@ func (s *Service) RevokeToken(ctx context.Context, cred ClientCredentials, raw s
 	if err := s.store.RevokeToken(s.audited(ctx, actor, ActionTokenRevoke, rv.TokenID), rv); err != nil {
 		return unavailable(err)
 	}
-	s.revoked.add(rv.TokenID, rv.ExpiresAt)
+	s.revoked.Add(rv.TokenID, rv.ExpiresAt)
 	return nil
 }
 

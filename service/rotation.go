@@ -31,28 +31,11 @@ const (
 	KeyRetired  = "retired"
 )
 
-// isOperator reports whether p may manage the data center itself (its
-// keys): an admin of the root tenant.
-func (s *Service) isOperator(ctx context.Context, p *Principal) (bool, error) {
-	if !p.IsTenantAdmin() {
-		return false, nil
-	}
-	t, err := s.store.GetTenant(ctx, p.Client.TenantID)
-	if err != nil {
-		return false, unavailable(err)
-	}
-	return t.ParentID == "", nil
-}
-
 // ListKeys describes the data center's signing keys, oldest first. Only
 // operators (admins of the root tenant) may see them.
 func (s *Service) ListKeys(ctx context.Context, p *Principal) ([]KeyInfo, error) {
-	ok, err := s.isOperator(ctx, p)
-	if err != nil {
+	if err := s.authorize(ctx, p, ActionKeyList, target{tenantID: p.Client.TenantID}); err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, errForbidden
 	}
 	keys, err := s.store.SigningKeys(ctx)
 	if err != nil {
@@ -80,13 +63,8 @@ func (s *Service) ListKeys(ctx context.Context, p *Principal) ([]KeyInfo, error)
 
 // RotateKeys starts a rotation on an operator's request: see rotate.
 func (s *Service) RotateKeys(ctx context.Context, p *Principal) (KeyInfo, error) {
-	ok, err := s.isOperator(ctx, p)
-	if err != nil {
+	if err := s.authorize(ctx, p, ActionKeyRotate, target{tenantID: p.Client.TenantID}); err != nil {
 		return KeyInfo{}, err
-	}
-	if !ok {
-		s.denied(ctx, p, ActionKeyRotate, "")
-		return KeyInfo{}, errForbidden
 	}
 	return s.rotate(ctx, p, time.Time{})
 }

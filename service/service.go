@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/service/replica"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -63,6 +64,8 @@ type Config struct {
 	// Peers are the other data centers of the cloud: listed by
 	// Datacenters, and named in the refusal of a token one of them issued.
 	Peers []gatehouse.Datacenter
+	// Hooks let tests wait for the background work.
+	Hooks Hooks
 }
 
 // Service implements Gatehouse's use cases over a Store.
@@ -73,13 +76,13 @@ type Service struct {
 	issuer       *token.Issuer
 	verifier     *token.Verifier
 	keys         *token.KeyRing
-	keySource    *reloadingKeys
-	access       *accessRecorder
-	clients      *clientCache
-	verified     *verifiedTokens
-	revoked      *revocationSet
-	feed         *changeListener
+	access       accessLog
+	clients      clientCache
+	verified     verifiedCache
+	revoked      revocations
+	feed         *replica.Listener
 	changeFeed   gatehouse.ChangeFeed // nil for a store one process owns
+	hooks        Hooks
 	dcID         string
 	dcURL        string
 	storeTimeout time.Duration
@@ -102,6 +105,7 @@ type Service struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // New builds a Service. Call Start before serving and Close after.
@@ -160,37 +164,63 @@ func New(cfg Config) (*Service, error) {
 		now:          cfg.Now,
 		keys:         keys,
 		issuer:       &token.Issuer{URL: iss, Audience: aud, TTL: cfg.TokenTTL, Keys: keys},
-		clients:      newClientCache(cfg.ClientCacheSize, !shared),
-		verified:     newVerifiedTokens(cfg.ClientCacheSize),
-		revoked:      &revocationSet{exp: map[string]time.Time{}},
+		verified:     replica.NewVerifiedTokens(cfg.ClientCacheSize),
+		revoked:      replica.NewRevocationSet(),
 		dcID:         cfg.DatacenterID,
 		dcURL:        cfg.DatacenterURL,
 		storeTimeout: cfg.StoreTimeout,
 		syncEvery:    cfg.SyncInterval,
 		limiter:      cfg.AuthLimiter,
 		dir:          dir,
+		hooks:        cfg.Hooks,
 
 		signingAlg:      signingAlg,
 		rotationPeriod:  cfg.KeyRotationPeriod,
 		keyPublishDelay: cfg.KeyPublishDelay,
 		sealer:          cfg.Sealer,
 		secrets:         gatehouse.NewSecretHasher(cfg.Sealer.SecretHashKey()),
-		feed: &changeListener{
-			kickRevocations: make(chan struct{}, 1),
-			kickKeys:        make(chan struct{}, 1),
-		},
 	}
+	// The cache trusts itself from the start only where it hears of every
+	// change: a store this process alone writes. A shared store's cache is
+	// trusted while its change feed is connected.
+	clients := replica.NewClientCache[tenantState](cfg.ClientCacheSize, !shared)
+	s.clients = clients
 	if shared {
 		s.changeFeed = feed
 	}
-	s.keySource = &reloadingKeys{s: s, cooldown: time.Second}
-	s.verifier = &token.Verifier{Issuer: iss, Audience: aud, Keys: s.keySource, Leeway: cfg.Leeway}
-	s.access = newAccessRecorder(cfg.Store, cfg.Logger, cfg.Now, cfg.AccessFlushInterval, cfg.AccessMinInterval)
-	s.access.onWritten = func(ids []string) {
-		for _, id := range ids {
-			s.clients.invalidate(id)
-		}
+	s.feed = &replica.Listener{
+		Cache:             clients,
+		ReloadRevocations: s.syncRevocations,
+		ReloadKeys:        s.reloadKeys,
+		Timeout:           cfg.StoreTimeout,
+		Log:               cfg.Logger,
+		Applied:           cfg.Hooks.Changed,
 	}
+	keySource := &replica.ReloadingKeys{
+		Keys: keys,
+		Reload: func(ctx context.Context) error {
+			if err := s.reloadKeys(ctx); err != nil {
+				// The store could not say whether the key exists: not the
+				// token's fault, so not a 401.
+				return unavailable(errors.Join(errors.New("reload signing keys"), err))
+			}
+			return nil
+		},
+		Cooldown: time.Second,
+		Timeout:  cfg.StoreTimeout,
+	}
+	s.verifier = &token.Verifier{Issuer: iss, Audience: aud, Keys: keySource, Leeway: cfg.Leeway}
+	s.access = replica.NewAccessRecorder(replica.AccessConfig{
+		Store: cfg.Store, Log: cfg.Logger, Now: cfg.Now,
+		Every: cfg.AccessFlushInterval, MinInterval: cfg.AccessMinInterval,
+		// A cached client lacks the access just written: drop it.
+		Written: func(ids []string) {
+			for _, id := range ids {
+				s.clients.Invalidate(id)
+			}
+		},
+		Flushed: cfg.Hooks.Flushed,
+	})
 	return s, nil
 }
 
@@ -214,7 +244,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.algorithmSettled = s.rotateToConfiguredAlgorithm(ctx)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.access.start()
+	s.access.Start()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -224,31 +254,46 @@ func (s *Service) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.runFeed(bg, s.changeFeed)
+			s.feed.Run(bg, s.changeFeed)
 		}()
 	}
 	return nil
 }
 
-// Close stops background work and writes pending client accesses.
+// ErrCloseTimeout means Close gave up waiting for the background work
+// (the change feed, the resync) to end; what was pending was still written
+// or reported.
+var ErrCloseTimeout = errors.New("service: background work did not stop before the close deadline")
+
+// Close stops the background work and writes the pending client accesses
+// and token counts. The write is attempted first, with all of ctx's time,
+// and whatever it could not write is reported (a *replica.UnwrittenError
+// naming how many); a background task that outlives ctx is reported as
+// ErrCloseTimeout. Either way the service is closed: every later Close
+// returns the first one's result.
 func (s *Service) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
+	return s.closeErr
+}
+
+func (s *Service) close(ctx context.Context) error {
 	if s.cancel == nil {
-		return nil
+		return nil // never started: nothing runs, nothing was noted
 	}
-	var err error
-	s.closeOnce.Do(func() {
-		s.cancel()
-		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = ctx.Err()
-			return
-		}
-		err = s.access.stop(ctx)
-	})
-	return err
+	s.cancel()
+	// Writing what is pending needs none of the other background work, so
+	// it does not wait for it: a resync stuck on the store must not cost
+	// the accesses their chance.
+	flushErr := s.access.Stop(ctx)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var waitErr error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		waitErr = fmt.Errorf("%w: %w", ErrCloseTimeout, ctx.Err())
+	}
+	return errors.Join(flushErr, waitErr)
 }
 
 // runSync is the safety net under the change feed.
@@ -274,7 +319,10 @@ func (s *Service) runSync(ctx context.Context) {
 		s.rotateIfDue(sctx)
 		cancel()
 		if s.changeFeed != nil {
-			s.clients.purge()
+			s.clients.Purge()
+		}
+		if s.hooks.Synced != nil {
+			s.hooks.Synced()
 		}
 	}
 }

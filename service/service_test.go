@@ -94,18 +94,6 @@ func adminCred() service.ClientCredentials {
 	return service.ClientCredentials{ClientID: admin.ClientID, Secret: admin.ClientSecret, Method: gatehouse.AuthSecretBasic}
 }
 
-// eventually waits for cond, failing after a generous deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestClientCacheFollowsTheChangeFeed(t *testing.T) {
 	fs := &feedStore{Store: openStore(t, t.TempDir()), changes: make(chan gatehouse.Change)}
 	svc := startService(t, fs)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -14,9 +15,12 @@ import (
 // do not fight over the key set on every resync.
 func TestReplicasWithDifferentAlgorithms(t *testing.T) {
 	store := openStore(t, t.TempDir())
-	start := func(alg string) *service.Service {
+	start := func(alg string) (*service.Service, *testkit.Events) {
 		t.Helper()
-		return startServiceWith(t, service.Config{Store: store, SigningAlgorithm: alg, SyncInterval: 10 * time.Millisecond})
+		synced := testkit.NewEvents()
+		svc := startServiceWith(t, service.Config{Store: store, SigningAlgorithm: alg, SyncInterval: 10 * time.Millisecond,
+			Hooks: service.Hooks{Synced: synced.Add}})
+		return svc, synced
 	}
 	keyAlgs := func() []string {
 		t.Helper()
@@ -31,16 +35,17 @@ func TestReplicasWithDifferentAlgorithms(t *testing.T) {
 		return algs
 	}
 
-	first := start("RS256")
+	first, firstSynced := start("RS256")
 	if _, err := first.Bootstrap(t.Context(), admin); err != nil {
 		t.Fatal(err)
 	}
-	start("ES256")
+	_, secondSynced := start("ES256")
 	if got := keyAlgs(); len(got) != 2 {
 		t.Fatalf("after the ES256 replica started: keys %v, want the RS256 key and one ES256 key", got)
 	}
 	// Many resyncs of both replicas later, still the same two keys.
-	time.Sleep(300 * time.Millisecond)
+	firstSynced.Wait(t, 10, "resyncs of the RS256 replica")
+	secondSynced.Wait(t, 10, "resyncs of the ES256 replica")
 	if got := keyAlgs(); len(got) != 2 {
 		t.Errorf("the replicas kept rotating: keys %v", got)
 	}
@@ -68,16 +73,21 @@ func TestReplicasWithDifferentAlgorithms(t *testing.T) {
 func TestAlgorithmSwitchWaitsForBootstrap(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	startService(t, store).Close(context.Background()) // creates an RS256 key, no tenant
-	svc := startServiceWith(t, service.Config{Store: store, SigningAlgorithm: "EdDSA", SyncInterval: 10 * time.Millisecond})
-	time.Sleep(100 * time.Millisecond) // several resyncs, which retry the switch
+	synced := testkit.NewEvents()
+	svc := startServiceWith(t, service.Config{Store: store, SigningAlgorithm: "EdDSA", SyncInterval: 10 * time.Millisecond,
+		Hooks: service.Hooks{Synced: synced.Add}})
+	synced.Wait(t, 5, "resyncs, which retry the switch")
 	if keys, _ := store.SigningKeys(t.Context()); len(keys) != 1 {
 		t.Fatalf("rotated before the store was bootstrapped: %d keys", len(keys))
 	}
 	if _, err := svc.Bootstrap(t.Context(), admin); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an EdDSA key after the bootstrap", func() bool {
-		keys, err := store.SigningKeys(t.Context())
-		return err == nil && len(keys) == 2 && keys[len(keys)-1].Algorithm == "EdDSA"
-	})
+	// Two resyncs later, one of them begun after the bootstrap, the switch
+	// is done.
+	synced.Wait(t, 2, "resyncs after the bootstrap")
+	keys, err := store.SigningKeys(t.Context())
+	if err != nil || len(keys) != 2 || keys[len(keys)-1].Algorithm != "EdDSA" {
+		t.Errorf("after the bootstrap: %d keys (%v), want the RS256 key and a new EdDSA one", len(keys), err)
+	}
 }

@@ -56,7 +56,7 @@ var errOwnTenant = gatehouse.Errorf(gatehouse.ErrForbidden, gatehouse.CodeAuthor
 	"A tenant admin cannot disable its own tenant: that would disable the admin itself. An admin of a parent tenant can.")
 
 // tenantState is what the client checks need to know of a tenant, derived
-// from its whole ancestry and cached with the clients (clientCache.tenants)
+// from its whole ancestry and cached with the clients (replica.ClientCache)
 // so that neither the token endpoint nor the bearer check reads the store
 // per request. A tenant never moves, so path never changes; enabled and
 // generation change with any tenant on the path, which is why a tenant
@@ -88,12 +88,10 @@ func (st tenantState) generationOf(c gatehouse.Client) int64 { return c.Generati
 // cached: one created on another replica must be usable here at once.
 func (s *Service) tenantState(ctx context.Context, id string) (tenantState, error) {
 	cc := s.clients
-	if cc.trusted.Load() {
-		if st, ok := cc.tenants.Get(id); ok {
-			return st, nil
-		}
+	if st, ok := cc.Tenant(id); ok {
+		return st, nil
 	}
-	seq := cc.tenantSeq.Load()
+	seq := cc.TenantSeq()
 	sctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
 	defer cancel()
 	chain, err := s.store.TenantAncestry(sctx, id)
@@ -123,11 +121,7 @@ func (s *Service) tenantState(ctx context.Context, id string) (tenantState, erro
 		}
 		states[i] = st
 	}
-	if cc.trusted.Load() && cc.tenantSeq.Load() == seq {
-		for i, st := range states {
-			cc.tenants.Add(chain[i].ID, st)
-		}
-	}
+	cc.AddTenants(path, states, seq)
 	return states[0], nil
 }
 
@@ -178,8 +172,8 @@ func (s *Service) visibleTenant(ctx context.Context, p *Principal, id string) (g
 	if !slices.ContainsFunc(chain, func(t gatehouse.Tenant) bool { return t.ID == p.Client.TenantID }) {
 		return gatehouse.Tenant{}, errTenantNotFound
 	}
-	if !p.IsTenantAdmin() {
-		return gatehouse.Tenant{}, errForbidden
+	if err := s.authorize(ctx, p, ActionTenantRead, target{id: id, tenantID: id}); err != nil {
+		return gatehouse.Tenant{}, err
 	}
 	return chain[0], nil
 }
@@ -222,9 +216,8 @@ func (s *Service) CreateTenant(ctx context.Context, p *Principal, in NewTenant) 
 		return gatehouse.Tenant{}, errTenantNotFound
 	}
 	id := uuid.NewString()
-	if !p.IsTenantAdmin() {
-		s.denied(ctx, p, ActionTenantCreate, id)
-		return gatehouse.Tenant{}, errForbidden
+	if err := s.authorize(ctx, p, ActionTenantCreate, target{id: id, tenantID: in.ParentID}); err != nil {
+		return gatehouse.Tenant{}, err
 	}
 	if err := validTenantName(in.Name); err != nil {
 		return gatehouse.Tenant{}, err
@@ -304,13 +297,8 @@ func (s *Service) UpdateTenant(ctx context.Context, p *Principal, id string, u T
 			action = ActionTenantDisable
 		}
 	}
-	if !p.IsTenantAdmin() {
-		s.denied(ctx, p, action, id)
-		return gatehouse.Tenant{}, errForbidden
-	}
-	if id == p.Client.TenantID && u.Enabled != nil && !*u.Enabled {
-		s.denied(ctx, p, action, id)
-		return gatehouse.Tenant{}, errOwnTenant
+	if err := s.authorize(ctx, p, action, target{id: id, tenantID: id}); err != nil {
+		return gatehouse.Tenant{}, err
 	}
 	t, err := s.store.UpdateTenant(s.audited(ctx, p, action, id), id, func(t gatehouse.Tenant) (gatehouse.Tenant, error) {
 		if t.Version != *u.Version {
@@ -332,7 +320,7 @@ func (s *Service) UpdateTenant(ctx context.Context, p *Principal, id string, u T
 	})
 	// Dropped whatever the outcome, as for clients: a failed commit may
 	// still have landed. Every state below the tenant depends on it.
-	s.clients.purgeTenants()
+	s.clients.PurgeTenants()
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return gatehouse.Tenant{}, errTenantNotFound
 	}

@@ -113,7 +113,7 @@ func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token
 		}
 		return token.Issued{}, err
 	}
-	s.access.note(c.ID, cred.RemoteIP, now)
+	s.access.Note(c.ID, cred.RemoteIP, now)
 	s.noteIssue(c.ID, now)
 	return issued, nil
 }
@@ -180,7 +180,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	if claims.Generation != gen {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The token has been revoked: the client's secret was regenerated, or the client or one of its tenants was disabled, after it was issued.")
 	}
-	if s.revoked.has(claims.ID) {
+	if s.revoked.Has(claims.ID) {
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The token has been revoked.")
 	}
 	return &Principal{Client: c, Claims: claims, Generation: gen}, nil

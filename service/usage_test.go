@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/service/replica"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
 
@@ -23,89 +24,15 @@ func total(hs []HourCount) (n int64) {
 	return n
 }
 
-func TestUsageCounterWindow(t *testing.T) {
-	u := newUsageCounter(100)
-	now := time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
-	u.note("a", now)
-	u.note("a", now.Add(-10*time.Minute))
-	u.note("a", now.Add(-time.Hour))
-	u.note("a", now.Add(-23*time.Hour))
-	u.note("a", now.Add(-25*time.Hour)) // hour 14:00 yesterday... outside the window
-	u.note("b", now)
-
-	got := u.counts("a", now)
-	if len(got) != UsageHours {
-		t.Fatalf("%d hours, want %d", len(got), UsageHours)
-	}
-	if first, last := got[0].Hour, got[UsageHours-1].Hour; !first.Equal(time.Date(2026, 3, 9, 15, 0, 0, 0, time.UTC)) || !last.Equal(time.Date(2026, 3, 10, 14, 0, 0, 0, time.UTC)) {
-		t.Errorf("window %s to %s", first, last)
-	}
-	if got[23].Count != 2 || got[22].Count != 1 || got[0].Count != 1 || total(got) != 4 {
-		t.Errorf("counts %v", got)
-	}
-
-	// A day later the old slots read as zero without anything rotating,
-	// and a note that old no longer lands in a reused slot.
-	later := now.Add(24 * time.Hour)
-	u.note("a", later)
-	u.note("a", now)
-	if got := u.counts("a", later); got[23].Count != 1 || total(got) != 1 {
-		t.Errorf("a day later: %v", got)
-	}
-	if got := u.counts("nobody", now); total(got) != 0 {
-		t.Errorf("unknown client: %v", got)
-	}
-}
-
-func TestUsageCounterIsBounded(t *testing.T) {
-	u := newUsageCounter(32)
-	now := time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
-	for i := range 10_000 {
-		u.note(fmt.Sprint("client-", i), now)
-	}
-	n := 0
-	for i := range u.shards {
-		n += len(u.shards[i].m)
-	}
-	if n > 32 {
-		t.Errorf("%d clients kept, want at most 32", n)
-	}
-	// The most recent client is always kept.
-	if total(u.counts("client-9999", now)) != 1 {
-		t.Error("the latest client was evicted")
-	}
-}
-
-func TestUsageCounterForgetsIdleClients(t *testing.T) {
-	u := newUsageCounter(1000)
-	now := time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
-	for i := range 100 {
-		u.note(fmt.Sprint("client-", i), now)
-	}
-	// Each shard sweeps at its first note of an hour; 500 active clients
-	// reach every one of the 16 shards (all but certainly).
-	later := now.Add(25 * time.Hour)
-	for i := range 500 {
-		u.note(fmt.Sprint("active-", i), later)
-	}
-	for i := range u.shards {
-		for id := range u.shards[i].m {
-			if id[:6] != "active" {
-				t.Fatalf("idle client %s still kept a day later", id)
-			}
-		}
-	}
-}
-
 func TestTokenUsageFollowsGetClientRules(t *testing.T) {
 	clock := time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
 	svc, admin, _ := consoleTestService(t, func() time.Time { return clock })
 	ctx := t.Context()
-	a, _, err := svc.CreateClient(ctx, admin, NewClient{})
+	a, _, err := svc.CreateClient(ctx, admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := svc.CreateClient(ctx, admin, NewClient{})
+	b, _, err := svc.CreateClient(ctx, admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,17 +63,20 @@ func TestTokenUsageIsPerService(t *testing.T) {
 	s1, _, _ := consoleTestService(t, nil)
 	s2, _, _ := consoleTestService(t, nil)
 	s1.noteIssue("a", time.Now())
-	if s1.usage() == s2.usage() {
+	if s1.access == s2.access {
 		t.Fatal("two services share a counter")
 	}
-	if total(s2.usage().counts("a", time.Now())) != 0 {
+	if total(s1.access.(*replica.AccessRecorder).UnwrittenUsage("a", time.Now())) != 1 {
+		t.Error("the token was not counted by its own service")
+	}
+	if total(s2.access.(*replica.AccessRecorder).UnwrittenUsage("a", time.Now())) != 0 {
 		t.Error("a token of one service counted by another")
 	}
 }
 
 // BenchmarkNoteIssue is the cost the counter adds to every token issued.
 func BenchmarkNoteIssue(b *testing.B) {
-	s := &Service{access: &accessRecorder{usage: newUsageCounter(usageMaxClients)}}
+	s := &Service{access: replica.NewAccessRecorder(replica.AccessConfig{})}
 	ids := make([]string, 64)
 	for i := range ids {
 		ids[i] = fmt.Sprint("client-", i)
@@ -201,18 +131,22 @@ func openUsageStore(t *testing.T, path string) *sqlite.Store {
 // usageService starts a service on store with a fixed clock, bootstrapping
 // the store's admin if nobody has yet; flushEvery 0 means hourly, which
 // leaves flushing to the test.
-func usageService(t *testing.T, store gatehouse.Store, now time.Time, flushEvery time.Duration) (*Service, *Principal) {
+func usageService(t *testing.T, store gatehouse.Store, now time.Time, flushEvery time.Duration, hooks ...Hooks) (*Service, *Principal) {
 	t.Helper()
 	if flushEvery == 0 {
 		flushEvery = time.Hour
 	}
 	clock := func() time.Time { return now }
-	svc, err := New(Config{
+	cfg := Config{
 		Sealer: testkit.Sealer(), Store: store, DatacenterURL: "http://dc.test",
 		TokenTTL: time.Hour, SyncInterval: time.Hour, Now: clock,
 		AccessFlushInterval: flushEvery,
 		AuthLimiter:         ratelimit.NewMemory(ratelimit.Config{Now: clock}),
-	})
+	}
+	if len(hooks) > 0 {
+		cfg.Hooks = hooks[0]
+	}
+	svc, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +177,7 @@ func issue(t *testing.T, svc *Service, id, secret string, n int) {
 }
 
 func (s *Service) flushUsage(ctx context.Context) error {
-	return s.usage().flush(ctx, s.store, s.log, s.now())
+	return s.access.(*replica.AccessRecorder).FlushUsage(ctx)
 }
 
 func usageOf(t *testing.T, svc *Service, p *Principal, id string) []HourCount {
@@ -271,21 +205,20 @@ func TestTokenUsageSurvivesRestart(t *testing.T) {
 	now := time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	store := openUsageStore(t, path)
-	svc, admin := usageService(t, store, now, 10*time.Millisecond)
-	c, secret, err := svc.CreateClient(t.Context(), admin, NewClient{})
+	flushed := testkit.NewEvents()
+	svc, admin := usageService(t, store, now, 10*time.Millisecond, Hooks{Flushed: func(error) { flushed.Add() }})
+	c, secret, err := svc.CreateClient(t.Context(), admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	issue(t, svc, c.ID, secret, 3)
 	svc.noteIssue(c.ID, now.Add(-time.Hour))
 	svc.noteIssue(c.ID, now.Add(-time.Hour))
-	// The ticker writes the counts, lazily, without anyone asking.
-	deadline := time.Now().Add(5 * time.Second)
-	for storedTotal(t, store, c.ID) != 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the flush interval the store holds %d tokens, want 5", storedTotal(t, store, c.ID))
-		}
-		time.Sleep(5 * time.Millisecond)
+	// The ticker writes the counts, lazily, without anyone asking: two
+	// rounds later, one of them begun after the counting, all are stored.
+	flushed.Wait(t, 2, "two rounds of background writes")
+	if got := storedTotal(t, store, c.ID); got != 5 {
+		t.Fatalf("after the flush interval the store holds %d tokens, want 5", got)
 	}
 	// Close writes what the ticker has not.
 	issue(t, svc, c.ID, secret, 2)
@@ -316,7 +249,7 @@ func TestTokenUsageSumsReplicas(t *testing.T) {
 	store := openUsageStore(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 	one, admin := usageService(t, store, now, 0)
 	two, _ := usageService(t, store, now, 0)
-	c, secret, err := one.CreateClient(t.Context(), admin, NewClient{})
+	c, secret, err := one.CreateClient(t.Context(), admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +289,7 @@ func TestTokenUsageFlushRetriesAndBatches(t *testing.T) {
 	svc, admin := usageService(t, store, now, 0)
 	var ids []string
 	for range 5 {
-		c, _, err := svc.CreateClient(t.Context(), admin, NewClient{})
+		c, _, err := svc.CreateClient(t.Context(), admin, ClientSpec{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +329,7 @@ func TestTokenUsageFlushRetriesAndBatches(t *testing.T) {
 		if got := storedTotal(t, store, id); got != want {
 			t.Errorf("client %d: stored %d, want %d", i, got, want)
 		}
-		if got := total(svc.usage().counts(id, now)); got != 0 {
+		if got := total(svc.access.(*replica.AccessRecorder).UnwrittenUsage(id, now)); got != 0 {
 			t.Errorf("client %d: %d still in memory after the flush", i, got)
 		}
 	}
@@ -408,7 +341,7 @@ func TestTokenUsageReadDuringFlush(t *testing.T) {
 	now := time.Date(2026, 3, 10, 14, 30, 0, 0, time.UTC)
 	store := &usageStore{Store: openUsageStore(t, filepath.Join(t.TempDir(), "gatehouse.db"))}
 	svc, admin := usageService(t, store, now, 0)
-	c, _, err := svc.CreateClient(t.Context(), admin, NewClient{})
+	c, _, err := svc.CreateClient(t.Context(), admin, ClientSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}

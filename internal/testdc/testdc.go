@@ -115,6 +115,10 @@ type DataCenter struct {
 	// SigningAlgorithm is what it signs with from its next start on:
 	// settable before Restart, as an operator changes --signing-alg.
 	SigningAlgorithm string
+	// Flushed counts the service's rounds of writing accesses and token
+	// counts, Synced its periodic resyncs, across restarts: tests wait on
+	// them for the background work instead of sleeping.
+	Flushed, Synced *testkit.Events
 
 	t   testing.TB
 	opt Options
@@ -168,6 +172,7 @@ func New(t testing.TB, opt Options) *DataCenter {
 	return &DataCenter{
 		URL: "http://" + hs.Listener.Addr().String(), Clock: NewClock(opt.ClockStart), Logs: &SyncBuffer{},
 		AdminID: opt.AdminID, AdminSecret: opt.AdminSecret, Peers: opt.Peers, SigningAlgorithm: opt.SigningAlgorithm,
+		Flushed: testkit.NewEvents(), Synced: testkit.NewEvents(),
 		t: t, opt: opt, hs: hs,
 	}
 }
@@ -204,6 +209,7 @@ func (d *DataCenter) start() {
 	cfg.Logger = slog.New(slog.NewTextHandler(d.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Now = d.Clock.Now
 	cfg.AccessFlushInterval, cfg.SyncInterval = d.opt.AccessFlushInterval, d.opt.SyncInterval
+	cfg.Hooks = service.Hooks{Flushed: func(error) { d.Flushed.Add() }, Synced: d.Synced.Add}
 	if d.opt.AuthFailureLimit > 0 {
 		cfg.AuthFailureLimit = d.opt.AuthFailureLimit
 	}

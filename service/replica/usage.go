@@ -1,4 +1,4 @@
-package service
+package replica
 
 import (
 	"context"
@@ -214,6 +214,24 @@ func (u *usageCounter) take(now time.Time) []gatehouse.TokenUsage {
 	return out
 }
 
+// pending is how many per-client hourly counts are not yet written.
+func (u *usageCounter) pending() int {
+	n := 0
+	for i := range u.shards {
+		sh := &u.shards[i]
+		sh.mu.Lock()
+		for _, r := range sh.m {
+			for _, c := range r.counts {
+				if c > 0 {
+					n++
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
+
 // putBack returns the counts of a failed flush to the counters, adding
 // them to whatever was counted meanwhile.
 func (u *usageCounter) putBack(batch []gatehouse.TokenUsage) {
@@ -239,7 +257,7 @@ func (u *usageCounter) release() { <-u.turn }
 
 // flush writes every unflushed count to the store in one batch. On failure
 // the counts go back into the counters, to be written with the next tick's.
-func (u *usageCounter) flush(ctx context.Context, store gatehouse.Store, log *slog.Logger, now time.Time) error {
+func (u *usageCounter) flush(ctx context.Context, store AccessStore, log *slog.Logger, now time.Time) error {
 	if err := u.acquire(ctx); err != nil {
 		return err
 	}
@@ -260,7 +278,7 @@ func (u *usageCounter) flush(ctx context.Context, store gatehouse.Store, log *sl
 // one holding now, oldest first: the store's, which every replica's
 // flushes have added to, plus this replica's not yet flushed. Another
 // replica's unflushed counts show after its next flush.
-func (u *usageCounter) read(ctx context.Context, store gatehouse.Store, clientID string, now time.Time) ([]HourCount, error) {
+func (u *usageCounter) read(ctx context.Context, store AccessStore, clientID string, now time.Time) ([]HourCount, error) {
 	if err := u.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -278,30 +296,22 @@ func (u *usageCounter) read(ctx context.Context, store gatehouse.Store, clientID
 	return out, nil
 }
 
-func (s *Service) usage() *usageCounter { return s.access.usage }
+// CountIssue counts a token issued to a client, in memory.
+func (r *AccessRecorder) CountIssue(clientID string, at time.Time) { r.usage.note(clientID, at) }
 
-// noteIssue counts a token issued to a client, in memory only: IssueToken
-// calls it beside the access recorder, and like that it never waits for the
-// store, which gets the counts in batches (see usageCounter).
-func (s *Service) noteIssue(clientID string, at time.Time) {
-	s.access.usage.note(clientID, at)
+// Usage returns a client's token counts of the UsageHours hours ending with
+// the one holding now, oldest first: the store's, which every replica's
+// writes have added to, plus this replica's not yet written.
+func (r *AccessRecorder) Usage(ctx context.Context, clientID string, now time.Time) ([]HourCount, error) {
+	return r.usage.read(ctx, r.store, clientID, now)
 }
 
-// TokenUsage returns how many tokens this data center issued to a client
-// in each of the last UsageHours hours, oldest first, ending with the
-// current hour: the counts every replica has flushed to the store, plus
-// this replica's not yet flushed. The caller must be allowed to read the
-// client (GetClient's rules: itself, or any client of its tenant for a
-// tenant admin).
-func (s *Service) TokenUsage(ctx context.Context, p *Principal, clientID string) ([]HourCount, error) {
-	if _, err := s.GetClient(ctx, p, clientID); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
-	defer cancel()
-	hours, err := s.usage().read(ctx, s.store, clientID, s.now())
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return hours, nil
+// UnwrittenUsage is a client's token counts not yet written.
+func (r *AccessRecorder) UnwrittenUsage(clientID string, now time.Time) []HourCount {
+	return r.usage.counts(clientID, now)
+}
+
+// FlushUsage writes the token counts now, outside the ticks.
+func (r *AccessRecorder) FlushUsage(ctx context.Context) error {
+	return r.usage.flush(ctx, r.store, r.log, r.now())
 }

@@ -1,22 +1,23 @@
-package service
+package replica
 
 import (
 	"context"
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// accessRecorder keeps each client's last access in memory and writes it to
-// the store in batches, at most once per minInterval per client, so that
+// AccessRecorder keeps each client's last access in memory and writes it to
+// the store in batches, at most once per MinInterval per client, so that
 // issuing a token never waits for, or causes, a database write of its own.
 // On the same ticks it writes the counts of issued tokens (see usage.go),
 // for the same reason.
-type accessRecorder struct {
-	store       gatehouse.Store
+type AccessRecorder struct {
+	store       AccessStore
 	log         *slog.Logger
 	now         func() time.Time
 	every       time.Duration
@@ -29,18 +30,24 @@ type accessRecorder struct {
 	// written is told which clients' accesses reached the store, so cached
 	// copies of those clients, which lack them, can be dropped.
 	onWritten func(ids []string)
+	// onFlushed hears of the outcome of every write round.
+	onFlushed func(error)
 
 	// usage counts the tokens issued and not yet written.
 	usage *usageCounter
 
+	started  atomic.Bool
 	stopOnce sync.Once
+	stopErr  error
 	quit     chan struct{}
 	done     chan struct{}
 }
 
-func newAccessRecorder(store gatehouse.Store, log *slog.Logger, now func() time.Time, every, minInterval time.Duration) *accessRecorder {
-	return &accessRecorder{
-		store: store, log: log, now: now, every: every, minInterval: minInterval,
+// NewAccessRecorder returns a recorder; Start starts its writes.
+func NewAccessRecorder(cfg AccessConfig) *AccessRecorder {
+	return &AccessRecorder{
+		store: cfg.Store, log: cfg.Log, now: cfg.Now, every: cfg.Every, minInterval: cfg.MinInterval,
+		onWritten: cfg.Written, onFlushed: cfg.Flushed,
 		pending: make(map[string]gatehouse.ClientAccess),
 		written: make(map[string]time.Time),
 		usage:   newUsageCounter(usageMaxClients),
@@ -49,22 +56,25 @@ func newAccessRecorder(store gatehouse.Store, log *slog.Logger, now func() time.
 	}
 }
 
-func (r *accessRecorder) note(clientID, ip string, at time.Time) {
+// Note records an access of a client, in memory.
+func (r *AccessRecorder) Note(clientID, ip string, at time.Time) {
 	r.mu.Lock()
 	r.pending[clientID] = gatehouse.ClientAccess{ClientID: clientID, At: at.UTC(), FromIP: ip}
 	r.mu.Unlock()
 }
 
-// latest returns the unwritten access of a client, if any, so that reads
+// Latest returns the unwritten access of a client, if any, so that reads
 // show it before it reaches the store.
-func (r *accessRecorder) latest(clientID string) (gatehouse.ClientAccess, bool) {
+func (r *AccessRecorder) Latest(clientID string) (gatehouse.ClientAccess, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a, ok := r.pending[clientID]
 	return a, ok
 }
 
-func (r *accessRecorder) start() {
+// Start starts the background writes.
+func (r *AccessRecorder) Start() {
+	r.started.Store(true)
 	go func() {
 		defer close(r.done)
 		t := time.NewTicker(r.every)
@@ -75,34 +85,49 @@ func (r *accessRecorder) start() {
 				return
 			case <-t.C:
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				r.flush(ctx, false)
-				r.usage.flush(ctx, r.store, r.log, r.now())
+				err := errors.Join(r.flush(ctx, false), r.FlushUsage(ctx))
 				cancel()
+				r.flushed(err)
 			}
 		}
 	}()
 }
 
-// stop ends the background writer and writes everything still pending:
-// accesses and token counts.
-func (r *accessRecorder) stop(ctx context.Context) error {
-	started := true
-	r.stopOnce.Do(func() {
-		close(r.quit)
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			started = false
-		}
-	})
-	if !started {
-		return ctx.Err()
+func (r *AccessRecorder) flushed(err error) {
+	if r.onFlushed != nil {
+		r.onFlushed(err)
 	}
-	// Both are written even if one fails: they are independent.
-	return errors.Join(r.flush(ctx, true), r.usage.flush(ctx, r.store, r.log, r.now()))
 }
 
-func (r *accessRecorder) flush(ctx context.Context, all bool) error {
+// Stop ends the background writes and writes everything still pending:
+// accesses and token counts. The last write is attempted even when ctx
+// ends first (a tick in flight is not waited for past ctx: the two writes
+// are safe together), and what it could not write is reported as an
+// *UnwrittenError. Later calls return the first call's result.
+func (r *AccessRecorder) Stop(ctx context.Context) error {
+	r.stopOnce.Do(func() {
+		close(r.quit)
+		if r.started.Load() {
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+			}
+		}
+		// Both are written even if one fails: they are independent.
+		err := errors.Join(r.flush(ctx, true), r.FlushUsage(ctx))
+		if err != nil {
+			r.mu.Lock()
+			accesses := len(r.pending)
+			r.mu.Unlock()
+			err = &UnwrittenError{Accesses: accesses, TokenCounts: r.usage.pending(), Err: err}
+		}
+		r.stopErr = err
+		r.flushed(err)
+	})
+	return r.stopErr
+}
+
+func (r *AccessRecorder) flush(ctx context.Context, all bool) error {
 	now := r.now()
 	r.mu.Lock()
 	var batch []gatehouse.ClientAccess
