@@ -296,16 +296,16 @@ func TestAttackCatalogue(t *testing.T) {
 		for _, tc := range bearerCases {
 			t.Run(tc.name, func(t *testing.T) {
 				r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tc.token, nil)
-				if r.status >= 500 {
-					t.Fatalf("account API answered %d: %s", r.status, r.body)
+				if r.Status >= 500 {
+					t.Fatalf("account API answered %d: %s", r.Status, r.body)
 				}
 				if tc.code == "" {
-					if r.status != http.StatusOK {
-						t.Fatalf("control refused: %d %s", r.status, r.body)
+					if r.Status != http.StatusOK {
+						t.Fatalf("control refused: %d %s", r.Status, r.body)
 					}
 				} else {
-					if r.status != http.StatusUnauthorized {
-						t.Fatalf("status %d, want 401 %s: %s", r.status, tc.code, r.body)
+					if r.Status != http.StatusUnauthorized {
+						t.Fatalf("status %d, want 401 %s: %s", r.Status, tc.code, r.body)
 					}
 					e := r.apiError(t)
 					if e.Code != tc.code || e.Domain != "AccountServer" || e.Message == "" {
@@ -328,21 +328,21 @@ func TestAttackCatalogue(t *testing.T) {
 				form := url.Values{"token": {tc.token}}
 				ir := d.tokenRequest("/bc/idp/introspect_token", form, adminAuth)
 				switch {
-				case ir.status >= 500:
-					t.Fatalf("introspection answered %d: %s", ir.status, ir.body)
+				case ir.Status >= 500:
+					t.Fatalf("introspection answered %d: %s", ir.Status, ir.body)
 				case len(form.Encode()) > server.MaxBodyBytes:
-					if ir.status != http.StatusRequestEntityTooLarge {
-						t.Errorf("introspection of an oversized form: %d %s, want 413", ir.status, ir.body)
+					if ir.Status != http.StatusRequestEntityTooLarge {
+						t.Errorf("introspection of an oversized form: %d %s, want 413", ir.Status, ir.body)
 					}
 				case tc.code == "":
 					var got map[string]any
 					ir.json(t, &got)
-					if ir.status != http.StatusOK || got["active"] != true {
-						t.Errorf("introspection of a control: %d %s", ir.status, ir.body)
+					if ir.Status != http.StatusOK || got["active"] != true {
+						t.Errorf("introspection of a control: %d %s", ir.Status, ir.body)
 					}
 				default:
-					if ir.status != http.StatusOK || strings.TrimSpace(string(ir.body)) != `{"active":false}` {
-						t.Errorf("introspection: %d %s, want 200 {\"active\":false}", ir.status, ir.body)
+					if ir.Status != http.StatusOK || strings.TrimSpace(string(ir.body)) != `{"active":false}` {
+						t.Errorf("introspection: %d %s, want 200 {\"active\":false}", ir.Status, ir.body)
 					}
 				}
 			})
@@ -508,11 +508,11 @@ func TestAttackCatalogue(t *testing.T) {
 					req.Header.Add("Authorization", a)
 				}
 				r := do(t, req)
-				if r.status >= 500 {
-					t.Fatalf("answered %d: %s", r.status, r.body)
+				if r.Status >= 500 {
+					t.Fatalf("answered %d: %s", r.Status, r.body)
 				}
-				if r.status != tc.status {
-					t.Fatalf("status %d, want %d %s: %s", r.status, tc.status, tc.code, r.body)
+				if r.Status != tc.status {
+					t.Fatalf("status %d, want %d %s: %s", r.Status, tc.status, tc.code, r.body)
 				}
 				for _, s := range []string{victim.secret, poster.secret} {
 					if strings.Contains(string(r.body), s) {
@@ -531,7 +531,7 @@ func TestAttackCatalogue(t *testing.T) {
 					t.Errorf("Cache-Control = %q", r.header.Get("Cache-Control"))
 				}
 				if wa := r.header.Get("WWW-Authenticate"); (tc.status == 401) != (wa == `Basic realm="gatehouse"`) {
-					t.Errorf("status %d with WWW-Authenticate %q", r.status, wa)
+					t.Errorf("status %d with WWW-Authenticate %q", r.Status, wa)
 				}
 			})
 		}

@@ -97,8 +97,8 @@ func TestBearerChecks(t *testing.T) {
 				req.Header.Set("Authorization", tc.header)
 			}
 			r := do(t, req)
-			if r.status != http.StatusUnauthorized {
-				t.Fatalf("status %d: %s", r.status, r.body)
+			if r.Status != http.StatusUnauthorized {
+				t.Fatalf("status %d: %s", r.Status, r.body)
 			}
 			e := r.apiError(t)
 			if e.Code != tc.code || e.Domain != "AccountServer" || e.Message == "" {
@@ -130,8 +130,8 @@ func TestBearerChecks(t *testing.T) {
 		d.Clock.Advance(2*time.Hour + 31*time.Second)
 		defer d.Clock.Advance(-(2*time.Hour + 31*time.Second))
 		r := d.call(http.MethodGet, "/api/2/clients/"+admin.id, tok, nil)
-		if r.status != 401 || r.apiError(t).Code != "tokenExpired" {
-			t.Errorf("%d %s", r.status, r.body)
+		if r.Status != 401 || r.apiError(t).Code != "tokenExpired" {
+			t.Errorf("%d %s", r.Status, r.body)
 		}
 	})
 
@@ -139,8 +139,8 @@ func TestBearerChecks(t *testing.T) {
 		tok := d.adminToken()
 		d.Clock.Advance(2*time.Hour + 20*time.Second)
 		defer d.Clock.Advance(-(2*time.Hour + 20*time.Second))
-		if r := d.call(http.MethodGet, "/api/2/clients/"+admin.id, tok, nil); r.status != 200 {
-			t.Errorf("%d %s", r.status, r.body)
+		if r := d.call(http.MethodGet, "/api/2/clients/"+admin.id, tok, nil); r.Status != 200 {
+			t.Errorf("%d %s", r.Status, r.body)
 		}
 	})
 }
@@ -152,14 +152,14 @@ func TestClientStateOnLiveTokens(t *testing.T) {
 	admin := d.adminToken()
 	get := func(tok, id string) (int, string) {
 		r := d.call(http.MethodGet, "/api/2/clients/"+id, tok, nil)
-		if r.status == 200 {
+		if r.Status == 200 {
 			return 200, ""
 		}
-		return r.status, r.apiError(t).Code
+		return r.Status, r.apiError(t).Code
 	}
 	setStatus := func(id, st string) {
-		if r := d.call(http.MethodPut, "/api/2/clients/"+id, admin, map[string]string{"status": st}); r.status != 200 {
-			t.Fatalf("set %s: %d %s", st, r.status, r.body)
+		if r := d.call(http.MethodPut, "/api/2/clients/"+id, admin, map[string]string{"status": st}); r.Status != 200 {
+			t.Fatalf("set %s: %d %s", st, r.Status, r.body)
 		}
 	}
 
@@ -183,8 +183,8 @@ func TestClientStateOnLiveTokens(t *testing.T) {
 		c, cred := d.createClient(api.CreateClientRequest{})
 		old := d.token(cred).AccessToken
 		r := d.call(http.MethodPost, "/api/2/clients/"+c.ClientID+"/secret", admin, nil)
-		if r.status != 200 || r.header.Get("Cache-Control") != "no-store" {
-			t.Fatalf("regenerate: %d %s", r.status, r.body)
+		if r.Status != 200 || r.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("regenerate: %d %s", r.Status, r.body)
 		}
 		var sr api.SecretResponse
 		r.json(t, &sr)
@@ -194,8 +194,8 @@ func TestClientStateOnLiveTokens(t *testing.T) {
 		if s, code := get(old, c.ClientID); s != 401 || code != "tokenRevoked" {
 			t.Errorf("old token: %d %s", s, code)
 		}
-		if r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(cred.id, cred.secret)); r.status != 401 {
-			t.Errorf("old secret: %d", r.status)
+		if r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(cred.id, cred.secret)); r.Status != 401 {
+			t.Errorf("old secret: %d", r.Status)
 		}
 		if s, code := get(d.token(creds{c.ClientID, sr.ClientSecret}).AccessToken, c.ClientID); s != 200 {
 			t.Errorf("new secret's token: %d %s", s, code)
@@ -205,8 +205,8 @@ func TestClientStateOnLiveTokens(t *testing.T) {
 	t.Run("delete", func(t *testing.T) {
 		c, cred := d.createClient(api.CreateClientRequest{})
 		old := d.token(cred).AccessToken
-		if r := d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 204 || len(r.body) != 0 {
-			t.Fatalf("delete: %d %s", r.status, r.body)
+		if r := d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 204 || len(r.body) != 0 {
+			t.Fatalf("delete: %d %s", r.Status, r.body)
 		}
 		if s, code := get(old, c.ClientID); s != 401 || code != "clientNotFound" {
 			t.Errorf("deleted: %d %s", s, code)

@@ -23,8 +23,8 @@ func TestClientsCRUD(t *testing.T) {
 		"data":                       map[string]any{"client_name": "My app", "n": 12345678901234567},
 	}
 	r := d.call(http.MethodPost, "/api/2/clients", admin, body)
-	if r.status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.body)
 	}
 	var c api.Client
 	r.json(t, &c)
@@ -43,15 +43,15 @@ func TestClientsCRUD(t *testing.T) {
 	}
 
 	r = d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil)
-	if r.status != 200 || strings.Contains(string(r.body), "client_secret\":\"") || strings.Contains(string(r.body), c.ClientSecret) {
-		t.Fatalf("get: %d %s", r.status, r.body)
+	if r.Status != 200 || strings.Contains(string(r.body), "client_secret\":\"") || strings.Contains(string(r.body), c.ClientSecret) {
+		t.Fatalf("get: %d %s", r.Status, r.body)
 	}
 
 	r = d.call(http.MethodGet, "/api/2/clients", admin, nil)
 	var list api.ClientList
 	r.json(t, &list)
-	if r.status != 200 || len(list.Items) != 2 {
-		t.Fatalf("list: %d %s", r.status, r.body)
+	if r.Status != 200 || len(list.Items) != 2 {
+		t.Fatalf("list: %d %s", r.Status, r.body)
 	}
 	for _, it := range list.Items {
 		if it.ClientSecret != "" {
@@ -62,23 +62,23 @@ func TestClientsCRUD(t *testing.T) {
 	r = d.call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]any{"data": map[string]string{"client_name": "Renamed"}})
 	var upd api.Client
 	r.json(t, &upd)
-	if r.status != 200 || string(upd.Data) != `{"client_name":"Renamed"}` || upd.Status != "enabled" {
-		t.Errorf("update data: %d %s", r.status, r.body)
+	if r.Status != 200 || string(upd.Data) != `{"client_name":"Renamed"}` || upd.Status != "enabled" {
+		t.Errorf("update data: %d %s", r.Status, r.body)
 	}
 	r = d.call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]any{"status": "disabled"})
 	r.json(t, &upd)
-	if r.status != 200 || upd.Status != "disabled" || string(upd.Data) != `{"client_name":"Renamed"}` {
-		t.Errorf("update status: %d %s", r.status, r.body)
+	if r.Status != 200 || upd.Status != "disabled" || string(upd.Data) != `{"client_name":"Renamed"}` {
+		t.Errorf("update status: %d %s", r.Status, r.body)
 	}
 
-	if r = d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 204 {
-		t.Errorf("delete: %d %s", r.status, r.body)
+	if r = d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 204 {
+		t.Errorf("delete: %d %s", r.Status, r.body)
 	}
-	if r = d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 404 {
-		t.Errorf("delete again: %d %s", r.status, r.body)
+	if r = d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 404 {
+		t.Errorf("delete again: %d %s", r.Status, r.body)
 	}
-	if r = d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 404 || r.apiError(t).Code != "notFound" {
-		t.Errorf("get deleted: %d %s", r.status, r.body)
+	if r = d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 404 || r.apiError(t).Code != "notFound" {
+		t.Errorf("get deleted: %d %s", r.Status, r.body)
 	}
 }
 
@@ -115,8 +115,8 @@ func TestClientsPaging(t *testing.T) {
 		t.Errorf("listed %d clients, want 6", len(seen))
 	}
 	for _, q := range []string{"limit=0", "limit=-1", "limit=x", "limit=1001"} {
-		if r := d.call(http.MethodGet, "/api/2/clients?"+q, admin, nil); r.status != 400 {
-			t.Errorf("%s: %d", q, r.status)
+		if r := d.call(http.MethodGet, "/api/2/clients?"+q, admin, nil); r.Status != 400 {
+			t.Errorf("%s: %d", q, r.Status)
 		}
 	}
 }
@@ -156,8 +156,8 @@ func TestClientsValidation(t *testing.T) {
 				body = tc.body
 			}
 			r := d.call(tc.method, tc.path, admin, body)
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.body)
 			}
 			e := r.apiError(t)
 			if e.Code == "" || e.Message == "" || e.Domain != "AccountServer" {
@@ -192,8 +192,8 @@ func TestAuthorization(t *testing.T) {
 				body = tc.body
 			}
 			r := d.call(tc.method, tc.path, tok, body)
-			if r.status != 403 || r.apiError(t).Code != "authorizationFailed" {
-				t.Fatalf("%d %s", r.status, r.body)
+			if r.Status != 403 || r.apiError(t).Code != "authorizationFailed" {
+				t.Fatalf("%d %s", r.Status, r.body)
 			}
 			if wa := r.header.Get("WWW-Authenticate"); !strings.Contains(wa, `error="insufficient_scope"`) {
 				t.Errorf("WWW-Authenticate = %q", wa)
@@ -204,14 +204,14 @@ func TestAuthorization(t *testing.T) {
 		r := d.call("GET", "/api/2/clients/"+self.ClientID, tok, nil)
 		var got api.Client
 		r.json(t, &got)
-		if r.status != 200 || got.ClientID != self.ClientID {
-			t.Errorf("%d %s", r.status, r.body)
+		if r.Status != 200 || got.ClientID != self.ClientID {
+			t.Errorf("%d %s", r.Status, r.body)
 		}
 	})
 	t.Run("an admin created by an admin manages the tenant", func(t *testing.T) {
 		at := d.token(subAdminCred).AccessToken
-		if r := d.call("PUT", "/api/2/clients/"+peer.ClientID, at, map[string]string{"status": "disabled"}); r.status != 200 {
-			t.Errorf("%d %s", r.status, r.body)
+		if r := d.call("PUT", "/api/2/clients/"+peer.ClientID, at, map[string]string{"status": "disabled"}); r.Status != 200 {
+			t.Errorf("%d %s", r.Status, r.body)
 		}
 		_ = subAdmin
 	})
@@ -271,8 +271,8 @@ func TestClientNameLength(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := d.call(tc.method, tc.path, admin, tc.body)
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.body)
 			}
 			if tc.status == 400 {
 				if e := r.apiError(t); e.Code != "validationError" || !strings.Contains(e.Message, "client_name") {
@@ -305,8 +305,8 @@ func TestClientsSearch(t *testing.T) {
 	r := d.call("POST", "/api/2/tenants", admin, map[string]string{"name": "Sub", "kind": "customer"})
 	var sub api.Tenant
 	r.json(t, &sub)
-	if r.status != 201 {
-		t.Fatalf("create tenant: %d %s", r.status, r.body)
+	if r.Status != 201 {
+		t.Fatalf("create tenant: %d %s", r.Status, r.body)
 	}
 	subReq := api.CreateClientRequest{TenantID: sub.ID, Data: json.RawMessage(`{"client_name":"Billing below"}`)}
 	below, _ := d.createClient(subReq)
@@ -336,8 +336,8 @@ func TestClientsSearch(t *testing.T) {
 			r := d.call("GET", "/api/2/clients?"+tc.query, admin, nil)
 			var list api.ClientList
 			r.json(t, &list)
-			if r.status != 200 {
-				t.Fatalf("%d %s", r.status, r.body)
+			if r.Status != 200 {
+				t.Fatalf("%d %s", r.Status, r.body)
 			}
 			if got := ids(list.Items...); !slices.Equal(got, tc.want) {
 				t.Errorf("found %v, want %v", got, tc.want)
@@ -371,12 +371,12 @@ func TestClientsSearch(t *testing.T) {
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
-		if r := d.call("GET", "/api/2/clients?q="+strings.Repeat("x", 201), admin, nil); r.status != 400 || r.apiError(t).Code != "validationError" {
-			t.Errorf("a 201-character query: %d %s", r.status, r.body)
+		if r := d.call("GET", "/api/2/clients?q="+strings.Repeat("x", 201), admin, nil); r.Status != 400 || r.apiError(t).Code != "validationError" {
+			t.Errorf("a 201-character query: %d %s", r.Status, r.body)
 		}
 		_, plain := d.createClient(api.CreateClientRequest{})
-		if r := d.call("GET", "/api/2/clients?q=billing", d.token(plain).AccessToken, nil); r.status != 403 {
-			t.Errorf("a search by a client that is no admin: %d %s", r.status, r.body)
+		if r := d.call("GET", "/api/2/clients?q=billing", d.token(plain).AccessToken, nil); r.Status != 403 {
+			t.Errorf("a search by a client that is no admin: %d %s", r.Status, r.body)
 		}
 	})
 }
@@ -390,8 +390,8 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		r := d.call("GET", path, "", nil)
 		var m map[string]any
 		r.json(t, &m)
-		if r.status != 200 || m["issuer"] != d.URL+"/bc" || m["token_endpoint"] != d.URL+"/bc/idp/token" || m["jwks_uri"] != d.URL+"/bc/idp/keys" {
-			t.Errorf("%s: %d %s", path, r.status, r.body)
+		if r.Status != 200 || m["issuer"] != d.URL+"/bc" || m["token_endpoint"] != d.URL+"/bc/idp/token" || m["jwks_uri"] != d.URL+"/bc/idp/keys" {
+			t.Errorf("%s: %d %s", path, r.Status, r.body)
 		}
 		if strings.HasSuffix(m["issuer"].(string), "/") {
 			t.Error("issuer ends in a slash")
@@ -400,8 +400,8 @@ func TestDiscoveryAndKeys(t *testing.T) {
 	kid, _ := d.SigningKey()
 	for _, path := range []string{"/bc/idp/keys", "/api/2/idp/keys"} {
 		r := d.call("GET", path, "", nil)
-		if r.status != 200 || !strings.Contains(r.header.Get("Cache-Control"), "max-age=") {
-			t.Fatalf("%s: %d %v", path, r.status, r.header)
+		if r.Status != 200 || !strings.Contains(r.header.Get("Cache-Control"), "max-age=") {
+			t.Fatalf("%s: %d %v", path, r.Status, r.header)
 		}
 		var set struct {
 			Keys []map[string]any `json:"keys"`
@@ -421,8 +421,8 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if r := d.call("GET", path, "", nil); r.status != 200 {
-			t.Errorf("%s: %d", path, r.status)
+		if r := d.call("GET", path, "", nil); r.Status != 200 {
+			t.Errorf("%s: %d", path, r.Status)
 		}
 	}
 	_ = json.Valid
@@ -439,8 +439,8 @@ func TestClientsJSONFieldsExact(t *testing.T) {
 		"repeated field":    {"POST", "/api/2/clients", `{"type":"api_client","type":"api_client"}`},
 		"repeated status":   {"PUT", "/api/2/clients/" + c.ClientID, `{"status":"enabled","status":"disabled"}`},
 	} {
-		if r := d.call(tc.method, tc.path, admin, tc.body); r.status != 400 || r.apiError(t).Code != "validationError" {
-			t.Errorf("%s: %d %s", name, r.status, r.body)
+		if r := d.call(tc.method, tc.path, admin, tc.body); r.Status != 400 || r.apiError(t).Code != "validationError" {
+			t.Errorf("%s: %d %s", name, r.Status, r.body)
 		}
 	}
 }

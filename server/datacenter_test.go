@@ -26,13 +26,13 @@ func TestTwoDataCenters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.at.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, tc.tok, nil)
 			e := r.apiError(t)
-			if r.status != 401 || e.Code != "tokenIssuerMismatch" || !strings.Contains(e.Message, tc.at.URL+"/bc") {
-				t.Errorf("%d %s", r.status, r.body)
+			if r.Status != 401 || e.Code != "tokenIssuerMismatch" || !strings.Contains(e.Message, tc.at.URL+"/bc") {
+				t.Errorf("%d %s", r.Status, r.body)
 			}
 		})
 	}
-	if r := eu.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, euTok, nil); r.status != 200 {
-		t.Errorf("own token: %d %s", r.status, r.body)
+	if r := eu.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, euTok, nil); r.Status != 200 {
+		t.Errorf("own token: %d %s", r.Status, r.body)
 	}
 	ek, _ := eu.SigningKey()
 	uk, _ := us.SigningKey()

@@ -52,8 +52,8 @@ func TestDatacenterDirectory(t *testing.T) {
 	cloud := newCloud(t, "us5", "eu8", "ap2")
 	for id, d := range cloud {
 		r := d.call(http.MethodGet, "/api/2/datacenters", d.adminToken(), nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("%s: %d %s", id, r.status, r.body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", id, r.Status, r.body)
 		}
 		var list struct{ Items []datacenterItem }
 		r.json(t, &list)
@@ -73,15 +73,15 @@ func TestDatacenterDirectory(t *testing.T) {
 	// A client that is no admin reads it too: only public URLs are in it.
 	eu := cloud["eu8"]
 	_, app := eu.createClient(api.CreateClientRequest{})
-	if r := eu.call(http.MethodGet, "/api/2/datacenters", eu.token(app).AccessToken, nil); r.status != http.StatusOK {
-		t.Errorf("as a plain client: %d %s", r.status, r.body)
+	if r := eu.call(http.MethodGet, "/api/2/datacenters", eu.token(app).AccessToken, nil); r.Status != http.StatusOK {
+		t.Errorf("as a plain client: %d %s", r.Status, r.body)
 	}
 	r := eu.call(http.MethodGet, "/api/2/datacenters", "", nil)
-	if e := r.apiError(t); r.status != http.StatusUnauthorized || e.Code != "bearerTokenMissing" {
-		t.Errorf("without a token: %d %s", r.status, r.body)
+	if e := r.apiError(t); r.Status != http.StatusUnauthorized || e.Code != "bearerTokenMissing" {
+		t.Errorf("without a token: %d %s", r.Status, r.body)
 	}
-	if r := eu.call(http.MethodPost, "/api/2/datacenters", eu.adminToken(), nil); r.status != http.StatusMethodNotAllowed {
-		t.Errorf("POST: %d %s", r.status, r.body)
+	if r := eu.call(http.MethodPost, "/api/2/datacenters", eu.adminToken(), nil); r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d %s", r.Status, r.body)
 	}
 
 	// A data center with no peers lists itself.
@@ -109,8 +109,8 @@ func TestPeerTokenNamesItsDatacenter(t *testing.T) {
 	for _, path := range []string{"/api/2/clients", "/api/2/datacenters"} {
 		r := us.call(http.MethodGet, path, euTok, nil)
 		e := r.apiError(t)
-		if r.status != http.StatusUnauthorized || e.Code != "tokenIssuerMismatch" {
-			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		if r.Status != http.StatusUnauthorized || e.Code != "tokenIssuerMismatch" {
+			t.Fatalf("%s: %d %s", path, r.Status, r.body)
 		}
 		for _, want := range []string{"data center eu8", "(" + eu.URL + ")", "us5", "issuer " + us.URL + "/bc"} {
 			if !strings.Contains(e.Message, want) {
@@ -123,8 +123,8 @@ func TestPeerTokenNamesItsDatacenter(t *testing.T) {
 	}
 	// The peer's token still works at home, and the check order is kept:
 	// a malformed token is malformed, whoever its peers are.
-	if r := eu.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, euTok, nil); r.status != http.StatusOK {
-		t.Errorf("at home: %d %s", r.status, r.body)
+	if r := eu.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, euTok, nil); r.Status != http.StatusOK {
+		t.Errorf("at home: %d %s", r.Status, r.body)
 	}
 	if r := us.call(http.MethodGet, "/api/2/clients", "not-a-jwt", nil); r.apiError(t).Code != "tokenMalformed" {
 		t.Errorf("malformed: %s", r.body)
@@ -140,8 +140,8 @@ func TestUnknownIssuerMessageUnchanged(t *testing.T) {
 	r := us.call(http.MethodGet, "/api/2/clients", stranger.adminToken(), nil)
 	e := r.apiError(t)
 	want := fmt.Sprintf("The token was issued by %q, not by this data center (issuer %s).", stranger.URL+"/bc", us.URL+"/bc")
-	if r.status != http.StatusUnauthorized || e.Code != "tokenIssuerMismatch" || e.Message != want {
-		t.Errorf("got %d %q, want %q", r.status, e.Message, want)
+	if r.Status != http.StatusUnauthorized || e.Code != "tokenIssuerMismatch" || e.Message != want {
+		t.Errorf("got %d %q, want %q", r.Status, e.Message, want)
 	}
 }
 
@@ -193,13 +193,13 @@ func TestLocateRoute(t *testing.T) {
 	c, _ := eu.createClient(api.CreateClientRequest{})
 	// A disabled client still lives here: its app is better told so by
 	// its data center than told it exists nowhere.
-	if r := eu.call(http.MethodPut, "/api/2/clients/"+c.ClientID, eu.adminToken(), map[string]string{"status": "disabled"}); r.status != http.StatusOK {
-		t.Fatalf("disable: %d %s", r.status, r.body)
+	if r := eu.call(http.MethodPut, "/api/2/clients/"+c.ClientID, eu.adminToken(), map[string]string{"status": "disabled"}); r.Status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.Status, r.body)
 	}
 	for _, login := range []string{eu.admin.id, c.ClientID} {
 		r := eu.locate(login)
-		if r.status != http.StatusOK {
-			t.Fatalf("%s: %d %s", login, r.status, r.body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", login, r.Status, r.body)
 		}
 		var a account
 		r.json(t, &a)
@@ -212,15 +212,15 @@ func TestLocateRoute(t *testing.T) {
 	}
 	// Another data center's client is not here.
 	r := us.locate(c.ClientID)
-	if e := r.apiError(t); r.status != http.StatusNotFound || e.Code != "notFound" || e.Domain != "AccountServer" {
-		t.Errorf("another data center's client: %d %s", r.status, r.body)
+	if e := r.apiError(t); r.Status != http.StatusNotFound || e.Code != "notFound" || e.Domain != "AccountServer" {
+		t.Errorf("another data center's client: %d %s", r.Status, r.body)
 	}
 	// A deleted client no longer exists anywhere.
-	if r := eu.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, eu.adminToken(), nil); r.status != http.StatusNoContent {
-		t.Fatalf("delete: %d %s", r.status, r.body)
+	if r := eu.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, eu.adminToken(), nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.Status, r.body)
 	}
-	if r := eu.locate(c.ClientID); r.status != http.StatusNotFound {
-		t.Errorf("deleted client: %d %s", r.status, r.body)
+	if r := eu.locate(c.ClientID); r.Status != http.StatusNotFound {
+		t.Errorf("deleted client: %d %s", r.Status, r.body)
 	}
 
 	for name, path := range map[string]string{
@@ -229,12 +229,12 @@ func TestLocateRoute(t *testing.T) {
 		"repeated login": "/api/1/accounts?login=a&login=b",
 	} {
 		r := eu.call(http.MethodGet, path, "", nil)
-		if e := r.apiError(t); r.status != http.StatusBadRequest || e.Code != "validationError" {
-			t.Errorf("%s: %d %s", name, r.status, r.body)
+		if e := r.apiError(t); r.Status != http.StatusBadRequest || e.Code != "validationError" {
+			t.Errorf("%s: %d %s", name, r.Status, r.body)
 		}
 	}
-	if r := eu.call(http.MethodPost, "/api/1/accounts?login=x", "", nil); r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET" {
-		t.Errorf("POST: %d %s", r.status, r.body)
+	if r := eu.call(http.MethodPost, "/api/1/accounts?login=x", "", nil); r.Status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET" {
+		t.Errorf("POST: %d %s", r.Status, r.body)
 	}
 }
 
@@ -245,23 +245,23 @@ func TestLocateRoute(t *testing.T) {
 func TestLocateRateLimit(t *testing.T) {
 	d := newDC(t, dcOptions{})
 	for i := range 20 {
-		if r := d.locate("nobody-" + strconv.Itoa(i)); r.status != http.StatusNotFound {
-			t.Fatalf("lookup %d: %d %s", i, r.status, r.body)
+		if r := d.locate("nobody-" + strconv.Itoa(i)); r.Status != http.StatusNotFound {
+			t.Fatalf("lookup %d: %d %s", i, r.Status, r.body)
 		}
 	}
 	for _, login := range []string{"nobody-x", d.admin.id} {
 		r := d.locate(login)
 		e := r.apiError(t)
 		ra, _ := strconv.Atoi(r.header.Get("Retry-After"))
-		if r.status != http.StatusTooManyRequests || e.Code != "tooManyRequests" || ra < 1 || ra > 60 {
-			t.Errorf("%s past the limit: %d Retry-After=%q %s", login, r.status, r.header.Get("Retry-After"), r.body)
+		if r.Status != http.StatusTooManyRequests || e.Code != "tooManyRequests" || ra < 1 || ra > 60 {
+			t.Errorf("%s past the limit: %d Retry-After=%q %s", login, r.Status, r.header.Get("Retry-After"), r.body)
 		}
 	}
 	// Lookups of existing logins never count.
 	d2 := newDC(t, dcOptions{})
 	for i := range 30 {
-		if r := d2.locate(d2.admin.id); r.status != http.StatusOK {
-			t.Fatalf("known lookup %d: %d %s", i, r.status, r.body)
+		if r := d2.locate(d2.admin.id); r.Status != http.StatusOK {
+			t.Fatalf("known lookup %d: %d %s", i, r.Status, r.body)
 		}
 	}
 
@@ -281,8 +281,8 @@ func TestLocateRateLimit(t *testing.T) {
 	t.Run("the window slides", func(t *testing.T) {
 		d.Clock.Advance(2 * time.Minute)
 		defer d.Clock.Advance(-2 * time.Minute)
-		if r := d.locate(d.admin.id); r.status != http.StatusOK {
-			t.Errorf("after the window: %d %s", r.status, r.body)
+		if r := d.locate(d.admin.id); r.Status != http.StatusOK {
+			t.Errorf("after the window: %d %s", r.Status, r.body)
 		}
 	})
 }

@@ -39,7 +39,7 @@ func newDC(t *testing.T, opt dcOptions) *dc {
 }
 
 type response struct {
-	status int
+	Status int
 	header http.Header
 	body   []byte
 }
@@ -91,8 +91,8 @@ func (d *dc) tokenRequest(path string, form url.Values, authorization string) re
 func (d *dc) token(c creds) api.TokenResponse {
 	d.t.Helper()
 	r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.id, c.secret))
-	if r.status != http.StatusOK {
-		d.t.Fatalf("token for %s: %d %s", c.id, r.status, r.body)
+	if r.Status != http.StatusOK {
+		d.t.Fatalf("token for %s: %d %s", c.id, r.Status, r.body)
 	}
 	var tr api.TokenResponse
 	r.json(d.t, &tr)
@@ -131,8 +131,8 @@ func (d *dc) createClient(req api.CreateClientRequest) (api.Client, creds) {
 		req.Type = "api_client"
 	}
 	r := d.call(http.MethodPost, "/api/2/clients", d.adminToken(), req)
-	if r.status != http.StatusCreated {
-		d.t.Fatalf("create client: %d %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		d.t.Fatalf("create client: %d %s", r.Status, r.body)
 	}
 	var c api.Client
 	r.json(d.t, &c)

@@ -32,8 +32,8 @@ func TestIntrospection(t *testing.T) {
 		} {
 			t.Run(path+" "+name, func(t *testing.T) {
 				r := d.idpPost(path, auth, url.Values{"token": {live}})
-				if r.status != 200 || r.header.Get("Cache-Control") != "no-store" {
-					t.Fatalf("%d %s", r.status, r.body)
+				if r.Status != 200 || r.header.Get("Cache-Control") != "no-store" {
+					t.Fatalf("%d %s", r.Status, r.body)
 				}
 				var got map[string]any
 				r.json(t, &got)
@@ -72,8 +72,8 @@ func TestIntrospection(t *testing.T) {
 				defer d.Clock.Advance(-3 * time.Hour)
 			}
 			r := d.idpPost("/bc/idp/introspect_token", basic(caller.id, caller.secret), url.Values{"token": {tok}})
-			if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"active":false}` {
-				t.Errorf("%d %s", r.status, r.body)
+			if r.Status != 200 || strings.TrimSpace(string(r.body)) != `{"active":false}` {
+				t.Errorf("%d %s", r.Status, r.body)
 			}
 		})
 	}
@@ -93,15 +93,15 @@ func TestIntrospection(t *testing.T) {
 			r := d.idpPost("/bc/idp/introspect_token", auth, url.Values{"token": {live}})
 			var e api.OAuthError
 			r.json(t, &e)
-			if r.status != 401 || e.Error != "invalid_client" {
-				t.Errorf("%d %s", r.status, r.body)
+			if r.Status != 401 || e.Error != "invalid_client" {
+				t.Errorf("%d %s", r.Status, r.body)
 			}
 		})
 	}
 	t.Run("missing token", func(t *testing.T) {
 		r := d.idpPost("/bc/idp/introspect_token", basic(caller.id, caller.secret), url.Values{})
-		if r.status != 400 {
-			t.Errorf("%d %s", r.status, r.body)
+		if r.Status != 400 {
+			t.Errorf("%d %s", r.Status, r.body)
 		}
 	})
 }
@@ -116,20 +116,20 @@ func TestRevocation(t *testing.T) {
 
 	for _, path := range []string{"/bc/idp/revoke_token", "/api/2/idp/revoke_token"} {
 		r := d.idpPost(path, basic(cred.id, cred.secret), url.Values{"token": {"unknown-token"}, "token_type_hint": {"access_token"}})
-		if r.status != 200 || len(r.body) != 0 {
-			t.Errorf("%s unknown token: %d %q", path, r.status, r.body)
+		if r.Status != 200 || len(r.body) != 0 {
+			t.Errorf("%s unknown token: %d %q", path, r.Status, r.body)
 		}
 	}
 	r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{"token": {revoked}})
-	if r.status != 200 || len(r.body) != 0 {
-		t.Fatalf("revoke: %d %q", r.status, r.body)
+	if r.Status != 200 || len(r.body) != 0 {
+		t.Fatalf("revoke: %d %q", r.Status, r.body)
 	}
 	get := func(tok string) (int, string) {
 		r := d.call("GET", "/api/2/clients/"+c.ClientID, tok, nil)
-		if r.status == 200 {
+		if r.Status == 200 {
 			return 200, ""
 		}
-		return r.status, r.apiError(t).Code
+		return r.Status, r.apiError(t).Code
 	}
 	if s, code := get(revoked); s != 401 || code != "tokenRevoked" {
 		t.Errorf("revoked token: %d %s", s, code)
@@ -143,23 +143,23 @@ func TestRevocation(t *testing.T) {
 	}
 
 	// A client cannot revoke another client's token.
-	if r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{"token": {peerTok}}); r.status != 200 {
-		t.Errorf("revoke a foreign token: %d", r.status)
+	if r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{"token": {peerTok}}); r.Status != 200 {
+		t.Errorf("revoke a foreign token: %d", r.Status)
 	}
-	if r := d.call("GET", "/api/2/clients/"+peer.id, peerTok, nil); r.status != 200 {
-		t.Errorf("a foreign revocation took effect: %d %s", r.status, r.body)
+	if r := d.call("GET", "/api/2/clients/"+peer.id, peerTok, nil); r.Status != 200 {
+		t.Errorf("a foreign revocation took effect: %d %s", r.Status, r.body)
 	}
 
 	for name, auth := range map[string]string{"none": "", "wrong secret": basic(cred.id, "x"), "bearer": bearerHeader(kept)} {
 		r := d.idpPost("/bc/idp/revoke_token", auth, url.Values{"token": {kept}})
 		var e api.OAuthError
 		r.json(t, &e)
-		if r.status != 401 || e.Error != "invalid_client" {
-			t.Errorf("%s: %d %s", name, r.status, r.body)
+		if r.Status != 401 || e.Error != "invalid_client" {
+			t.Errorf("%s: %d %s", name, r.Status, r.body)
 		}
 	}
-	if r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{}); r.status != 400 {
-		t.Errorf("missing token: %d", r.status)
+	if r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{}); r.Status != 400 {
+		t.Errorf("missing token: %d", r.Status)
 	}
 	if s, _ := get(kept); s != 200 {
 		t.Errorf("failed revocations revoked a token: %d", s)

@@ -708,7 +708,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		rl := newDC(t, dcOptions{})
 		for i := 0; i < 100; i++ {
 			r := rl.tokenRequest("/bc/idp/token", grant, basic(rl.admin.id, "wrong"))
-			if r.status == http.StatusTooManyRequests {
+			if r.Status == http.StatusTooManyRequests {
 				spec.do(t, rl.URL, oaForm("/bc/idp/token", basic(rl.admin.id, "wrong"), grant, http.StatusTooManyRequests))
 				return
 			}

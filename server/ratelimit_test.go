@@ -28,8 +28,8 @@ func TestBruteForceLimit(t *testing.T) {
 	cc := url.Values{"grant_type": {"client_credentials"}}
 
 	for i := 0; i < 20; i++ {
-		if r := d.tokenRequest("/bc/idp/token", cc, basic(victim.id, "guess-"+strconv.Itoa(i))); r.status != 401 {
-			t.Fatalf("guess %d: %d, want 401", i, r.status)
+		if r := d.tokenRequest("/bc/idp/token", cc, basic(victim.id, "guess-"+strconv.Itoa(i))); r.Status != 401 {
+			t.Fatalf("guess %d: %d, want 401", i, r.Status)
 		}
 	}
 	for name, auth := range map[string]string{
@@ -40,14 +40,14 @@ func TestBruteForceLimit(t *testing.T) {
 		var e api.OAuthError
 		r.json(t, &e)
 		ra, _ := strconv.Atoi(r.header.Get("Retry-After"))
-		if r.status != 429 || e.Error == "" || ra < 1 || ra > 60 {
-			t.Errorf("%s: %d Retry-After=%q %s", name, r.status, r.header.Get("Retry-After"), r.body)
+		if r.Status != 429 || e.Error == "" || ra < 1 || ra > 60 {
+			t.Errorf("%s: %d Retry-After=%q %s", name, r.Status, r.header.Get("Retry-After"), r.body)
 		}
 	}
 	for _, path := range []string{"/bc/idp/introspect_token", "/bc/idp/revoke_token"} {
 		r := d.tokenRequest(path, url.Values{"token": {"x"}}, basic(victim.id, "guess-y"))
-		if r.status != 429 {
-			t.Errorf("%s while limited: %d", path, r.status)
+		if r.Status != 429 {
+			t.Errorf("%s while limited: %d", path, r.Status)
 		}
 	}
 
@@ -68,8 +68,8 @@ func TestBruteForceLimit(t *testing.T) {
 	t.Run("the window slides", func(t *testing.T) {
 		d.Clock.Advance(2 * time.Minute)
 		defer d.Clock.Advance(-2 * time.Minute)
-		if r := d.tokenRequest("/bc/idp/token", cc, basic(victim.id, victim.secret)); r.status != 200 {
-			t.Errorf("after the window: %d %s", r.status, r.body)
+		if r := d.tokenRequest("/bc/idp/token", cc, basic(victim.id, victim.secret)); r.Status != 200 {
+			t.Errorf("after the window: %d %s", r.Status, r.body)
 		}
 	})
 }

@@ -55,9 +55,9 @@ func TestKeyRotation(t *testing.T) {
 				tok := d.token(d.admin).AccessToken
 				for i := 0; i < 3; i++ {
 					calls.Add(1)
-					if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tok, nil); r.status != 200 {
+					if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tok, nil); r.Status != 200 {
 						failures.Add(1)
-						t.Logf("rejected during rotation: %d %s", r.status, r.body)
+						t.Logf("rejected during rotation: %d %s", r.Status, r.body)
 					}
 				}
 			}
@@ -65,8 +65,8 @@ func TestKeyRotation(t *testing.T) {
 	}
 
 	r := d.call(http.MethodPost, "/api/2/keys/rotate", admin, nil)
-	if r.status != http.StatusCreated {
-		t.Fatalf("rotate: %d %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("rotate: %d %s", r.Status, r.body)
 	}
 	var k api.Key
 	r.json(t, &k)
@@ -87,8 +87,8 @@ func TestKeyRotation(t *testing.T) {
 	if got := kidOf(t, d.token(d.admin).AccessToken); got != k.KID {
 		t.Fatalf("after the publish delay a new token is signed with %s, want the new key %s", got, k.KID)
 	}
-	if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, admin, nil); r.status != 200 {
-		t.Errorf("a token of the old key after the switch: %d %s", r.status, r.body)
+	if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, admin, nil); r.Status != 200 {
+		t.Errorf("a token of the old key after the switch: %d %s", r.Status, r.body)
 	}
 
 	var keys api.KeyList
@@ -123,12 +123,12 @@ func TestKeysAPIAuthorization(t *testing.T) {
 	_, plain := d.createClient(api.CreateClientRequest{})
 	tok := d.token(plain).AccessToken
 	for _, tc := range []struct{ method, path string }{{"GET", "/api/2/keys"}, {"POST", "/api/2/keys/rotate"}} {
-		if r := d.call(tc.method, tc.path, tok, nil); r.status != 403 {
-			t.Errorf("%s %s as a non-admin: %d", tc.method, tc.path, r.status)
+		if r := d.call(tc.method, tc.path, tok, nil); r.Status != 403 {
+			t.Errorf("%s %s as a non-admin: %d", tc.method, tc.path, r.Status)
 		}
 	}
-	if r := d.call("GET", "/api/2/keys", d.adminToken(), nil); r.status != 200 {
-		t.Errorf("GET /api/2/keys as the root admin: %d", r.status)
+	if r := d.call("GET", "/api/2/keys", d.adminToken(), nil); r.Status != 200 {
+		t.Errorf("GET /api/2/keys as the root admin: %d", r.Status)
 	}
 }
 
@@ -149,8 +149,8 @@ func TestAuditLog(t *testing.T) {
 	var log api.AuditList
 	r := d.call("GET", "/api/2/audit", admin, nil)
 	r.json(t, &log)
-	if r.status != 200 {
-		t.Fatalf("%d %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.body)
 	}
 	var got []string
 	for _, e := range log.Items {
@@ -188,7 +188,7 @@ func TestAuditLog(t *testing.T) {
 	if len(about.Items) != 6 {
 		t.Errorf("entries about the client = %d, want 6", len(about.Items))
 	}
-	if r := d.call("GET", "/api/2/audit", plainTok, nil); r.status != 403 {
-		t.Errorf("a non-admin reads the audit log: %d", r.status)
+	if r := d.call("GET", "/api/2/audit", plainTok, nil); r.Status != 403 {
+		t.Errorf("a non-admin reads the audit log: %d", r.Status)
 	}
 }

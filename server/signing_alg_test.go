@@ -73,12 +73,12 @@ func TestSigningAlgorithms(t *testing.T) {
 			}
 
 			// The server's own bearer check, introspection, and revocation.
-			if r := d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, tr.AccessToken, nil); r.status != http.StatusOK {
-				t.Errorf("bearer call: %d %s", r.status, r.body)
+			if r := d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, tr.AccessToken, nil); r.Status != http.StatusOK {
+				t.Errorf("bearer call: %d %s", r.Status, r.body)
 			}
 			r := d.idpPost("/bc/idp/introspect_token", basic(cred.id, cred.secret), url.Values{"token": {tr.AccessToken}})
-			if r.status != http.StatusOK || !strings.Contains(string(r.body), `"active":true`) {
-				t.Errorf("introspection: %d %s", r.status, r.body)
+			if r.Status != http.StatusOK || !strings.Contains(string(r.body), `"active":true`) {
+				t.Errorf("introspection: %d %s", r.Status, r.body)
 			}
 			// A signature that does not verify is refused as invalid.
 			parts := strings.Split(tr.AccessToken, ".")
@@ -155,8 +155,8 @@ func TestSigningAlgorithmSwitch(t *testing.T) {
 		t.Errorf("discovery after the switch: %v", got)
 	}
 	for name, tok := range map[string]string{"old RS256": before, "new EdDSA": after} {
-		if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tok, nil); r.status != http.StatusOK {
-			t.Errorf("%s token: %d %s", name, r.status, r.body)
+		if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tok, nil); r.Status != http.StatusOK {
+			t.Errorf("%s token: %d %s", name, r.Status, r.body)
 		}
 	}
 

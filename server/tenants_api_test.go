@@ -25,8 +25,8 @@ func (d *dc) rootTenantID() string {
 func (d *dc) newTenant(bearer, parentID, name, kind string) api.Tenant {
 	d.t.Helper()
 	r := d.call(http.MethodPost, "/api/2/tenants", bearer, api.CreateTenantRequest{ParentID: parentID, Name: name, Kind: kind})
-	if r.status != http.StatusCreated {
-		d.t.Fatalf("create tenant %q below %q: %d %s", name, parentID, r.status, r.body)
+	if r.Status != http.StatusCreated {
+		d.t.Fatalf("create tenant %q below %q: %d %s", name, parentID, r.Status, r.body)
 	}
 	var t api.Tenant
 	r.json(d.t, &t)
@@ -36,8 +36,8 @@ func (d *dc) newTenant(bearer, parentID, name, kind string) api.Tenant {
 func (d *dc) getTenant(bearer, id string) api.Tenant {
 	d.t.Helper()
 	r := d.call(http.MethodGet, "/api/2/tenants/"+id, bearer, nil)
-	if r.status != http.StatusOK {
-		d.t.Fatalf("get tenant %s: %d %s", id, r.status, r.body)
+	if r.Status != http.StatusOK {
+		d.t.Fatalf("get tenant %s: %d %s", id, r.Status, r.body)
 	}
 	var t api.Tenant
 	r.json(d.t, &t)
@@ -49,8 +49,8 @@ func (d *dc) setTenantEnabled(bearer, id string, enabled bool) api.Tenant {
 	d.t.Helper()
 	cur := d.getTenant(bearer, id)
 	r := d.call(http.MethodPut, "/api/2/tenants/"+id, bearer, map[string]any{"version": cur.Version, "enabled": enabled})
-	if r.status != http.StatusOK {
-		d.t.Fatalf("set tenant %s enabled=%v: %d %s", id, enabled, r.status, r.body)
+	if r.Status != http.StatusOK {
+		d.t.Fatalf("set tenant %s enabled=%v: %d %s", id, enabled, r.Status, r.body)
 	}
 	var t api.Tenant
 	r.json(d.t, &t)
@@ -64,8 +64,8 @@ func (d *dc) setTenantEnabled(bearer, id string, enabled bool) api.Tenant {
 func (d *dc) clientIn(bearer, tenantID, role string) (api.Client, creds) {
 	d.t.Helper()
 	r := d.call(http.MethodPost, "/api/2/clients", bearer, api.CreateClientRequest{Type: "api_client", TenantID: tenantID, Role: role})
-	if r.status != http.StatusCreated {
-		d.t.Fatalf("create client in %s: %d %s", tenantID, r.status, r.body)
+	if r.Status != http.StatusCreated {
+		d.t.Fatalf("create client in %s: %d %s", tenantID, r.Status, r.body)
 	}
 	var c api.Client
 	r.json(d.t, &c)
@@ -91,8 +91,8 @@ func (f *failedLogins) expect(t *testing.T, c creds, what string) {
 	r := f.d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.id, c.secret))
 	var e api.OAuthError
 	r.json(t, &e)
-	if r.status != http.StatusUnauthorized || e.Error != "invalid_client" {
-		t.Errorf("%s: token request of %s = %d %s, want 401 invalid_client", what, c.id, r.status, r.body)
+	if r.Status != http.StatusUnauthorized || e.Error != "invalid_client" {
+		t.Errorf("%s: token request of %s = %d %s, want 401 invalid_client", what, c.id, r.Status, r.body)
 	}
 }
 
@@ -101,13 +101,13 @@ func (f *failedLogins) expect(t *testing.T, c creds, what string) {
 func (d *dc) bearerCode(t *testing.T, clientID, tok string) string {
 	t.Helper()
 	r := d.call(http.MethodGet, "/api/2/clients/"+clientID, tok, nil)
-	switch r.status {
+	switch r.Status {
 	case http.StatusOK:
 		return ""
 	case http.StatusUnauthorized:
 		return r.apiError(t).Code
 	}
-	t.Fatalf("GET own client %s: %d %s", clientID, r.status, r.body)
+	t.Fatalf("GET own client %s: %d %s", clientID, r.Status, r.body)
 	return ""
 }
 
@@ -140,8 +140,8 @@ func TestTenantCascade(t *testing.T) {
 		m := &member{cred: cred, tenant: c.TenantID, disabled: i%10 == 3}
 		if m.disabled {
 			r := d.call(http.MethodPut, "/api/2/clients/"+cred.id, admin, map[string]string{"status": "disabled"})
-			if r.status != http.StatusOK {
-				t.Fatalf("disable client %d: %d %s", i, r.status, r.body)
+			if r.Status != http.StatusOK {
+				t.Fatalf("disable client %d: %d %s", i, r.Status, r.body)
 			}
 		} else {
 			m.tok = d.token(cred).AccessToken
@@ -172,8 +172,8 @@ func TestTenantCascade(t *testing.T) {
 		r := d.call(http.MethodGet, "/api/2/clients/"+m.cred.id, admin, nil)
 		r.json(t, &c)
 		want := map[bool]string{false: "enabled", true: "disabled"}[m.disabled]
-		if r.status != http.StatusOK || c.Status != want {
-			t.Errorf("client %d while its tenant is disabled: %d status %q, want %q", i, r.status, c.Status, want)
+		if r.Status != http.StatusOK || c.Status != want {
+			t.Errorf("client %d while its tenant is disabled: %d status %q, want %q", i, r.Status, c.Status, want)
 		}
 	}
 
@@ -260,8 +260,8 @@ func TestTenantSiblingIsolation(t *testing.T) {
 	b1 := d.newTenant(bTok, b.ID, "B1", "customer")
 	a1Client, _ := d.clientIn(aTok, a1.ID, "")
 	var list api.ClientList
-	if r := d.call(http.MethodGet, "/api/2/clients?tenant_id="+a1.ID, aTok, nil); r.status != http.StatusOK {
-		t.Fatalf("A lists A1's clients: %d %s", r.status, r.body)
+	if r := d.call(http.MethodGet, "/api/2/clients?tenant_id="+a1.ID, aTok, nil); r.Status != http.StatusOK {
+		t.Fatalf("A lists A1's clients: %d %s", r.Status, r.body)
 	} else {
 		r.json(t, &list)
 	}
@@ -296,15 +296,15 @@ func TestTenantSiblingIsolation(t *testing.T) {
 			}
 			for _, rq := range reqs {
 				r := d.call(rq.method, rq.path, tc.from.tok, rq.body)
-				if r.status != http.StatusNotFound || r.apiError(t).Code != "notFound" {
-					t.Errorf("%s: %s %s: %d %s, want 404 notFound", tc.from.name, rq.name, target, r.status, r.body)
+				if r.Status != http.StatusNotFound || r.apiError(t).Code != "notFound" {
+					t.Errorf("%s: %s %s: %d %s, want 404 notFound", tc.from.name, rq.name, target, r.Status, r.body)
 				}
 			}
 		}
 		for _, path := range []string{"/api/2/clients/" + tc.clientID, "/api/2/clients/" + tc.clientID + "/secret"} {
 			method := map[bool]string{false: "GET", true: "POST"}[strings.HasSuffix(path, "/secret")]
-			if r := d.call(method, path, tc.from.tok, nil); r.status != http.StatusNotFound {
-				t.Errorf("%s: %s %s: %d %s, want 404", tc.from.name, method, path, r.status, r.body)
+			if r := d.call(method, path, tc.from.tok, nil); r.Status != http.StatusNotFound {
+				t.Errorf("%s: %s %s: %d %s, want 404", tc.from.name, method, path, r.Status, r.body)
 			}
 		}
 	}
@@ -318,11 +318,11 @@ func TestTenantSiblingIsolation(t *testing.T) {
 	// A tenant admin may disable a tenant below its own, but not its own:
 	// it would lock itself out.
 	r := d.call(http.MethodPut, "/api/2/tenants/"+a.ID, aTok, map[string]any{"version": 1, "enabled": false})
-	if r.status != http.StatusForbidden || r.apiError(t).Code != "authorizationFailed" {
-		t.Errorf("A disables its own tenant: %d %s, want 403 authorizationFailed", r.status, r.body)
+	if r.Status != http.StatusForbidden || r.apiError(t).Code != "authorizationFailed" {
+		t.Errorf("A disables its own tenant: %d %s, want 403 authorizationFailed", r.Status, r.body)
 	}
-	if r := d.call(http.MethodPut, "/api/2/tenants/"+a.ID, aTok, map[string]any{"version": 1, "name": "A renamed"}); r.status != http.StatusOK {
-		t.Errorf("A renames its own tenant: %d %s", r.status, r.body)
+	if r := d.call(http.MethodPut, "/api/2/tenants/"+a.ID, aTok, map[string]any{"version": 1, "name": "A renamed"}); r.Status != http.StatusOK {
+		t.Errorf("A renames its own tenant: %d %s", r.Status, r.body)
 	}
 	if got := d.setTenantEnabled(aTok, a1.ID, false); got.Enabled {
 		t.Errorf("A1 after A disabled it: %+v", got)
@@ -330,14 +330,14 @@ func TestTenantSiblingIsolation(t *testing.T) {
 	// A client without the admin role sees no tenant API at all.
 	_, plain := d.clientIn(admin, a.ID, "")
 	plainTok := d.token(plain).AccessToken
-	if r := d.call(http.MethodGet, "/api/2/tenants/"+a.ID, plainTok, nil); r.status != http.StatusForbidden {
-		t.Errorf("a plain client reads its tenant: %d %s, want 403", r.status, r.body)
+	if r := d.call(http.MethodGet, "/api/2/tenants/"+a.ID, plainTok, nil); r.Status != http.StatusForbidden {
+		t.Errorf("a plain client reads its tenant: %d %s, want 403", r.Status, r.body)
 	}
-	if r := d.call(http.MethodGet, "/api/2/tenants/"+a1.ID, plainTok, nil); r.status != http.StatusForbidden && r.status != http.StatusNotFound {
-		t.Errorf("a plain client reads a tenant below: %d %s", r.status, r.body)
+	if r := d.call(http.MethodGet, "/api/2/tenants/"+a1.ID, plainTok, nil); r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
+		t.Errorf("a plain client reads a tenant below: %d %s", r.Status, r.body)
 	}
-	if r := d.call(http.MethodGet, "/api/2/clients/"+a1Client.ClientID, plainTok, nil); r.status != http.StatusNotFound {
-		t.Errorf("a plain client reads a client below its tenant: %d %s, want 404", r.status, r.body)
+	if r := d.call(http.MethodGet, "/api/2/clients/"+a1Client.ClientID, plainTok, nil); r.Status != http.StatusNotFound {
+		t.Errorf("a plain client reads a client below its tenant: %d %s, want 404", r.Status, r.body)
 	}
 }
 
@@ -353,15 +353,15 @@ func TestTenantOptimisticLock(t *testing.T) {
 	r := d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 1, "name": "Second"})
 	var got api.Tenant
 	r.json(t, &got)
-	if r.status != http.StatusOK || got.Version != 2 || got.Name != "Second" || !got.Enabled || got.Kind != "customer" {
-		t.Fatalf("update at version 1: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK || got.Version != 2 || got.Name != "Second" || !got.Enabled || got.Kind != "customer" {
+		t.Fatalf("update at version 1: %d %s", r.Status, r.body)
 	}
 	if !got.UpdatedAt.After(tn.UpdatedAt) && !got.UpdatedAt.Equal(tn.UpdatedAt) {
 		t.Errorf("updated_at went back: %v after %v", got.UpdatedAt, tn.UpdatedAt)
 	}
 	r = d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 1, "name": "Lost"})
-	if r.status != http.StatusConflict || r.apiError(t).Code != "conflict" {
-		t.Errorf("stale update: %d %s, want 409 conflict", r.status, r.body)
+	if r.Status != http.StatusConflict || r.apiError(t).Code != "conflict" {
+		t.Errorf("stale update: %d %s, want 409 conflict", r.Status, r.body)
 	}
 	if cur := d.getTenant(admin, tn.ID); cur.Name != "Second" || cur.Version != 2 {
 		t.Errorf("after the stale update: %+v", cur)
@@ -380,12 +380,12 @@ func TestTenantOptimisticLock(t *testing.T) {
 	}
 	for _, tc := range bad {
 		r := d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, tc.body)
-		if r.status != http.StatusBadRequest || r.apiError(t).Code != "validationError" {
-			t.Errorf("%s: %d %s, want 400 validationError", tc.name, r.status, r.body)
+		if r.Status != http.StatusBadRequest || r.apiError(t).Code != "validationError" {
+			t.Errorf("%s: %d %s, want 400 validationError", tc.name, r.Status, r.body)
 		}
 	}
-	if r := d.call(http.MethodPut, "/api/2/tenants/no-such-tenant", admin, map[string]any{"version": 1, "name": "x"}); r.status != http.StatusNotFound {
-		t.Errorf("update of an unknown tenant: %d %s", r.status, r.body)
+	if r := d.call(http.MethodPut, "/api/2/tenants/no-such-tenant", admin, map[string]any{"version": 1, "name": "x"}); r.Status != http.StatusNotFound {
+		t.Errorf("update of an unknown tenant: %d %s", r.Status, r.body)
 	}
 
 	// Ten updates race from version 2: one wins, the rest conflict.
@@ -394,7 +394,7 @@ func TestTenantOptimisticLock(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
-			statuses[i] = d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 2, "name": fmt.Sprintf("Racer %d", i)}).status
+			statuses[i] = d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 2, "name": fmt.Sprintf("Racer %d", i)}).Status
 		})
 	}
 	wg.Wait()
@@ -435,9 +435,9 @@ func TestTenantCreateValidation(t *testing.T) {
 		r := d.call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"parent_id": root, "name": "A " + kind, "kind": kind})
 		var tn api.Tenant
 		r.json(t, &tn)
-		if r.status != http.StatusCreated || !uuidRE.MatchString(tn.ID) || tn.ParentID != root || tn.Name != "A "+kind ||
+		if r.Status != http.StatusCreated || !uuidRE.MatchString(tn.ID) || tn.ParentID != root || tn.Name != "A "+kind ||
 			tn.Kind != kind || !tn.Enabled || tn.Version != 1 || tn.CreatedAt.IsZero() || !tn.UpdatedAt.Equal(tn.CreatedAt) {
-			t.Errorf("create %s: %d %s", kind, r.status, r.body)
+			t.Errorf("create %s: %d %s", kind, r.Status, r.body)
 		}
 		if loc := r.header.Get("Location"); loc != "/api/2/tenants/"+tn.ID {
 			t.Errorf("Location = %q", loc)
@@ -460,21 +460,21 @@ func TestTenantCreateValidation(t *testing.T) {
 	}
 	for _, tc := range bad {
 		r := d.call(http.MethodPost, "/api/2/tenants", admin, tc.body)
-		if r.status != http.StatusBadRequest || r.apiError(t).Code != "validationError" {
-			t.Errorf("%s: %d %s, want 400 validationError", tc.name, r.status, r.body)
+		if r.Status != http.StatusBadRequest || r.apiError(t).Code != "validationError" {
+			t.Errorf("%s: %d %s, want 400 validationError", tc.name, r.Status, r.body)
 		}
 	}
-	if r := d.call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"parent_id": "no-such-tenant", "name": "x", "kind": "unit"}); r.status != http.StatusNotFound {
-		t.Errorf("create below an unknown parent: %d %s, want 404", r.status, r.body)
+	if r := d.call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"parent_id": "no-such-tenant", "name": "x", "kind": "unit"}); r.Status != http.StatusNotFound {
+		t.Errorf("create below an unknown parent: %d %s, want 404", r.Status, r.body)
 	}
-	if r := d.call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"name": strings.Repeat("é", 255), "kind": "unit"}); r.status != http.StatusCreated {
-		t.Errorf("a name of 255 characters: %d %s", r.status, r.body)
+	if r := d.call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"name": strings.Repeat("é", 255), "kind": "unit"}); r.Status != http.StatusCreated {
+		t.Errorf("a name of 255 characters: %d %s", r.Status, r.body)
 	}
-	if r := d.call(http.MethodDelete, "/api/2/tenants/"+root, admin, nil); r.status != http.StatusMethodNotAllowed {
-		t.Errorf("DELETE a tenant: %d, want 405", r.status)
+	if r := d.call(http.MethodDelete, "/api/2/tenants/"+root, admin, nil); r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE a tenant: %d, want 405", r.Status)
 	}
-	if r := d.call(http.MethodPost, "/api/2/tenants", "", map[string]string{"name": "x", "kind": "unit"}); r.status != http.StatusUnauthorized {
-		t.Errorf("create without a token: %d, want 401", r.status)
+	if r := d.call(http.MethodPost, "/api/2/tenants", "", map[string]string{"name": "x", "kind": "unit"}); r.Status != http.StatusUnauthorized {
+		t.Errorf("create without a token: %d, want 401", r.Status)
 	}
 }
 
@@ -501,14 +501,14 @@ func TestTenantChildren(t *testing.T) {
 			t.Errorf("child %+v", c)
 		}
 	}
-	if r.status != http.StatusOK || !slices.Equal(got, want) {
-		t.Errorf("children = %d %q, want %q", r.status, got, want)
+	if r.Status != http.StatusOK || !slices.Equal(got, want) {
+		t.Errorf("children = %d %q, want %q", r.Status, got, want)
 	}
 	r = d.call(http.MethodGet, "/api/2/tenants/"+grandchild.ID+"/children", admin, nil)
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"items":[]`) {
-		t.Errorf("children of a leaf: %d %s, want an empty items array", r.status, r.body)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.body), `"items":[]`) {
+		t.Errorf("children of a leaf: %d %s, want an empty items array", r.Status, r.body)
 	}
-	if r := d.call(http.MethodGet, "/api/2/tenants/no-such-tenant/children", admin, nil); r.status != http.StatusNotFound {
-		t.Errorf("children of an unknown tenant: %d %s", r.status, r.body)
+	if r := d.call(http.MethodGet, "/api/2/tenants/no-such-tenant/children", admin, nil); r.Status != http.StatusNotFound {
+		t.Errorf("children of an unknown tenant: %d %s", r.Status, r.body)
 	}
 }

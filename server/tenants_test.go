@@ -53,8 +53,8 @@ func TestTenantIsolation(t *testing.T) {
 				body = tc.body
 			}
 			r := d.call(tc.method, tc.path, tc.bearer, body)
-			if r.status != http.StatusNotFound || r.apiError(t).Code != "notFound" {
-				t.Errorf("%d %s", r.status, r.body)
+			if r.Status != http.StatusNotFound || r.apiError(t).Code != "notFound" {
+				t.Errorf("%d %s", r.Status, r.body)
 			}
 		})
 	}
@@ -63,13 +63,13 @@ func TestTenantIsolation(t *testing.T) {
 	if len(list.Items) != 1 || list.Items[0].ClientID != otherAdmin.id {
 		t.Errorf("other tenant lists %+v", list.Items)
 	}
-	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, otherTok, nil); r.status != 200 {
-		t.Errorf("other admin reads itself: %d", r.status)
+	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, otherTok, nil); r.Status != 200 {
+		t.Errorf("other admin reads itself: %d", r.Status)
 	}
 	// Downward, the root's admin sees the child's clients, but lists them
 	// only when it names the child.
-	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, rootAdmin, nil); r.status != 200 {
-		t.Errorf("the root admin reads a client of the child tenant: %d %s", r.status, r.body)
+	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, rootAdmin, nil); r.Status != 200 {
+		t.Errorf("the root admin reads a client of the child tenant: %d %s", r.Status, r.body)
 	}
 	list = api.ClientList{}
 	d.call("GET", "/api/2/clients?tenant_id="+other.ID, rootAdmin, nil).json(t, &list)
@@ -83,7 +83,7 @@ func TestTenantIsolation(t *testing.T) {
 			t.Errorf("the root's own list holds client %s of tenant %s", c.ClientID, c.TenantID)
 		}
 	}
-	if r := d.call("GET", "/api/2/clients/"+mine.ClientID, d.token(otherAdmin).AccessToken, nil); r.status != 404 {
-		t.Errorf("isolation did not hold after the tests: %d", r.status)
+	if r := d.call("GET", "/api/2/clients/"+mine.ClientID, d.token(otherAdmin).AccessToken, nil); r.Status != 404 {
+		t.Errorf("isolation did not hold after the tests: %d", r.Status)
 	}
 }

@@ -41,8 +41,8 @@ func TestTokenSuccess(t *testing.T) {
 	for _, path := range []string{"/bc/idp/token", "/api/2/idp/token"} {
 		t.Run(path, func(t *testing.T) {
 			r := d.tokenRequest(path, url.Values{"grant_type": {"client_credentials"}}, basic(cred.id, cred.secret))
-			if r.status != http.StatusOK {
-				t.Fatalf("status %d: %s", r.status, r.body)
+			if r.Status != http.StatusOK {
+				t.Fatalf("status %d: %s", r.Status, r.body)
 			}
 			if got := r.header.Get("Cache-Control"); got != "no-store" {
 				t.Errorf("Cache-Control = %q", got)
@@ -110,15 +110,15 @@ func TestTokenSuccess(t *testing.T) {
 	t.Run("grant_type in the query string", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, d.URL+"/bc/idp/token?grant_type=client_credentials", nil)
 		req.Header.Set("Authorization", basic(cred.id, cred.secret))
-		if r := do(t, req); r.status != http.StatusOK {
-			t.Errorf("status %d: %s", r.status, r.body)
+		if r := do(t, req); r.Status != http.StatusOK {
+			t.Errorf("status %d: %s", r.Status, r.body)
 		}
 	})
 
 	t.Run("unencoded Basic credentials are the same bytes", func(t *testing.T) {
 		raw := "Basic " + base64.StdEncoding.EncodeToString([]byte(cred.id+":"+cred.secret))
-		if r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, raw); r.status != http.StatusOK {
-			t.Errorf("status %d: %s", r.status, r.body)
+		if r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, raw); r.Status != http.StatusOK {
+			t.Errorf("status %d: %s", r.Status, r.body)
 		}
 	})
 }
@@ -127,16 +127,16 @@ func TestTokenClientSecretPost(t *testing.T) {
 	d := newDC(t, dcOptions{})
 	_, post := d.createClient(api.CreateClientRequest{TokenEndpointAuthMethod: "client_secret_post"})
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {post.id}, "client_secret": {post.secret}}
-	if r := d.tokenRequest("/bc/idp/token", form, ""); r.status != http.StatusOK {
-		t.Fatalf("post client with post method: %d %s", r.status, r.body)
+	if r := d.tokenRequest("/bc/idp/token", form, ""); r.Status != http.StatusOK {
+		t.Fatalf("post client with post method: %d %s", r.Status, r.body)
 	}
-	if r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(post.id, post.secret)); r.status != http.StatusUnauthorized {
-		t.Errorf("post client with Basic: %d, want 401", r.status)
+	if r := d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(post.id, post.secret)); r.Status != http.StatusUnauthorized {
+		t.Errorf("post client with Basic: %d, want 401", r.Status)
 	}
 	_, b := d.createClient(api.CreateClientRequest{})
 	form = url.Values{"grant_type": {"client_credentials"}, "client_id": {b.id}, "client_secret": {b.secret}}
-	if r := d.tokenRequest("/bc/idp/token", form, ""); r.status != http.StatusUnauthorized {
-		t.Errorf("basic client with post method: %d, want 401", r.status)
+	if r := d.tokenRequest("/bc/idp/token", form, ""); r.Status != http.StatusUnauthorized {
+		t.Errorf("basic client with post method: %d, want 401", r.Status)
 	}
 }
 
@@ -146,11 +146,11 @@ func TestTokenErrors(t *testing.T) {
 	_, disabled := d.createClient(api.CreateClientRequest{})
 	_, deleted := d.createClient(api.CreateClientRequest{})
 	admin := d.adminToken()
-	if r := d.call(http.MethodPut, "/api/2/clients/"+disabled.id, admin, map[string]string{"status": "disabled"}); r.status != 200 {
-		t.Fatalf("disable: %d %s", r.status, r.body)
+	if r := d.call(http.MethodPut, "/api/2/clients/"+disabled.id, admin, map[string]string{"status": "disabled"}); r.Status != 200 {
+		t.Fatalf("disable: %d %s", r.Status, r.body)
 	}
-	if r := d.call(http.MethodDelete, "/api/2/clients/"+deleted.id, admin, nil); r.status != 204 {
-		t.Fatalf("delete: %d %s", r.status, r.body)
+	if r := d.call(http.MethodDelete, "/api/2/clients/"+deleted.id, admin, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.body)
 	}
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	tests := []struct {
@@ -180,8 +180,8 @@ func TestTokenErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := d.tokenRequest("/bc/idp/token", tc.form, tc.auth)
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.body)
 			}
 			var e api.OAuthError
 			r.json(t, &e)
@@ -209,8 +209,8 @@ func TestTokenErrors(t *testing.T) {
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch} {
 			req, _ := http.NewRequest(m, d.URL+"/bc/idp/token", nil)
 			r := do(t, req)
-			if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
-				t.Errorf("%s: %d Allow=%q", m, r.status, r.header.Get("Allow"))
+			if r.Status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
+				t.Errorf("%s: %d Allow=%q", m, r.Status, r.header.Get("Allow"))
 			}
 		}
 	})
@@ -218,8 +218,8 @@ func TestTokenErrors(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, d.URL+"/bc/idp/token", strings.NewReader("grant_type=%zz"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", basic(good.id, good.secret))
-		if r := do(t, req); r.status != http.StatusBadRequest {
-			t.Errorf("status %d: %s", r.status, r.body)
+		if r := do(t, req); r.Status != http.StatusBadRequest {
+			t.Errorf("status %d: %s", r.Status, r.body)
 		}
 	})
 	t.Run("oversized body", func(t *testing.T) {
@@ -227,8 +227,8 @@ func TestTokenErrors(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, d.URL+"/bc/idp/token", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", basic(good.id, good.secret))
-		if r := do(t, req); r.status != http.StatusRequestEntityTooLarge {
-			t.Errorf("status %d: %s", r.status, r.body)
+		if r := do(t, req); r.Status != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d: %s", r.Status, r.body)
 		}
 	})
 }
