@@ -134,9 +134,9 @@ func (s *Store) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]gateh
 	limit := f.Limit
 	switch {
 	case limit <= 0:
-		limit = defaultListLimit
-	case limit > maxListLimit:
-		limit = maxListLimit
+		limit = gatehouse.DefaultPageSize
+	case limit > gatehouse.MaxPageSize:
+		limit = gatehouse.MaxPageSize
 	}
 	before := f.Before
 	if before == 0 {

@@ -193,13 +193,6 @@ func (s *Store) ListTenantChildren(ctx context.Context, parentID string) ([]gate
 	return scanTenants(ctx, rows, op)
 }
 
-// maxTenantDepth bounds the walk of TenantAncestry. No write path can make
-// a cycle (the parent must exist first, a tenant cannot name itself, and
-// nothing changes parent_id), but a hand-edited database could, and the
-// walk must end even then. A chain cut short does not end at a root, which
-// callers check.
-const maxTenantDepth = 1000
-
 // TenantAncestry returns the tenant and its ancestors, nearest first, with
 // one recursive query: one statement reads one snapshot, so a concurrent
 // update cannot show half of the chain before it and half after.
@@ -216,7 +209,7 @@ func (s *Store) TenantAncestry(ctx context.Context, id string) ([]gatehouse.Tena
 			FROM tenants t JOIN chain c ON t.id = c.parent_id
 			WHERE c.depth < $2
 		)
-		SELECT `+tenantColumns+` FROM chain ORDER BY depth`, id, maxTenantDepth)
+		SELECT `+tenantColumns+` FROM chain ORDER BY depth`, id, gatehouse.MaxTenantDepth)
 	if err != nil {
 		return nil, wrap(ctx, err, op)
 	}

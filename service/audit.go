@@ -56,11 +56,11 @@ func (s *Service) ListAudit(ctx context.Context, p *Principal, target, after str
 	if !p.IsTenantAdmin() {
 		return nil, "", errForbidden
 	}
-	if limit < 0 || limit > 1000 {
-		return nil, "", invalid("limit must be between 1 and 1000.")
+	if limit < 0 || limit > gatehouse.MaxPageSize {
+		return nil, "", invalid("limit must be between 1 and %d.", gatehouse.MaxPageSize)
 	}
 	if limit == 0 {
-		limit = 100
+		limit = gatehouse.DefaultPageSize
 	}
 	var before int64
 	if after != "" {

@@ -181,11 +181,11 @@ func (s *Service) ListTenantClients(ctx context.Context, p *Principal, tenantID,
 	if !p.IsTenantAdmin() {
 		return nil, "", errForbidden
 	}
-	if limit < 0 || limit > 1000 {
-		return nil, "", invalid("limit must be between 1 and 1000.")
+	if limit < 0 || limit > gatehouse.MaxPageSize {
+		return nil, "", invalid("limit must be between 1 and %d.", gatehouse.MaxPageSize)
 	}
 	if limit == 0 {
-		limit = 100
+		limit = gatehouse.DefaultPageSize
 	}
 	if after != "" && !storableID(after) {
 		return nil, "", invalid("after must be a cursor from a previous page.")

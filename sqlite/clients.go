@@ -10,13 +10,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// Page sizes of ListClients. The cap bounds the memory and time one request
-// can cost, whatever limit the caller asks for.
-const (
-	defaultListLimit = 100
-	maxListLimit     = 1000
-)
-
 const clientColumns = `id, tenant_id, auth_method, role, status, data, secret_hash, generation,
 	created_at, created_by, updated_at, last_access_at, last_access_from_ip`
 
@@ -105,9 +98,9 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	limit := f.Limit
 	switch {
 	case limit <= 0:
-		limit = defaultListLimit
-	case limit > maxListLimit:
-		limit = maxListLimit
+		limit = gatehouse.DefaultPageSize
+	case limit > gatehouse.MaxPageSize:
+		limit = gatehouse.MaxPageSize
 	}
 	rows, err := s.r.QueryContext(ctx, `
 		SELECT `+clientColumns+` FROM clients

@@ -532,7 +532,7 @@ var auditTests = []test{
 	{"ListAudit/DefaultAndMaximumLimit", func(t *testing.T, s gatehouse.Store) {
 		root, _ := bootstrap(t, s)
 		var appended []gatehouse.AuditEntry
-		for i := range MaxListLimit + 5 {
+		for i := range gatehouse.MaxPageSize + 5 {
 			e := auditEntry(i, root.ID, "client.create", fmt.Sprintf("m-%04d", i))
 			mustAppendAudit(t, s, e)
 			appended = append(appended, e)
@@ -548,12 +548,12 @@ var auditTests = []test{
 		for _, tc := range []struct {
 			limit, want int
 		}{
-			{0, DefaultListLimit},
-			{-1, DefaultListLimit},
+			{0, gatehouse.DefaultPageSize},
+			{-1, gatehouse.DefaultPageSize},
 			{1, 1},
-			{MaxListLimit, MaxListLimit},
-			{MaxListLimit + 1, MaxListLimit},
-			{1 << 30, MaxListLimit},
+			{gatehouse.MaxPageSize, gatehouse.MaxPageSize},
+			{gatehouse.MaxPageSize + 1, gatehouse.MaxPageSize},
+			{1 << 30, gatehouse.MaxPageSize},
 		} {
 			got := mustListAudit(t, s, gatehouse.AuditFilter{TenantID: root.ID, Limit: tc.limit})
 			if !slices.Equal(targets(got), targets(all[:tc.want])) {
@@ -567,7 +567,7 @@ var auditTests = []test{
 			t.Fatalf("ListAudit(Limit 3) = %d entries", len(first))
 		}
 		got := mustListAudit(t, s, gatehouse.AuditFilter{TenantID: root.ID, Before: first[2].Seq})
-		if want := all[3 : 3+DefaultListLimit]; !slices.Equal(targets(got), targets(want)) {
+		if want := all[3 : 3+gatehouse.DefaultPageSize]; !slices.Equal(targets(got), targets(want)) {
 			t.Errorf("ListAudit(Before, Limit 0) returned %d entries, want %d starting at %q", len(got), len(want), want[0].Target)
 		}
 	}},

@@ -36,12 +36,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// Page sizes every backend applies to ListClients.
-const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
-)
-
 type test struct {
 	name string
 	run  func(t *testing.T, s gatehouse.Store)

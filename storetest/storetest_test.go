@@ -285,9 +285,9 @@ func (m *memStore) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([
 	defer m.release()
 	limit := f.Limit
 	if limit <= 0 {
-		limit = storetest.DefaultListLimit
+		limit = gatehouse.DefaultPageSize
 	}
-	limit = min(limit, storetest.MaxListLimit)
+	limit = min(limit, gatehouse.MaxPageSize)
 	var out []gatehouse.Client
 	for _, c := range m.clients {
 		if c.TenantID == f.TenantID && c.ID > f.After {
@@ -491,9 +491,9 @@ func (m *memStore) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]ga
 	defer m.release()
 	limit := f.Limit
 	if limit <= 0 {
-		limit = storetest.DefaultListLimit
+		limit = gatehouse.DefaultPageSize
 	}
-	limit = min(limit, storetest.MaxListLimit)
+	limit = min(limit, gatehouse.MaxPageSize)
 	out := []gatehouse.AuditEntry{}
 	for i := len(m.audit) - 1; i >= 0 && len(out) < limit; i-- {
 		e := m.audit[i]
