@@ -91,9 +91,9 @@ func (s *instrumentedStore) Bootstrap(ctx context.Context, root gatehouse.Tenant
 	return s.next.Bootstrap(ctx, root, admin)
 }
 
-func (s *instrumentedStore) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
+func (s *instrumentedStore) CreateTenant(ctx context.Context, t gatehouse.Tenant, audit gatehouse.AuditEntry) error {
 	defer s.done("CreateTenant", time.Now())
-	return s.next.CreateTenant(ctx, t)
+	return s.next.CreateTenant(ctx, t, audit)
 }
 
 func (s *instrumentedStore) GetTenant(ctx context.Context, id string) (gatehouse.Tenant, error) {
@@ -106,9 +106,9 @@ func (s *instrumentedStore) RootTenant(ctx context.Context) (gatehouse.Tenant, e
 	return s.next.RootTenant(ctx)
 }
 
-func (s *instrumentedStore) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error)) (gatehouse.Tenant, error) {
+func (s *instrumentedStore) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error), audit gatehouse.AuditEntry) (gatehouse.Tenant, error) {
 	defer s.done("UpdateTenant", time.Now())
-	return s.next.UpdateTenant(ctx, id, fn)
+	return s.next.UpdateTenant(ctx, id, fn, audit)
 }
 
 func (s *instrumentedStore) ListTenantChildren(ctx context.Context, parentID string) ([]gatehouse.Tenant, error) {
@@ -121,9 +121,9 @@ func (s *instrumentedStore) TenantAncestry(ctx context.Context, id string) ([]ga
 	return s.next.TenantAncestry(ctx, id)
 }
 
-func (s *instrumentedStore) CreateClient(ctx context.Context, c gatehouse.Client) error {
+func (s *instrumentedStore) CreateClient(ctx context.Context, c gatehouse.Client, audit gatehouse.AuditEntry) error {
 	defer s.done("CreateClient", time.Now())
-	return s.next.CreateClient(ctx, c)
+	return s.next.CreateClient(ctx, c, audit)
 }
 
 func (s *instrumentedStore) GetClient(ctx context.Context, id string) (gatehouse.Client, error) {
@@ -136,14 +136,14 @@ func (s *instrumentedStore) ListClients(ctx context.Context, f gatehouse.ClientF
 	return s.next.ListClients(ctx, f)
 }
 
-func (s *instrumentedStore) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+func (s *instrumentedStore) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error), audit gatehouse.AuditEntry) (gatehouse.Client, error) {
 	defer s.done("UpdateClient", time.Now())
-	return s.next.UpdateClient(ctx, id, fn)
+	return s.next.UpdateClient(ctx, id, fn, audit)
 }
 
-func (s *instrumentedStore) DeleteClient(ctx context.Context, id string) error {
+func (s *instrumentedStore) DeleteClient(ctx context.Context, id string, audit gatehouse.AuditEntry) error {
 	defer s.done("DeleteClient", time.Now())
-	return s.next.DeleteClient(ctx, id)
+	return s.next.DeleteClient(ctx, id, audit)
 }
 
 func (s *instrumentedStore) RecordAccess(ctx context.Context, accesses []gatehouse.ClientAccess) error {
@@ -166,14 +166,14 @@ func (s *instrumentedStore) SigningKeys(ctx context.Context) ([]gatehouse.Signin
 	return s.next.SigningKeys(ctx)
 }
 
-func (s *instrumentedStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
+func (s *instrumentedStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey, audit gatehouse.AuditEntry) error {
 	defer s.done("AddSigningKey", time.Now())
-	return s.next.AddSigningKey(ctx, k)
+	return s.next.AddSigningKey(ctx, k, audit)
 }
 
-func (s *instrumentedStore) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) error {
+func (s *instrumentedStore) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time, audit gatehouse.AuditEntry) error {
 	defer s.done("RotateSigningKey", time.Now())
-	return s.next.RotateSigningKey(ctx, next, retirePrevious, unlessCreatedAfter)
+	return s.next.RotateSigningKey(ctx, next, retirePrevious, unlessCreatedAfter, audit)
 }
 
 func (s *instrumentedStore) AppendAudit(ctx context.Context, e gatehouse.AuditEntry) error {
@@ -186,9 +186,9 @@ func (s *instrumentedStore) ListAudit(ctx context.Context, f gatehouse.AuditFilt
 	return s.next.ListAudit(ctx, f)
 }
 
-func (s *instrumentedStore) RevokeToken(ctx context.Context, r gatehouse.Revocation) error {
+func (s *instrumentedStore) RevokeToken(ctx context.Context, r gatehouse.Revocation, audit gatehouse.AuditEntry) error {
 	defer s.done("RevokeToken", time.Now())
-	return s.next.RevokeToken(ctx, r)
+	return s.next.RevokeToken(ctx, r, audit)
 }
 
 func (s *instrumentedStore) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {

@@ -78,7 +78,7 @@ func TestChangeFeed(t *testing.T) {
 	c := testAdmin
 	c.ID, c.Role = "c-1 ü", gatehouse.RoleNone
 	began := time.Now()
-	if err := b.CreateClient(ctx, c); err != nil {
+	if err := b.CreateClient(ctx, c, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, client(c.ID), 5*time.Second)
@@ -91,24 +91,24 @@ func TestChangeFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := gatehouse.Revocation{TokenID: "jti-1", ClientID: c.ID, ExpiresAt: time.Now().Add(time.Hour), RevokedAt: time.Now()}
-	if err := b.RevokeToken(ctx, r); err != nil {
+	if err := b.RevokeToken(ctx, r, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeRevocation, ID: r.TokenID}, 5*time.Second)
 
 	// A repeated revocation inserts nothing and says nothing; neither does
 	// an update that fn aborts.
-	if err := b.RevokeToken(ctx, r); err != nil {
+	if err := b.RevokeToken(ctx, r, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	errAbort := errors.New("abort")
 	if _, err := b.UpdateClient(ctx, c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
 		cur.Generation++
 		return cur, errAbort
-	}); !errors.Is(err, errAbort) {
+	}, gatehouse.NoAudit); !errors.Is(err, errAbort) {
 		t.Fatalf("aborted UpdateClient: %v", err)
 	}
-	if err := b.AddSigningKey(ctx, testKey); err != nil {
+	if err := b.AddSigningKey(ctx, testKey, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeKeys, ID: testKey.ID}, 5*time.Second)
@@ -117,20 +117,20 @@ func TestChangeFeed(t *testing.T) {
 		cur.Status = gatehouse.StatusDisabled
 		cur.Generation++
 		return cur, nil
-	}); err != nil {
+	}, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, client(c.ID), 5*time.Second)
-	if err := b.DeleteClient(ctx, c.ID); err != nil {
+	if err := b.DeleteClient(ctx, c.ID, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, client(c.ID), 5*time.Second)
 	// A write in this store's own process is announced as well.
-	if err := a.CreateClient(ctx, testAdmin); !errors.Is(err, gatehouse.ErrConflict) {
+	if err := a.CreateClient(ctx, testAdmin, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 		t.Fatalf("CreateClient(existing): %v", err)
 	}
 	c.ID = "c-2"
-	if err := a.CreateClient(ctx, c); err != nil {
+	if err := a.CreateClient(ctx, c, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, client(c.ID), 5*time.Second)

@@ -43,15 +43,15 @@ func (s *Store) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error)
 	return keys, nil
 }
 
-// AddSigningKey stores a new key, and the audit entry ctx carries. It fails
+// AddSigningKey stores a new key. It fails
 // with ErrConflict if the kid is taken. Errors name the kid only, never the
 // key material: wrap keeps no server error detail, which could quote the row.
-func (s *Store) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
+func (s *Store) AddSigningKey(ctx context.Context, k gatehouse.SigningKey, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("add signing key %q", k.ID)
 	if len(k.PrivateKey) == 0 {
 		return fmt.Errorf("postgres: %s: no private key: %w", op, gatehouse.ErrInvalid)
 	}
-	return s.change(ctx, op, func(db execer) error {
+	return s.change(ctx, op, audit, func(db execer) error {
 		return wrap(ctx, insertKey(ctx, db, k), op)
 	})
 }
@@ -65,7 +65,7 @@ func insertKey(ctx context.Context, db execer, k gatehouse.SigningKey) error {
 }
 
 // RotateSigningKey adds next, retires the keys it replaces at
-// retirePrevious, and records the audit entry ctx carries, in one
+// retirePrevious, and records audit, in one
 // transaction.
 //
 // The transaction first locks signing_keys in SHARE ROW EXCLUSIVE mode, as
@@ -87,7 +87,7 @@ func insertKey(ctx context.Context, db execer, k gatehouse.SigningKey) error {
 // rotation never holds a key in the key set longer than already planned.
 // The keys' trigger announces next and every key whose retirement changed
 // on the change feed (ChangeKeys), when the transaction commits.
-func (s *Store) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) error {
+func (s *Store) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("rotate to signing key %q", next.ID)
 	if len(next.PrivateKey) == 0 {
 		return fmt.Errorf("postgres: %s: no private key: %w", op, gatehouse.ErrInvalid)
@@ -98,7 +98,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey,
 		// guess whether "never" was meant.
 		return fmt.Errorf("postgres: %s: no retirement time for the previous keys: %w", op, gatehouse.ErrInvalid)
 	}
-	return s.audited(ctx, op, func(tx pgx.Tx) error {
+	return s.audited(ctx, op, audit, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return wrap(ctx, err, op)
 		}

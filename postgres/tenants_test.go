@@ -27,14 +27,14 @@ func TestTenantChangeFeed(t *testing.T) {
 	now := time.Now()
 	child := gatehouse.Tenant{ID: "child ü", ParentID: testRoot.ID, Name: "Child", Kind: "customer",
 		Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
-	if err := b.CreateTenant(ctx, child); err != nil {
+	if err := b.CreateTenant(ctx, child, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	errAbort := errors.New("abort")
 	if _, err := b.UpdateTenant(ctx, child.ID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 		cur.Enabled = false
 		return cur, errAbort
-	}); !errors.Is(err, errAbort) {
+	}, gatehouse.NoAudit); !errors.Is(err, errAbort) {
 		t.Fatalf("aborted UpdateTenant: %v", err)
 	}
 	expectNone(t, changes, 300*time.Millisecond)
@@ -44,7 +44,7 @@ func TestTenantChangeFeed(t *testing.T) {
 		cur.Generation++
 		cur.Version++
 		return cur, nil
-	}); err != nil {
+	}, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeTenant, ID: child.ID}, 5*time.Second)

@@ -24,7 +24,7 @@ func TestTokenUsageRacesDeleteClient(t *testing.T) {
 	for i := range 30 {
 		c := testAdmin
 		c.ID, c.Role = fmt.Sprint("racer-", i), gatehouse.RoleNone
-		if err := s.CreateClient(ctx, c); err != nil {
+		if err := s.CreateClient(ctx, c, gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -35,7 +35,7 @@ func TestTokenUsageRacesDeleteClient(t *testing.T) {
 				{ClientID: c.ID, Hour: hour, Count: 1},
 			})
 		})
-		wg.Go(func() { delErr = s.DeleteClient(ctx, c.ID) })
+		wg.Go(func() { delErr = s.DeleteClient(ctx, c.ID, gatehouse.NoAudit) })
 		wg.Wait()
 		if addErr != nil || delErr != nil {
 			t.Fatalf("round %d: AddTokenUsage: %v; DeleteClient: %v", i, addErr, delErr)

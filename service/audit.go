@@ -36,10 +36,10 @@ func (s *Service) auditEntry(p *Principal, action, target, outcome string) gateh
 	}
 }
 
-// audited returns ctx carrying the entry of a change, which the store
-// records in the change's own transaction.
-func (s *Service) audited(ctx context.Context, p *Principal, action, target string) context.Context {
-	return gatehouse.WithAudit(ctx, s.auditEntry(p, action, target, gatehouse.OutcomeSuccess))
+// audited is the entry of a change of p's, which the store records in the
+// change's own transaction.
+func (s *Service) audited(p *Principal, action, target string) gatehouse.AuditEntry {
+	return s.auditEntry(p, action, target, gatehouse.OutcomeSuccess)
 }
 
 // denied records a refused management action. Failing to record it does

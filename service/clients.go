@@ -115,7 +115,7 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in NewClient) 
 		CreatedBy:  p.Client.ID,
 		UpdatedAt:  now,
 	}
-	if err := s.store.CreateClient(s.audited(ctx, p, ActionClientCreate, id), c); err != nil {
+	if err := s.store.CreateClient(ctx, c, s.audited(p, ActionClientCreate, id)); err != nil {
 		return gatehouse.Client{}, "", unavailable(err)
 	}
 	return c, secret, nil
@@ -216,13 +216,13 @@ func (s *Service) manage(ctx context.Context, p *Principal, id, action string, f
 		s.denied(ctx, p, action, id)
 		return gatehouse.Client{}, errForbidden
 	}
-	c, err := s.store.UpdateClient(s.audited(ctx, p, action, id), id, func(c gatehouse.Client) (gatehouse.Client, error) {
+	c, err := s.store.UpdateClient(ctx, id, func(c gatehouse.Client) (gatehouse.Client, error) {
 		c, err := fn(c)
 		if err == nil {
 			c.UpdatedAt = s.now().UTC()
 		}
 		return c, err
-	})
+	}, s.audited(p, action, id))
 	// Dropped whatever the outcome: a failed commit may still have landed.
 	s.clients.invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
@@ -290,7 +290,7 @@ func (s *Service) DeleteClient(ctx context.Context, p *Principal, id string) err
 		s.denied(ctx, p, ActionClientDelete, id)
 		return errForbidden
 	}
-	err := s.store.DeleteClient(s.audited(ctx, p, ActionClientDelete, id), id)
+	err := s.store.DeleteClient(ctx, id, s.audited(p, ActionClientDelete, id))
 	s.clients.invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return errClientNotFound

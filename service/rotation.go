@@ -109,8 +109,7 @@ func (s *Service) rotate(ctx context.Context, p *Principal, unlessCreatedAfter t
 		return KeyInfo{}, fmt.Errorf("seal signing key: %w", err)
 	}
 	retirePrevious := next.ActiveAt.Add(s.issuer.TTL + s.verifier.Leeway)
-	actx := s.audited(ctx, p, ActionKeyRotate, next.ID)
-	if err := s.store.RotateSigningKey(actx, next, retirePrevious, unlessCreatedAfter); err != nil {
+	if err := s.store.RotateSigningKey(ctx, next, retirePrevious, unlessCreatedAfter, s.audited(p, ActionKeyRotate, next.ID)); err != nil {
 		return KeyInfo{}, unavailable(err)
 	}
 	s.log.Info("rotated signing keys", "kid", next.ID, "alg", next.Algorithm, "signs_from", next.ActiveAt, "previous_retire_at", retirePrevious)

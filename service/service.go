@@ -321,7 +321,7 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 		// Another replica may have created the first key at the same
 		// moment; then both keys are stored, every replica loads both, and
 		// all sign with the same one (the ring's choice is deterministic).
-		if err := s.store.AddSigningKey(ctx, k); err != nil && !errors.Is(err, gatehouse.ErrConflict) {
+		if err := s.store.AddSigningKey(ctx, k, gatehouse.NoAudit); err != nil && !errors.Is(err, gatehouse.ErrConflict) {
 			return fmt.Errorf("store signing key: %w", err)
 		}
 		s.log.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)

@@ -175,7 +175,7 @@ func TestUnknownKidReloadsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Newer than a's key, so b signs with it.
-	if err := storeB.AddSigningKey(t.Context(), k); err != nil {
+	if err := storeB.AddSigningKey(t.Context(), k, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	b := startService(t, storeB)

@@ -71,7 +71,7 @@ func TestTenantStateFollowsTheChangeFeed(t *testing.T) {
 		cur.Enabled = false
 		cur.Generation++
 		return cur, nil
-	}); err != nil {
+	}, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	as.changes <- gatehouse.Change{Kind: gatehouse.ChangeTenant, ID: root.ID}
@@ -85,7 +85,7 @@ func TestTenantStateFollowsTheChangeFeed(t *testing.T) {
 	if _, err := st.UpdateTenant(ctx, root.ID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 		cur.Enabled = true
 		return cur, nil
-	}); err != nil {
+	}, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	as.changes <- gatehouse.Change{Kind: gatehouse.ChangeTenant, ID: root.ID}

@@ -65,15 +65,15 @@ func insertClient(ctx context.Context, tx *sql.Tx, c gatehouse.Client) error {
 	return err
 }
 
-// CreateClient stores a new client, and the audit entry ctx carries. It
+// CreateClient stores a new client, and audit. It
 // fails with ErrConflict if the ID is taken, was taken by a client since
 // deleted, or the tenant does not exist.
-func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client) error {
+func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("create client %q", c.ID)
 	if err := validData(c, "create client"); err != nil {
 		return err
 	}
-	return s.change(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		return wrap(insertClient(ctx, tx, c), op)
 	})
 }
@@ -125,8 +125,8 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	return out, nil
 }
 
-// UpdateClient reads the client, applies fn and writes the result, and the
-// audit entry ctx carries, all in one IMMEDIATE transaction: no other write
+// UpdateClient reads the client, applies fn and writes the result, and
+// audit, all in one IMMEDIATE transaction: no other write
 // can come between the read and the write, so concurrent read-modify-write
 // cycles cannot lose an update. When fn fails, nothing is written, the audit
 // entry included.
@@ -135,10 +135,10 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 // CreatedAt and CreatedBy are kept whatever fn returns. Nor can it touch the
 // last access, which belongs to RecordAccess. fn runs while the database's
 // write lock is held, so it must be quick and must not write to this store.
-func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error), audit gatehouse.AuditEntry) (gatehouse.Client, error) {
 	op := fmt.Sprintf("update client %q", id)
 	var updated gatehouse.Client
-	err := s.change(ctx, op, func(tx *sql.Tx) error {
+	err := s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		cur, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 		if err != nil {
 			return wrap(err, op)
@@ -173,11 +173,11 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.C
 }
 
 // DeleteClient removes the client and leaves a tombstone, so its ID is never
-// issued again, and records the audit entry ctx carries. It fails with
+// issued again, and records audit. It fails with
 // ErrNotFound if there is no such client.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
+func (s *Store) DeleteClient(ctx context.Context, id string, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("delete client %q", id)
-	return s.change(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
 		if err != nil {
 			return wrap(err, op)

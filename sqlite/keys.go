@@ -42,15 +42,15 @@ func (s *Store) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error)
 	return keys, nil
 }
 
-// AddSigningKey stores a new key, and the audit entry ctx carries. It fails
+// AddSigningKey stores a new key. It fails
 // with ErrConflict if the kid is taken. Errors name the kid only, never the
 // key material.
-func (s *Store) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
+func (s *Store) AddSigningKey(ctx context.Context, k gatehouse.SigningKey, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("add signing key %q", k.ID)
 	if len(k.PrivateKey) == 0 {
 		return fmt.Errorf("sqlite: %s: no private key: %w", op, gatehouse.ErrInvalid)
 	}
-	return s.change(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		return wrap(insertKey(ctx, tx, k), op)
 	})
 }
@@ -64,7 +64,7 @@ func insertKey(ctx context.Context, tx *sql.Tx, k gatehouse.SigningKey) error {
 }
 
 // RotateSigningKey adds next, retires the keys it replaces at
-// retirePrevious, and records the audit entry ctx carries, in one IMMEDIATE
+// retirePrevious, and records audit, in one IMMEDIATE
 // transaction. The transaction holds the database's write lock from its
 // first statement, so the check for a key created after unlessCreatedAfter
 // and the insert cannot be split by another writer, in this process or
@@ -75,7 +75,7 @@ func insertKey(ctx context.Context, tx *sql.Tx, k gatehouse.SigningKey) error {
 // active later (rotated in ahead of time) are next's successors, not its
 // predecessors, and keep their retirement. An earlier RetireAt is kept: a
 // rotation never holds a key in the key set longer than already planned.
-func (s *Store) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) error {
+func (s *Store) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("rotate to signing key %q", next.ID)
 	if len(next.PrivateKey) == 0 {
 		return fmt.Errorf("sqlite: %s: no private key: %w", op, gatehouse.ErrInvalid)
@@ -86,7 +86,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey,
 		// guess whether "never" was meant.
 		return fmt.Errorf("sqlite: %s: no retirement time for the previous keys: %w", op, gatehouse.ErrInvalid)
 	}
-	return s.change(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		if !unlessCreatedAfter.IsZero() {
 			var newer bool
 			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE created_at > ?)`,

@@ -59,7 +59,7 @@ var listTests = []test{
 			ID: "other", ParentID: root.ID, Name: "Other", Kind: "customer",
 			Enabled: true, Version: 1, CreatedAt: at(0), UpdatedAt: at(0),
 		}
-		if err := s.CreateTenant(t.Context(), other); err != nil {
+		if err := s.CreateTenant(t.Context(), other, gatehouse.NoAudit); err != nil {
 			t.Fatalf("CreateTenant: %v", err)
 		}
 		// Interleaved IDs, so a store that pages across tenants and filters

@@ -27,7 +27,7 @@ func mustKeys(t *testing.T, s gatehouse.Store) map[string]gatehouse.SigningKey {
 func mustAddKeys(t *testing.T, s gatehouse.Store, keys ...gatehouse.SigningKey) {
 	t.Helper()
 	for _, k := range keys {
-		if err := s.AddSigningKey(t.Context(), k); err != nil {
+		if err := s.AddSigningKey(t.Context(), k, gatehouse.NoAudit); err != nil {
 			t.Fatalf("AddSigningKey(%q): %v", k.ID, err)
 		}
 	}
@@ -75,7 +75,7 @@ var rotateTests = []test{
 		mustAddKeys(t, s, never, later, earlier, same, justBefore, together, successor)
 
 		next := testKey("next", 5*time.Hour, 20*time.Hour) // RetireAt zero, and stays so
-		if err := s.RotateSigningKey(t.Context(), next, retire, time.Time{}); err != nil {
+		if err := s.RotateSigningKey(t.Context(), next, retire, time.Time{}, gatehouse.NoAudit); err != nil {
 			t.Fatalf("RotateSigningKey: %v", err)
 		}
 		sameKeys(t, "after the rotation", s,
@@ -93,7 +93,7 @@ var rotateTests = []test{
 	{"RotateSigningKey/FirstKey", func(t *testing.T, s gatehouse.Store) {
 		next := testKey("first", 0, time.Hour)
 		next.RetireAt = at(1000 * time.Hour) // stored as given
-		if err := s.RotateSigningKey(t.Context(), next, at(10*time.Hour), at(-time.Hour)); err != nil {
+		if err := s.RotateSigningKey(t.Context(), next, at(10*time.Hour), at(-time.Hour), gatehouse.NoAudit); err != nil {
 			t.Fatalf("RotateSigningKey on an empty store: %v", err)
 		}
 		sameKeys(t, "after the first rotation", s, next)
@@ -106,7 +106,7 @@ var rotateTests = []test{
 
 		// A key created exactly at unlessCreatedAfter is not after it.
 		k2 := testKey("k-2", 2*time.Hour, 3*time.Hour)
-		if err := s.RotateSigningKey(ctx, k2, at(10*time.Hour), at(time.Hour)); err != nil {
+		if err := s.RotateSigningKey(ctx, k2, at(10*time.Hour), at(time.Hour), gatehouse.NoAudit); err != nil {
 			t.Fatalf("RotateSigningKey(unless created after k-1's creation): %v", err)
 		}
 		k1 = retiring(k1, at(10*time.Hour))
@@ -116,7 +116,7 @@ var rotateTests = []test{
 		// before its own: either cursor means another rotation came first.
 		k3 := testKey("k-3", 4*time.Hour, 5*time.Hour)
 		for _, unless := range []time.Time{at(time.Hour), at(2*time.Hour - time.Microsecond)} {
-			err := s.RotateSigningKey(ctx, k3, at(20*time.Hour), unless)
+			err := s.RotateSigningKey(ctx, k3, at(20*time.Hour), unless, gatehouse.NoAudit)
 			if !errors.Is(err, gatehouse.ErrConflict) {
 				t.Errorf("RotateSigningKey(unless created after %v) error = %v, want ErrConflict", unless.UTC(), err)
 			}
@@ -124,7 +124,7 @@ var rotateTests = []test{
 		}
 
 		// Without unlessCreatedAfter nothing is checked.
-		if err := s.RotateSigningKey(ctx, k3, at(20*time.Hour), time.Time{}); err != nil {
+		if err := s.RotateSigningKey(ctx, k3, at(20*time.Hour), time.Time{}, gatehouse.NoAudit); err != nil {
 			t.Fatalf("RotateSigningKey(no unlessCreatedAfter): %v", err)
 		}
 		sameKeys(t, "after the unchecked rotation", s, k1, retiring(k2, at(20*time.Hour)), k3)
@@ -137,7 +137,7 @@ var rotateTests = []test{
 		// Were the retirement not undone with the failed insert, k-1 and
 		// k-2 would retire.
 		dup := testKey(k2.ID, 2*time.Hour, 5*time.Hour)
-		if err := s.RotateSigningKey(t.Context(), dup, at(10*time.Hour), time.Time{}); !errors.Is(err, gatehouse.ErrConflict) {
+		if err := s.RotateSigningKey(t.Context(), dup, at(10*time.Hour), time.Time{}, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 			t.Errorf("RotateSigningKey(taken kid) error = %v, want ErrConflict", err)
 		}
 		sameKeys(t, "after the refused rotation", s, k1, k2)
@@ -148,12 +148,12 @@ var rotateTests = []test{
 		mustAddKeys(t, s, k1)
 		noKey := testKey("k-2", time.Hour, time.Hour)
 		noKey.PrivateKey = nil
-		if err := s.RotateSigningKey(t.Context(), noKey, at(10*time.Hour), time.Time{}); !errors.Is(err, gatehouse.ErrInvalid) {
+		if err := s.RotateSigningKey(t.Context(), noKey, at(10*time.Hour), time.Time{}, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrInvalid) {
 			t.Errorf("RotateSigningKey(no private key) error = %v, want ErrInvalid", err)
 		}
 		// The zero time would retire every earlier key at once, and with
 		// them every token they signed: refused, not guessed at.
-		if err := s.RotateSigningKey(t.Context(), testKey("k-2", time.Hour, time.Hour), time.Time{}, time.Time{}); !errors.Is(err, gatehouse.ErrInvalid) {
+		if err := s.RotateSigningKey(t.Context(), testKey("k-2", time.Hour, time.Hour), time.Time{}, time.Time{}, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrInvalid) {
 			t.Errorf("RotateSigningKey(zero retirePrevious) error = %v, want ErrInvalid", err)
 		}
 		sameKeys(t, "after the refused rotations", s, k1)
@@ -176,8 +176,7 @@ var rotateTests = []test{
 				<-start
 				kid := fmt.Sprintf("k-racer-%d", i)
 				next := testKey(kid, time.Hour+time.Duration(i)*time.Microsecond, 2*time.Hour)
-				ctx := withAudit(t, auditEntry(i, root.ID, "key.rotate", kid))
-				errs[i] = s.RotateSigningKey(ctx, next, at(10*time.Hour), k0.CreatedAt)
+				errs[i] = s.RotateSigningKey(t.Context(), next, at(10*time.Hour), k0.CreatedAt, auditEntry(i, root.ID, "key.rotate", kid))
 			})
 		}
 		finishes(t, 30*time.Second, "racing RotateSigningKey calls", func() {
@@ -219,7 +218,7 @@ var rootTenantTests = []test{
 		// still the first one.
 		later := rootTenant("a-later-root")
 		later.CreatedAt = root.CreatedAt.Add(time.Microsecond)
-		if err := s.CreateTenant(t.Context(), later); err != nil {
+		if err := s.CreateTenant(t.Context(), later, gatehouse.NoAudit); err != nil {
 			t.Fatalf("CreateTenant(%q): %v", later.ID, err)
 		}
 		got, err := s.RootTenant(t.Context())

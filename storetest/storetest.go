@@ -131,7 +131,7 @@ func bootstrap(t *testing.T, s gatehouse.Store) (gatehouse.Tenant, gatehouse.Cli
 
 func mustCreate(t *testing.T, s gatehouse.Store, c gatehouse.Client) {
 	t.Helper()
-	if err := s.CreateClient(t.Context(), c); err != nil {
+	if err := s.CreateClient(t.Context(), c, gatehouse.NoAudit); err != nil {
 		t.Fatalf("CreateClient(%q): %v", c.ID, err)
 	}
 }
