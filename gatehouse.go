@@ -175,14 +175,15 @@ type Revocation struct {
 // transaction as the change: both are stored, or neither, and a change that
 // fails (a conflict, a missing row, an error from the caller's function)
 // records nothing. Those writes are CreateTenant, UpdateTenant,
-// CreateClient, UpdateClient, DeleteClient, RevokeToken and the key-set
-// update. NoAudit (the zero entry) records none, for writes no actor asked
-// for on the API: seeding a store, tests. Any other entry must name a
-// tenant, or the change fails with ErrInvalid: it could never be read back.
-// Writes with no audit parameter are never audited: Bootstrap (it makes the
-// tenant an entry would belong to), RecordAccess and AddTokenUsage (bookkeeping of the
-// token path), PurgeRevocations (housekeeping), and AppendAudit, whose
-// argument is the entry itself.
+// CreateClient, UpdateClient, DeleteClient, RevokeToken and
+// UpdateSigningKeys. NoAudit (the zero entry) records none, for writes no
+// actor asked for on the API: the first signing key, seeding a store,
+// tests. Any other entry must name a tenant, or the change fails with
+// ErrInvalid: it could never be read back. Writes with no audit parameter
+// are never audited: Bootstrap (it makes the tenant an entry would belong
+// to), RecordAccess and AddTokenUsage (bookkeeping of the token path),
+// PurgeRevocations (housekeeping), and AppendAudit, whose argument is the
+// entry itself.
 type Store interface {
 	// Bootstrap creates the root tenant and its first admin client if, and
 	// only if, the store holds no tenant yet. It reports whether it did;
@@ -237,14 +238,18 @@ type Store interface {
 
 	// SigningKeys returns every stored key, oldest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
-	// AddSigningKey fails with ErrConflict if the kid is taken.
-	AddSigningKey(ctx context.Context, k SigningKey, audit AuditEntry) error
-	// RotateSigningKey adds next and, in the same transaction, sets RetireAt
-	// to retirePrevious on every key that became active before next did and
-	// would otherwise retire later (or never). If unlessCreatedAfter is not
-	// zero and a key was created after it, nothing changes and the error
-	// wraps ErrConflict: another replica rotated already.
-	RotateSigningKey(ctx context.Context, next SigningKey, retirePrevious, unlessCreatedAfter time.Time, audit AuditEntry) error
+	// UpdateSigningKeys applies fn to the current key set, oldest first,
+	// inside one transaction that serialises every updater of the key set,
+	// in this process and in others, and stores what fn returns: the keys it
+	// added, and the RetireAt it changed on stored keys (see DiffSigningKeys
+	// for what else fn may not do). It is the key set's only write, so a
+	// rule such as "rotate unless another replica rotated already" is fn's
+	// to decide, on a set no other writer can change under it. An error
+	// from fn aborts the update and is returned as it is. If fn returns the
+	// set unchanged, nothing is written, not even audit: nothing happened.
+	// fn runs once, with the key set's lock held, so it must be quick and
+	// must not call the store.
+	UpdateSigningKeys(ctx context.Context, fn func(current []SigningKey) ([]SigningKey, error), audit AuditEntry) error
 
 	// AppendAudit records an audit entry on its own (an action that changed
 	// nothing, such as a refused one). Entries of changes are recorded by the

@@ -166,14 +166,9 @@ func (s *instrumentedStore) SigningKeys(ctx context.Context) ([]gatehouse.Signin
 	return s.next.SigningKeys(ctx)
 }
 
-func (s *instrumentedStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey, audit gatehouse.AuditEntry) error {
-	defer s.done("AddSigningKey", time.Now())
-	return s.next.AddSigningKey(ctx, k, audit)
-}
-
-func (s *instrumentedStore) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time, audit gatehouse.AuditEntry) error {
-	defer s.done("RotateSigningKey", time.Now())
-	return s.next.RotateSigningKey(ctx, next, retirePrevious, unlessCreatedAfter, audit)
+func (s *instrumentedStore) UpdateSigningKeys(ctx context.Context, fn func([]gatehouse.SigningKey) ([]gatehouse.SigningKey, error), audit gatehouse.AuditEntry) error {
+	defer s.done("UpdateSigningKeys", time.Now())
+	return s.next.UpdateSigningKeys(ctx, fn, audit)
 }
 
 func (s *instrumentedStore) AppendAudit(ctx context.Context, e gatehouse.AuditEntry) error {

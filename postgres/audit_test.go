@@ -59,7 +59,7 @@ func TestRotationIsAnnounced(t *testing.T) {
 	keys := func(kid string) gatehouse.Change { return gatehouse.Change{Kind: gatehouse.ChangeKeys, ID: kid} }
 
 	k1 := testKey
-	if err := b.AddSigningKey(ctx, k1, gatehouse.NoAudit); err != nil {
+	if err := b.UpdateSigningKeys(ctx, storetest.AddKeys(k1), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, keys(k1.ID), 5*time.Second)
@@ -76,18 +76,18 @@ func TestRotationIsAnnounced(t *testing.T) {
 	k2.ID, k2.CreatedAt, k2.ActiveAt = "kid-2", k1.CreatedAt.Add(time.Hour), k1.ActiveAt.Add(2*time.Hour)
 	e.Outcome, e.Target = gatehouse.OutcomeSuccess, k2.ID
 	began := time.Now()
-	if err := b.RotateSigningKey(ctx, k2, k2.ActiveAt.Add(time.Hour), k1.CreatedAt, e); err != nil {
+	if err := b.UpdateSigningKeys(ctx, storetest.Rotating(k2, k2.ActiveAt.Add(time.Hour), k1.CreatedAt), e); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, keys(k2.ID), 5*time.Second)
 	expect(t, changes, keys(k1.ID), 5*time.Second)
-	t.Logf("a rotation on one store was announced to another %v after RotateSigningKey began",
+	t.Logf("a rotation on one store was announced to another %v after UpdateSigningKeys began",
 		time.Since(began).Round(time.Microsecond))
 
 	// A refused rotation changed nothing and says nothing.
 	k3 := k2
 	k3.ID = "kid-3"
-	if err := b.RotateSigningKey(ctx, k3, k3.ActiveAt.Add(time.Hour), k1.CreatedAt, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
+	if err := b.UpdateSigningKeys(ctx, storetest.Rotating(k3, k3.ActiveAt.Add(time.Hour), k1.CreatedAt), gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 		t.Fatalf("second rotation with the same unlessCreatedAfter: %v, want ErrConflict", err)
 	}
 	expectNone(t, changes, 300*time.Millisecond)
@@ -99,7 +99,7 @@ func TestConcurrentRotationAcrossReplicas(t *testing.T) {
 	dsn := pgtest.NewSchema(t)
 	replicas := []*Store{openTest(t, dsn), openTest(t, dsn), openTest(t, dsn)}
 	ctx := t.Context()
-	if err := replicas[0].AddSigningKey(ctx, testKey, gatehouse.NoAudit); err != nil {
+	if err := replicas[0].UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	const n = 12
@@ -115,7 +115,7 @@ func TestConcurrentRotationAcrossReplicas(t *testing.T) {
 			k.ID = fmt.Sprintf("racer-%02d", i)
 			k.CreatedAt = testKey.CreatedAt.Add(time.Duration(i+1) * time.Second)
 			k.ActiveAt = k.CreatedAt.Add(time.Hour)
-			errs[i] = replicas[i%len(replicas)].RotateSigningKey(ctx, k, k.ActiveAt.Add(time.Hour), testKey.CreatedAt, gatehouse.NoAudit)
+			errs[i] = replicas[i%len(replicas)].UpdateSigningKeys(ctx, storetest.Rotating(k, k.ActiveAt.Add(time.Hour), testKey.CreatedAt), gatehouse.NoAudit)
 		})
 	}
 	close(start)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
+	"github.com/gatehouse-dev/gatehouse/storetest"
 )
 
 // watch runs s.WatchChanges until t ends and returns what it reports.
@@ -108,7 +109,7 @@ func TestChangeFeed(t *testing.T) {
 	}, gatehouse.NoAudit); !errors.Is(err, errAbort) {
 		t.Fatalf("aborted UpdateClient: %v", err)
 	}
-	if err := b.AddSigningKey(ctx, testKey, gatehouse.NoAudit); err != nil {
+	if err := b.UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeKeys, ID: testKey.ID}, 5*time.Second)

@@ -58,8 +58,8 @@ func TestReopenKeepsData(t *testing.T) {
 	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || !created {
 		t.Fatalf("Bootstrap = %v, %v", created, err)
 	}
-	if err := s.AddSigningKey(ctx, testKey, gatehouse.NoAudit); err != nil {
-		t.Fatalf("AddSigningKey: %v", err)
+	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
+		t.Fatalf("UpdateSigningKeys: %v", err)
 	}
 	if err := s.DeleteClient(ctx, testAdmin.ID, gatehouse.NoAudit); err != nil {
 		t.Fatalf("DeleteClient: %v", err)
@@ -337,12 +337,12 @@ func TestErrorsDoNotCarrySecrets(t *testing.T) {
 	}
 	key := testKey
 	key.PrivateKey = []byte("PRIVATE-KEY-MARKER")
-	if err := s.AddSigningKey(ctx, key, gatehouse.NoAudit); err != nil {
+	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(key), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
-	err = s.AddSigningKey(ctx, key, gatehouse.NoAudit)
+	err = s.UpdateSigningKeys(ctx, storetest.AddKeys(key), gatehouse.NoAudit)
 	if !errors.Is(err, gatehouse.ErrConflict) || strings.Contains(err.Error(), "MARKER") {
-		t.Errorf("AddSigningKey(duplicate) error = %v; want ErrConflict without the key", err)
+		t.Errorf("UpdateSigningKeys(duplicate kid) error = %v; want ErrConflict without the key", err)
 	}
 }
 
@@ -500,7 +500,7 @@ func TestZeroTimesRoundTrip(t *testing.T) {
 	}
 	key := testKey
 	key.CreatedAt, key.ActiveAt = time.Time{}, time.Time{}
-	if err := s.AddSigningKey(ctx, key, gatehouse.NoAudit); err != nil {
+	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(key), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := s.SigningKeys(ctx)

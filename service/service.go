@@ -318,13 +318,23 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 		if k.PrivateKey, err = s.sealer.Seal(k.ID, k.PrivateKey); err != nil {
 			return fmt.Errorf("seal signing key: %w", err)
 		}
-		// Another replica may have created the first key at the same
-		// moment; then both keys are stored, every replica loads both, and
-		// all sign with the same one (the ring's choice is deterministic).
-		if err := s.store.AddSigningKey(ctx, k, gatehouse.NoAudit); err != nil && !errors.Is(err, gatehouse.ErrConflict) {
+		// Another replica may be creating the first key at the same
+		// moment: the key set's transaction lets the first one in, and the
+		// others find its key and keep it. No audit entry: nobody acted,
+		// and there may be no tenant yet to log it in.
+		created := false
+		err = s.store.UpdateSigningKeys(ctx, func(current []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+			if created = len(current) == 0; !created {
+				return current, nil
+			}
+			return []gatehouse.SigningKey{k}, nil
+		}, gatehouse.NoAudit)
+		if err != nil {
 			return fmt.Errorf("store signing key: %w", err)
 		}
-		s.log.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
+		if created {
+			s.log.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
+		}
 	}
 	if err := s.reloadKeys(ctx); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/storetest"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -175,7 +176,7 @@ func TestUnknownKidReloadsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Newer than a's key, so b signs with it.
-	if err := storeB.AddSigningKey(t.Context(), k, gatehouse.NoAudit); err != nil {
+	if err := storeB.UpdateSigningKeys(t.Context(), storetest.AddKeys(k), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	b := startService(t, storeB)

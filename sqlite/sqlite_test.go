@@ -60,8 +60,8 @@ func TestReopenKeepsData(t *testing.T) {
 	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || !created {
 		t.Fatalf("Bootstrap = %v, %v", created, err)
 	}
-	if err := s.AddSigningKey(ctx, testKey, gatehouse.NoAudit); err != nil {
-		t.Fatalf("AddSigningKey: %v", err)
+	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
+		t.Fatalf("UpdateSigningKeys: %v", err)
 	}
 	if err := s.DeleteClient(ctx, testAdmin.ID, gatehouse.NoAudit); err != nil {
 		t.Fatalf("DeleteClient: %v", err)

@@ -164,12 +164,12 @@ var auditTests = []test{
 				nil},
 			{"key.add", "k-1",
 				func(ctx context.Context, a gatehouse.AuditEntry) error {
-					return s.AddSigningKey(ctx, testKey("k-1", 0, 0), a)
+					return s.UpdateSigningKeys(ctx, AddKeys(testKey("k-1", 0, 0)), a)
 				},
 				nil},
 			{"key.rotate", "k-2",
 				func(ctx context.Context, a gatehouse.AuditEntry) error {
-					return s.RotateSigningKey(ctx, testKey("k-2", time.Hour, 2*time.Hour), at(50*time.Hour), at(0), a)
+					return s.UpdateSigningKeys(ctx, Rotating(testKey("k-2", time.Hour, 2*time.Hour), at(50*time.Hour), at(0)), a)
 				},
 				func(t *testing.T) {
 					if keys, err := s.SigningKeys(t.Context()); err != nil || len(keys) != 2 {
@@ -217,9 +217,9 @@ var auditTests = []test{
 			}},
 			{"RevokeToken", func() error { return s.RevokeToken(ctx, r, gatehouse.NoAudit) }},
 			{"RevokeToken again", func() error { return s.RevokeToken(ctx, r, gatehouse.NoAudit) }},
-			{"AddSigningKey", func() error { return s.AddSigningKey(ctx, testKey("k-1", 0, 0), gatehouse.NoAudit) }},
-			{"RotateSigningKey", func() error {
-				return s.RotateSigningKey(ctx, testKey("k-2", time.Hour, 2*time.Hour), at(50*time.Hour), time.Time{}, gatehouse.NoAudit)
+			{"UpdateSigningKeys/Add", func() error { return s.UpdateSigningKeys(ctx, AddKeys(testKey("k-1", 0, 0)), gatehouse.NoAudit) }},
+			{"UpdateSigningKeys/Rotate", func() error {
+				return s.UpdateSigningKeys(ctx, Rotating(testKey("k-2", time.Hour, 2*time.Hour), at(50*time.Hour), time.Time{}), gatehouse.NoAudit)
 			}},
 			{"DeleteClient", func() error { return s.DeleteClient(ctx, c.ID, gatehouse.NoAudit) }},
 		}
@@ -250,7 +250,7 @@ var auditTests = []test{
 			t.Fatal(err)
 		}
 		k1 := testKey("k-1", time.Hour, time.Hour)
-		if err := s.AddSigningKey(ctx, k1, gatehouse.NoAudit); err != nil {
+		if err := s.UpdateSigningKeys(ctx, AddKeys(k1), gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		cases := []struct {
@@ -291,19 +291,19 @@ var auditTests = []test{
 			{"RevokeToken/NoTokenID", func(ctx context.Context, a gatehouse.AuditEntry) error {
 				return s.RevokeToken(ctx, gatehouse.Revocation{ClientID: existing.ID, ExpiresAt: at(time.Hour)}, a)
 			}, gatehouse.ErrInvalid},
-			{"AddSigningKey/TakenKid", func(ctx context.Context, a gatehouse.AuditEntry) error {
-				return s.AddSigningKey(ctx, testKey(k1.ID, 2*time.Hour, 2*time.Hour), a)
+			{"UpdateSigningKeys/Add/TakenKid", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.UpdateSigningKeys(ctx, AddKeys(testKey(k1.ID, 2*time.Hour, 2*time.Hour)), a)
 			}, gatehouse.ErrConflict},
-			{"RotateSigningKey/TakenKid", func(ctx context.Context, a gatehouse.AuditEntry) error {
-				return s.RotateSigningKey(ctx, testKey(k1.ID, 2*time.Hour, 3*time.Hour), at(10*time.Hour), time.Time{}, a)
+			{"UpdateSigningKeys/Rotate/TakenKid", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.UpdateSigningKeys(ctx, Rotating(testKey(k1.ID, 2*time.Hour, 3*time.Hour), at(10*time.Hour), time.Time{}), a)
 			}, gatehouse.ErrConflict},
-			{"RotateSigningKey/RotatedAlready", func(ctx context.Context, a gatehouse.AuditEntry) error {
-				return s.RotateSigningKey(ctx, testKey("k-2", 2*time.Hour, 3*time.Hour), at(10*time.Hour), at(0), a)
+			{"UpdateSigningKeys/Rotate/RotatedAlready", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.UpdateSigningKeys(ctx, Rotating(testKey("k-2", 2*time.Hour, 3*time.Hour), at(10*time.Hour), at(0)), a)
 			}, gatehouse.ErrConflict},
-			{"RotateSigningKey/NoPrivateKey", func(ctx context.Context, a gatehouse.AuditEntry) error {
+			{"UpdateSigningKeys/Rotate/NoPrivateKey", func(ctx context.Context, a gatehouse.AuditEntry) error {
 				k := testKey("k-3", 2*time.Hour, 3*time.Hour)
 				k.PrivateKey = nil
-				return s.RotateSigningKey(ctx, k, at(10*time.Hour), time.Time{}, a)
+				return s.UpdateSigningKeys(ctx, Rotating(k, at(10*time.Hour), time.Time{}), a)
 			}, gatehouse.ErrInvalid},
 		}
 		for i, tc := range cases {
@@ -343,9 +343,9 @@ var auditTests = []test{
 			t.Errorf("CreateClient with an audit entry without a tenant: error = %v, want ErrInvalid", err)
 		}
 		wantNotFound(t, s, "no-tenant")
-		err := s.RotateSigningKey(t.Context(), testKey("k-1", 0, 0), at(time.Hour), time.Time{}, e)
+		err := s.UpdateSigningKeys(t.Context(), Rotating(testKey("k-1", 0, 0), at(time.Hour), time.Time{}), e)
 		if !errors.Is(err, gatehouse.ErrInvalid) {
-			t.Errorf("RotateSigningKey with an audit entry without a tenant: error = %v, want ErrInvalid", err)
+			t.Errorf("UpdateSigningKeys with an audit entry without a tenant: error = %v, want ErrInvalid", err)
 		}
 		if keys, err := s.SigningKeys(t.Context()); err != nil || len(keys) != 0 {
 			t.Errorf("SigningKeys = %d keys, %v; want none", len(keys), err)
@@ -605,7 +605,7 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 		if err := s.RevokeToken(t.Context(), old, gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.AddSigningKey(t.Context(), k1, gatehouse.NoAudit); err != nil {
+		if err := s.UpdateSigningKeys(t.Context(), AddKeys(k1), gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		breakAudit(t, s)
@@ -667,8 +667,8 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 				t.Errorf("revocations = %q, want only %q", got, old.TokenID)
 			}
 		}},
-		{"AddSigningKey", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
-			return s.AddSigningKey(ctx, testKey("k-2", time.Hour, time.Hour), a)
+		{"UpdateSigningKeys/Add", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
+			return s.UpdateSigningKeys(ctx, AddKeys(testKey("k-2", time.Hour, time.Hour)), a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			keys, err := s.SigningKeys(t.Context())
 			if err != nil || len(keys) != 1 {
@@ -676,8 +676,8 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 			}
 			sameKey(t, "k-1", keys[0], k1)
 		}},
-		{"RotateSigningKey", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
-			return s.RotateSigningKey(ctx, testKey("k-2", time.Hour, 2*time.Hour), at(10*time.Hour), at(0), a)
+		{"UpdateSigningKeys/Rotate", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
+			return s.UpdateSigningKeys(ctx, Rotating(testKey("k-2", time.Hour, 2*time.Hour), at(10*time.Hour), at(0)), a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			keys, err := s.SigningKeys(t.Context())
 			if err != nil || len(keys) != 1 {

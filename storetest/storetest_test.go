@@ -408,67 +408,44 @@ func (m *memStore) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, err
 		return nil, err
 	}
 	defer m.release()
-	out := make([]gatehouse.SigningKey, len(m.keys))
-	for i, k := range m.keys {
-		k.PrivateKey = bytes.Clone(k.PrivateKey)
-		out[i] = k
-	}
+	return m.sortedKeys(), nil
+}
+
+// sortedKeys copies the key set, oldest first; the caller holds the lock.
+func (m *memStore) sortedKeys() []gatehouse.SigningKey {
+	out := gatehouse.CloneSigningKeys(m.keys)
 	slices.SortFunc(out, func(a, b gatehouse.SigningKey) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return out, nil
+	return out
 }
 
-func (m *memStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey, audit gatehouse.AuditEntry) error {
+func (m *memStore) UpdateSigningKeys(ctx context.Context, fn func([]gatehouse.SigningKey) ([]gatehouse.SigningKey, error), audit gatehouse.AuditEntry) error {
 	if err := m.acquire(ctx); err != nil {
 		return err
 	}
 	defer m.release()
-	if len(k.PrivateKey) == 0 {
-		return fmt.Errorf("signing key %q: no private key: %w", k.ID, gatehouse.ErrInvalid)
+	current := m.sortedKeys()
+	next, err := fn(gatehouse.CloneSigningKeys(current))
+	if err != nil {
+		return err
 	}
-	if slices.ContainsFunc(m.keys, func(o gatehouse.SigningKey) bool { return o.ID == k.ID }) {
-		return fmt.Errorf("signing key %q: %w", k.ID, gatehouse.ErrConflict)
+	c, err := gatehouse.DiffSigningKeys(current, next)
+	if err != nil || c.Empty() {
+		return err
 	}
 	if err := m.recordAudit(audit); err != nil {
 		return err
 	}
-	m.addKey(k)
-	return nil
-}
-
-func (m *memStore) addKey(k gatehouse.SigningKey) {
-	k.PrivateKey = bytes.Clone(k.PrivateKey)
-	k.CreatedAt, k.ActiveAt, k.RetireAt = normTime(k.CreatedAt), normTime(k.ActiveAt), normTime(k.RetireAt)
-	m.keys = append(m.keys, k)
-}
-
-func (m *memStore) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time, audit gatehouse.AuditEntry) error {
-	if len(next.PrivateKey) == 0 || retirePrevious.IsZero() {
-		return fmt.Errorf("rotate to %q: no private key or no retirement time: %w", next.ID, gatehouse.ErrInvalid)
+	for _, k := range c.Retired {
+		i := slices.IndexFunc(m.keys, func(o gatehouse.SigningKey) bool { return o.ID == k.ID })
+		m.keys[i].RetireAt = normTime(k.RetireAt)
 	}
-	if err := m.acquire(ctx); err != nil {
-		return err
+	for _, k := range c.Added {
+		k.PrivateKey = bytes.Clone(k.PrivateKey)
+		k.CreatedAt, k.ActiveAt, k.RetireAt = normTime(k.CreatedAt), normTime(k.ActiveAt), normTime(k.RetireAt)
+		m.keys = append(m.keys, k)
 	}
-	defer m.release()
-	for _, k := range m.keys {
-		if !unlessCreatedAfter.IsZero() && k.CreatedAt.After(normTime(unlessCreatedAfter)) {
-			return fmt.Errorf("rotate to %q: key %q is newer: %w", next.ID, k.ID, gatehouse.ErrConflict)
-		}
-		if k.ID == next.ID {
-			return fmt.Errorf("signing key %q: %w", k.ID, gatehouse.ErrConflict)
-		}
-	}
-	if err := m.recordAudit(audit); err != nil {
-		return err
-	}
-	retire, active := normTime(retirePrevious), normTime(next.ActiveAt)
-	for i, k := range m.keys {
-		if k.ActiveAt.Before(active) && (k.RetireAt.IsZero() || k.RetireAt.After(retire)) {
-			m.keys[i].RetireAt = retire
-		}
-	}
-	m.addKey(next)
 	return nil
 }
 
