@@ -300,9 +300,9 @@ type Change struct {
 	ID   string
 }
 
-// ChangeFeed is implemented by stores that several processes share, so
-// that every replica hears of every committed change at once and can drop
-// what it cached. A store used by one process needs none.
+// ChangeFeed is provided, as Backend.Changes, by backends that several
+// processes share, so that every replica hears of every committed change at
+// once and can drop what it cached. A store used by one process needs none.
 type ChangeFeed interface {
 	// WatchChanges calls fn, from one goroutine, for every change any
 	// process commits, until ctx ends; it reconnects by itself, reporting

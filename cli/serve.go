@@ -20,7 +20,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/wire"
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/metrics"
-	"github.com/gatehouse-dev/gatehouse/postgres"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -211,24 +210,15 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		return err
 	}
 
-	store, err := openStore(ctx, o.database, o.dataDir)
+	// Replicas on PostgreSQL share their failure counts, so an attacker
+	// gains nothing by spreading guesses over them.
+	backend, err := openBackend(ctx, o.database, o.dataDir, ratelimit.Config{Limit: o.authLimit, Window: o.authWindow})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	defer store.Close()
-	// Replicas on PostgreSQL share their failure counts, so an attacker
-	// gains nothing by spreading guesses over them.
-	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.Config{Limit: o.authLimit, Window: o.authWindow})
-	if pg, ok := store.(*postgres.Store); ok {
-		lim, err := postgres.NewLimiter(ctx, pg, ratelimit.Config{Limit: o.authLimit, Window: o.authWindow})
-		if err != nil {
-			return fmt.Errorf("shared rate limiter: %w", err)
-		}
-		defer lim.Close()
-		limiter = lim
-	}
+	defer backend.Close()
 	m := metrics.New()
-	store = m.InstrumentStore(store) // times every store call; keeps a ChangeFeed if the store has one
+	store := m.InstrumentStore(backend.Store) // times every store call
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -258,10 +248,11 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	}
 	svc, err := service.New(service.Config{
 		Sealer:            sealer,
-		AuthLimiter:       limiter,
+		AuthLimiter:       backend.Limiter,
 		KeyRotationPeriod: o.keyRotation,
 		SigningAlgorithm:  o.signingAlg,
 		Store:             store,
+		Changes:           backend.Changes,
 		DatacenterURL:     dcURL,
 		DatacenterID:      o.datacenterID,
 		TokenTTL:          o.tokenTTL,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/postgres"
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
 
@@ -33,6 +34,21 @@ func openStore(ctx context.Context, database, dataDir string) (gatehouse.Store, 
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	return sqlite.Open(ctx, filepath.Join(dataDir, "gatehouse.db"))
+}
+
+// openBackend opens the backend a data center serves from, as openStore
+// chooses it, with its change feed and failure limiter.
+func openBackend(ctx context.Context, database, dataDir string, limits ratelimit.Config) (gatehouse.Backend, error) {
+	switch {
+	case isPostgres(database):
+		return postgres.OpenBackend(ctx, database, limits, postgres.OpenOptions{})
+	case database != "":
+		return gatehouse.Backend{}, fmt.Errorf("--database must be a postgres:// URL, or empty for the embedded SQLite store in --data-dir")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return gatehouse.Backend{}, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlite.OpenBackend(ctx, filepath.Join(dataDir, "gatehouse.db"), limits)
 }
 
 func newMigrateCommand() *cobra.Command {

@@ -30,12 +30,9 @@ var storeOps = func() []string {
 // gatehouse_store_operation_duration_seconds{op}. On a nil *Metrics it
 // returns store itself.
 //
-// The result implements gatehouse.ChangeFeed exactly when store does: the
-// service tells a shared store (whose changes it must hear of) from a store
-// that one process owns by that type assertion, and gets the client cache's
-// trust wrong in either direction if a wrapper hides or invents the feed.
-// WatchChanges is passed through untimed: it runs for the life of the
-// service, so its duration says nothing about the store's speed.
+// It wraps the Store and nothing else: a backend's change feed and limiter
+// travel beside the store (gatehouse.Backend), so the wrapper needs to
+// neither keep nor hide them.
 func (m *Metrics) InstrumentStore(store gatehouse.Store) gatehouse.Store {
 	if m == nil {
 		return store
@@ -44,21 +41,12 @@ func (m *Metrics) InstrumentStore(store gatehouse.Store) gatehouse.Store {
 	for _, op := range storeOps {
 		obs[op] = m.storeDuration.WithLabelValues(op)
 	}
-	is := &instrumentedStore{Store: store, next: store, obs: obs}
-	if feed, ok := store.(gatehouse.ChangeFeed); ok {
-		return &instrumentedFeedStore{instrumentedStore: is, feed: feed}
-	}
-	return is
+	return &instrumentedStore{Store: store, next: store, obs: obs}
 }
 
-// Both wrappers must stay complete Stores, and only the feed wrapper a feed.
-var (
-	_ gatehouse.Store      = (*instrumentedStore)(nil)
-	_ gatehouse.Store      = (*instrumentedFeedStore)(nil)
-	_ gatehouse.ChangeFeed = (*instrumentedFeedStore)(nil)
-)
+var _ gatehouse.Store = (*instrumentedStore)(nil)
 
-// instrumentedStore times the calls of a store without a change feed.
+// instrumentedStore times the calls of a store.
 //
 // It embeds the store so that a method added to the Store interface still
 // compiles and passes through, untimed, until a timed method is written
@@ -67,17 +55,6 @@ type instrumentedStore struct {
 	gatehouse.Store
 	next gatehouse.Store
 	obs  map[string]prometheus.Observer
-}
-
-// instrumentedFeedStore times the calls of a shared store and passes its
-// change feed through.
-type instrumentedFeedStore struct {
-	*instrumentedStore
-	feed gatehouse.ChangeFeed
-}
-
-func (s *instrumentedFeedStore) WatchChanges(ctx context.Context, fn func(gatehouse.Change)) error {
-	return s.feed.WatchChanges(ctx, fn)
 }
 
 // done observes the time since start; call it deferred, with start taken

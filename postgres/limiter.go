@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
@@ -95,7 +96,7 @@ type Limiter struct {
 	closeOnce sync.Once
 }
 
-var _ ratelimit.Limiter = (*Limiter)(nil)
+var _ gatehouse.Limiter = (*Limiter)(nil)
 
 // NewLimiter returns a Limiter sharing its counts through s's database; see
 // ratelimit.Config for cfg and its defaults (cfg.MaxKeys bounds both the

@@ -22,7 +22,12 @@ import (
 // Config configures a Service. Zero durations and sizes take the defaults
 // named on each field.
 type Config struct {
-	Store         gatehouse.Store
+	Store gatehouse.Store
+	// Changes is the change feed of a store that several processes share
+	// (Backend.Changes): the service drops what it cached whenever another
+	// process changes it. nil for a store this process owns, whose changes
+	// all go through this service.
+	Changes       gatehouse.ChangeFeed
 	DatacenterURL string
 	DatacenterID  string
 	TokenTTL      time.Duration
@@ -46,7 +51,7 @@ type Config struct {
 	// AuthLimiter counts failed client authentications; nil means an
 	// in-memory limiter of 20 failures a minute per key. Replicas sharing a
 	// store should share a limiter too.
-	AuthLimiter ratelimit.Limiter
+	AuthLimiter gatehouse.Limiter
 	// SigningAlgorithm is what new signing keys sign with: RS256 (the
 	// default, the platform's), ES256 or EdDSA. Changing it on a running
 	// data center rotates in a key of the new algorithm at the next start.
@@ -84,7 +89,7 @@ type Service struct {
 	dcURL        string
 	storeTimeout time.Duration
 	syncEvery    time.Duration
-	limiter      ratelimit.Limiter
+	limiter      gatehouse.Limiter
 	dir          *directory
 
 	signingAlg      token.Algorithm
@@ -152,7 +157,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	feed, shared := cfg.Store.(gatehouse.ChangeFeed)
+	shared := cfg.Changes != nil
 	keys := &token.KeyRing{}
 	s := &Service{
 		store:        cfg.Store,
@@ -180,9 +185,7 @@ func New(cfg Config) (*Service, error) {
 			kickKeys:        make(chan struct{}, 1),
 		},
 	}
-	if shared {
-		s.changeFeed = feed
-	}
+	s.changeFeed = cfg.Changes
 	s.keySource = &reloadingKeys{s: s, cooldown: time.Second}
 	s.verifier = &token.Verifier{Issuer: iss, Audience: aud, Keys: s.keySource, Leeway: cfg.Leeway}
 	s.access = newAccessRecorder(cfg.Store, cfg.Logger, cfg.Now, cfg.AccessFlushInterval, cfg.AccessMinInterval)

@@ -109,7 +109,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestClientCacheFollowsTheChangeFeed(t *testing.T) {
 	fs := &feedStore{Store: openStore(t, t.TempDir()), changes: make(chan gatehouse.Change)}
-	svc := startService(t, fs)
+	svc := startServiceWith(t, service.Config{Store: fs, Changes: fs, SyncInterval: time.Hour})
 	ctx := t.Context()
 	if _, err := svc.Bootstrap(ctx, admin); err != nil {
 		t.Fatal(err)
