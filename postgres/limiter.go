@@ -50,7 +50,7 @@ func limitsChannel(schema string) string {
 	return "gatehouse_limits_" + hex.EncodeToString(sum[:])
 }
 
-// Limiter is a ratelimit.Limiter whose counts all replicas of a data center
+// Limiter is a gatehouse.Limiter whose counts all replicas of a data center
 // share through the store's database, so that an attacker who spreads
 // guesses over the replicas behind a load balancer gets no more of them than
 // one replica would allow.
@@ -154,7 +154,7 @@ func (l *Limiter) Close() error {
 	return nil
 }
 
-// Allowed implements ratelimit.Limiter. It never queries the database and
+// Allowed implements gatehouse.Limiter. It never queries the database and
 // never fails.
 func (l *Limiter) Allowed(ctx context.Context, keys ...string) (time.Duration, error) {
 	wait, _ := l.local.Allowed(ctx, keys...)
