@@ -167,11 +167,23 @@ type Revocation struct {
 }
 
 // Store is the persistence every backend (SQLite, PostgreSQL) provides. Each
-// method is atomic. CreateTenant, UpdateTenant, CreateClient, UpdateClient,
-// DeleteClient, RevokeToken, AddSigningKey and RotateSigningKey record the
-// audit entry their context carries (WithAudit), if any, in the same
-// transaction as the change: both are stored, or neither. Methods return errors wrapping ErrNotFound or ErrConflict
+// method is atomic. Methods return errors wrapping ErrNotFound or ErrConflict
 // where those apply, so callers test them with errors.Is.
+//
+// Audit convention: every write a management action makes takes the action's
+// audit entry as its last parameter, audit, and stores it in the same
+// transaction as the change: both are stored, or neither, and a change that
+// fails (a conflict, a missing row, an error from the caller's function)
+// records nothing. Those writes are CreateTenant, UpdateTenant,
+// CreateClient, UpdateClient, DeleteClient, RevokeToken and
+// UpdateSigningKeys. NoAudit (the zero entry) records none, for writes no
+// actor asked for on the API: the first signing key, seeding a store,
+// tests. Any other entry must name a tenant, or the change fails with
+// ErrInvalid: it could never be read back. Writes with no audit parameter
+// are never audited: Bootstrap (it makes the tenant an entry would belong
+// to), RecordAccess and AddTokenUsage (bookkeeping of the token path),
+// PurgeRevocations (housekeeping), and AppendAudit, whose argument is the
+// entry itself.
 type Store interface {
 	// Bootstrap creates the root tenant and its first admin client if, and
 	// only if, the store holds no tenant yet. It reports whether it did;
@@ -180,12 +192,12 @@ type Store interface {
 
 	// CreateTenant fails with ErrConflict if the ID is taken or the parent
 	// does not exist (a tenant cannot be its own parent).
-	CreateTenant(ctx context.Context, t Tenant) error
+	CreateTenant(ctx context.Context, t Tenant, audit AuditEntry) error
 	GetTenant(ctx context.Context, id string) (Tenant, error)
 	// UpdateTenant applies fn to the current tenant inside one transaction
 	// and stores its result, as UpdateClient does for clients. The stored
 	// ID, ParentID and CreatedAt are kept whatever fn returns.
-	UpdateTenant(ctx context.Context, id string, fn func(Tenant) (Tenant, error)) (Tenant, error)
+	UpdateTenant(ctx context.Context, id string, fn func(Tenant) (Tenant, error), audit AuditEntry) (Tenant, error)
 	// ListTenantChildren returns the tenants whose parent is parentID, in
 	// ascending ID order (bytewise); none for an unknown parent.
 	ListTenantChildren(ctx context.Context, parentID string) ([]Tenant, error)
@@ -198,14 +210,14 @@ type Store interface {
 	RootTenant(ctx context.Context) (Tenant, error)
 
 	// CreateClient fails with ErrConflict if the ID is taken.
-	CreateClient(ctx context.Context, c Client) error
+	CreateClient(ctx context.Context, c Client, audit AuditEntry) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context, f ClientFilter) ([]Client, error)
 	// UpdateClient applies fn to the current client inside one transaction
 	// and stores its result, so concurrent read-modify-write cycles cannot
 	// lose an update. An error from fn aborts the update and is returned.
-	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
-	DeleteClient(ctx context.Context, id string) error
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error), audit AuditEntry) (Client, error)
+	DeleteClient(ctx context.Context, id string, audit AuditEntry) error
 	// RecordAccess stores the latest access of each client, batched by the
 	// caller so that the token path itself never writes. Unknown clients are
 	// skipped; an older access never overwrites a newer one.
@@ -226,25 +238,29 @@ type Store interface {
 
 	// SigningKeys returns every stored key, oldest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
-	// AddSigningKey fails with ErrConflict if the kid is taken.
-	AddSigningKey(ctx context.Context, k SigningKey) error
-	// RotateSigningKey adds next and, in the same transaction, sets RetireAt
-	// to retirePrevious on every key that became active before next did and
-	// would otherwise retire later (or never). If unlessCreatedAfter is not
-	// zero and a key was created after it, nothing changes and the error
-	// wraps ErrConflict: another replica rotated already.
-	RotateSigningKey(ctx context.Context, next SigningKey, retirePrevious, unlessCreatedAfter time.Time) error
+	// UpdateSigningKeys applies fn to the current key set, oldest first,
+	// inside one transaction that serialises every updater of the key set,
+	// in this process and in others, and stores what fn returns: the keys it
+	// added, and the RetireAt it changed on stored keys (see DiffSigningKeys
+	// for what else fn may not do). It is the key set's only write, so a
+	// rule such as "rotate unless another replica rotated already" is fn's
+	// to decide, on a set no other writer can change under it. An error
+	// from fn aborts the update and is returned as it is. If fn returns the
+	// set unchanged, nothing is written, not even audit: nothing happened.
+	// fn runs once, with the key set's lock held, so it must be quick and
+	// must not call the store.
+	UpdateSigningKeys(ctx context.Context, fn func(current []SigningKey) ([]SigningKey, error), audit AuditEntry) error
 
 	// AppendAudit records an audit entry on its own (an action that changed
 	// nothing, such as a refused one). Entries of changes are recorded by the
-	// change itself: see WithAudit.
+	// change itself: see the audit convention above.
 	AppendAudit(ctx context.Context, e AuditEntry) error
 	// ListAudit returns a tenant's entries, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 
 	// RevokeToken records a revocation; revoking a token twice is not an
 	// error and keeps the first record (the audit entry is still recorded).
-	RevokeToken(ctx context.Context, r Revocation) error
+	RevokeToken(ctx context.Context, r Revocation, audit AuditEntry) error
 	// Revocations returns the revocations of tokens that expire after now.
 	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
 	// PurgeRevocations forgets revocations of tokens expired before cutoff
@@ -284,9 +300,9 @@ type Change struct {
 	ID   string
 }
 
-// ChangeFeed is implemented by stores that several processes share, so
-// that every replica hears of every committed change at once and can drop
-// what it cached. A store used by one process needs none.
+// ChangeFeed is provided, as Backend.Changes, by backends that several
+// processes share, so that every replica hears of every committed change at
+// once and can drop what it cached. A store used by one process needs none.
 type ChangeFeed interface {
 	// WatchChanges calls fn, from one goroutine, for every change any
 	// process commits, until ctx ends; it reconnects by itself, reporting
@@ -322,16 +338,9 @@ type AuditFilter struct {
 	Limit    int    // 0 means the store's default (100); at most 1000
 }
 
-type auditKey struct{}
+// NoAudit is the audit argument of a write that records no entry (see
+// Store).
+var NoAudit AuditEntry
 
-// WithAudit returns a context that makes the next change a store makes
-// with it record e in the same transaction.
-func WithAudit(ctx context.Context, e AuditEntry) context.Context {
-	return context.WithValue(ctx, auditKey{}, e)
-}
-
-// AuditFrom returns the audit entry a context carries.
-func AuditFrom(ctx context.Context) (AuditEntry, bool) {
-	e, ok := ctx.Value(auditKey{}).(AuditEntry)
-	return e, ok
-}
+// IsZero reports whether e is NoAudit.
+func (e AuditEntry) IsZero() bool { return e == AuditEntry{} }

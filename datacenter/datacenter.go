@@ -23,7 +23,7 @@ import (
 type DataCenter struct {
 	cfg     Config
 	url     string
-	backend *backend
+	backend gatehouse.Backend
 	svc     *service.Service
 	srv     *server.Server
 	metrics *metrics.Metrics
@@ -65,16 +65,17 @@ func open(ctx context.Context, cfg Config, trusted []netip.Prefix) (*DataCenter,
 	}
 	sealer := cfg.Sealer
 	if sealer == nil {
-		if sealer, err = loadMasterKey(ctx, cfg, b.store); err != nil {
+		if sealer, err = loadMasterKey(ctx, cfg, b.Store); err != nil {
 			return fail(err)
 		}
 	}
 	// Every store call is timed, the service's and the bootstrap's alike.
-	store := d.metrics.InstrumentStore(b.store)
+	store := d.metrics.InstrumentStore(b.Store)
 	svc, err := service.New(service.Config{
 		Store:               store,
 		Sealer:              sealer,
-		AuthLimiter:         b.limiter,
+		Changes:             b.Changes,
+		AuthLimiter:         b.Limiter,
 		DatacenterURL:       cfg.URL,
 		DatacenterID:        cfg.ID,
 		Peers:               cfg.Peers,
@@ -175,7 +176,7 @@ func (d *DataCenter) Service() *service.Service { return d.svc }
 
 // Store is the data center's store, as the backend opened it (not timed
 // by the metrics).
-func (d *DataCenter) Store() gatehouse.Store { return d.backend.store }
+func (d *DataCenter) Store() gatehouse.Store { return d.backend.Store }
 
 // Metrics are the data center's Prometheus metrics, served at /metrics.
 func (d *DataCenter) Metrics() *metrics.Metrics { return d.metrics }
@@ -193,7 +194,7 @@ func (d *DataCenter) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop service: %w", err))
 		}
 	}
-	if err := d.backend.close(); err != nil {
+	if err := d.backend.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
 	return errors.Join(errs...)

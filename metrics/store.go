@@ -30,12 +30,9 @@ var storeOps = func() []string {
 // gatehouse_store_operation_duration_seconds{op}. On a nil *Metrics it
 // returns store itself.
 //
-// The result implements gatehouse.ChangeFeed exactly when store does: the
-// service tells a shared store (whose changes it must hear of) from a store
-// that one process owns by that type assertion, and gets the client cache's
-// trust wrong in either direction if a wrapper hides or invents the feed.
-// WatchChanges is passed through untimed: it runs for the life of the
-// service, so its duration says nothing about the store's speed.
+// It wraps the Store and nothing else: a backend's change feed and limiter
+// travel beside the store (gatehouse.Backend), so the wrapper needs to
+// neither keep nor hide them.
 func (m *Metrics) InstrumentStore(store gatehouse.Store) gatehouse.Store {
 	if m == nil {
 		return store
@@ -44,21 +41,12 @@ func (m *Metrics) InstrumentStore(store gatehouse.Store) gatehouse.Store {
 	for _, op := range storeOps {
 		obs[op] = m.storeDuration.WithLabelValues(op)
 	}
-	is := &instrumentedStore{Store: store, next: store, obs: obs}
-	if feed, ok := store.(gatehouse.ChangeFeed); ok {
-		return &instrumentedFeedStore{instrumentedStore: is, feed: feed}
-	}
-	return is
+	return &instrumentedStore{Store: store, next: store, obs: obs}
 }
 
-// Both wrappers must stay complete Stores, and only the feed wrapper a feed.
-var (
-	_ gatehouse.Store      = (*instrumentedStore)(nil)
-	_ gatehouse.Store      = (*instrumentedFeedStore)(nil)
-	_ gatehouse.ChangeFeed = (*instrumentedFeedStore)(nil)
-)
+var _ gatehouse.Store = (*instrumentedStore)(nil)
 
-// instrumentedStore times the calls of a store without a change feed.
+// instrumentedStore times the calls of a store.
 //
 // It embeds the store so that a method added to the Store interface still
 // compiles and passes through, untimed, until a timed method is written
@@ -67,17 +55,6 @@ type instrumentedStore struct {
 	gatehouse.Store
 	next gatehouse.Store
 	obs  map[string]prometheus.Observer
-}
-
-// instrumentedFeedStore times the calls of a shared store and passes its
-// change feed through.
-type instrumentedFeedStore struct {
-	*instrumentedStore
-	feed gatehouse.ChangeFeed
-}
-
-func (s *instrumentedFeedStore) WatchChanges(ctx context.Context, fn func(gatehouse.Change)) error {
-	return s.feed.WatchChanges(ctx, fn)
 }
 
 // done observes the time since start; call it deferred, with start taken
@@ -91,9 +68,9 @@ func (s *instrumentedStore) Bootstrap(ctx context.Context, root gatehouse.Tenant
 	return s.next.Bootstrap(ctx, root, admin)
 }
 
-func (s *instrumentedStore) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
+func (s *instrumentedStore) CreateTenant(ctx context.Context, t gatehouse.Tenant, audit gatehouse.AuditEntry) error {
 	defer s.done("CreateTenant", time.Now())
-	return s.next.CreateTenant(ctx, t)
+	return s.next.CreateTenant(ctx, t, audit)
 }
 
 func (s *instrumentedStore) GetTenant(ctx context.Context, id string) (gatehouse.Tenant, error) {
@@ -106,9 +83,9 @@ func (s *instrumentedStore) RootTenant(ctx context.Context) (gatehouse.Tenant, e
 	return s.next.RootTenant(ctx)
 }
 
-func (s *instrumentedStore) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error)) (gatehouse.Tenant, error) {
+func (s *instrumentedStore) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error), audit gatehouse.AuditEntry) (gatehouse.Tenant, error) {
 	defer s.done("UpdateTenant", time.Now())
-	return s.next.UpdateTenant(ctx, id, fn)
+	return s.next.UpdateTenant(ctx, id, fn, audit)
 }
 
 func (s *instrumentedStore) ListTenantChildren(ctx context.Context, parentID string) ([]gatehouse.Tenant, error) {
@@ -121,9 +98,9 @@ func (s *instrumentedStore) TenantAncestry(ctx context.Context, id string) ([]ga
 	return s.next.TenantAncestry(ctx, id)
 }
 
-func (s *instrumentedStore) CreateClient(ctx context.Context, c gatehouse.Client) error {
+func (s *instrumentedStore) CreateClient(ctx context.Context, c gatehouse.Client, audit gatehouse.AuditEntry) error {
 	defer s.done("CreateClient", time.Now())
-	return s.next.CreateClient(ctx, c)
+	return s.next.CreateClient(ctx, c, audit)
 }
 
 func (s *instrumentedStore) GetClient(ctx context.Context, id string) (gatehouse.Client, error) {
@@ -136,14 +113,14 @@ func (s *instrumentedStore) ListClients(ctx context.Context, f gatehouse.ClientF
 	return s.next.ListClients(ctx, f)
 }
 
-func (s *instrumentedStore) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+func (s *instrumentedStore) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error), audit gatehouse.AuditEntry) (gatehouse.Client, error) {
 	defer s.done("UpdateClient", time.Now())
-	return s.next.UpdateClient(ctx, id, fn)
+	return s.next.UpdateClient(ctx, id, fn, audit)
 }
 
-func (s *instrumentedStore) DeleteClient(ctx context.Context, id string) error {
+func (s *instrumentedStore) DeleteClient(ctx context.Context, id string, audit gatehouse.AuditEntry) error {
 	defer s.done("DeleteClient", time.Now())
-	return s.next.DeleteClient(ctx, id)
+	return s.next.DeleteClient(ctx, id, audit)
 }
 
 func (s *instrumentedStore) RecordAccess(ctx context.Context, accesses []gatehouse.ClientAccess) error {
@@ -166,14 +143,9 @@ func (s *instrumentedStore) SigningKeys(ctx context.Context) ([]gatehouse.Signin
 	return s.next.SigningKeys(ctx)
 }
 
-func (s *instrumentedStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
-	defer s.done("AddSigningKey", time.Now())
-	return s.next.AddSigningKey(ctx, k)
-}
-
-func (s *instrumentedStore) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) error {
-	defer s.done("RotateSigningKey", time.Now())
-	return s.next.RotateSigningKey(ctx, next, retirePrevious, unlessCreatedAfter)
+func (s *instrumentedStore) UpdateSigningKeys(ctx context.Context, fn func([]gatehouse.SigningKey) ([]gatehouse.SigningKey, error), audit gatehouse.AuditEntry) error {
+	defer s.done("UpdateSigningKeys", time.Now())
+	return s.next.UpdateSigningKeys(ctx, fn, audit)
 }
 
 func (s *instrumentedStore) AppendAudit(ctx context.Context, e gatehouse.AuditEntry) error {
@@ -186,9 +158,9 @@ func (s *instrumentedStore) ListAudit(ctx context.Context, f gatehouse.AuditFilt
 	return s.next.ListAudit(ctx, f)
 }
 
-func (s *instrumentedStore) RevokeToken(ctx context.Context, r gatehouse.Revocation) error {
+func (s *instrumentedStore) RevokeToken(ctx context.Context, r gatehouse.Revocation, audit gatehouse.AuditEntry) error {
 	defer s.done("RevokeToken", time.Now())
-	return s.next.RevokeToken(ctx, r)
+	return s.next.RevokeToken(ctx, r, audit)
 }
 
 func (s *instrumentedStore) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {

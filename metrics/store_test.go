@@ -74,20 +74,19 @@ func TestInstrumentStoreWithoutFeedHasNone(t *testing.T) {
 	}
 }
 
-func TestInstrumentStoreKeepsChangeFeed(t *testing.T) {
+// The wrapper is a Store only, even of a store that has a change feed: the
+// feed reaches the service beside the store (gatehouse.Backend.Changes), so
+// nothing may depend on finding it on the store, and the wrapper claiming
+// it would only invite that.
+func TestInstrumentStoreWrapsOnlyTheStore(t *testing.T) {
 	m := metrics.New()
 	inner := &feedStore{}
 	s := m.InstrumentStore(inner)
-	feed, ok := s.(gatehouse.ChangeFeed)
-	if !ok {
-		t.Fatal("the wrapper of a shared store hides its change feed: replicas would serve stale clients")
+	if _, ok := s.(gatehouse.ChangeFeed); ok {
+		t.Error("the wrapper of a store passes its change feed on; it should carry the Store alone")
 	}
-	var got []gatehouse.Change
-	if err := feed.WatchChanges(context.Background(), func(c gatehouse.Change) { got = append(got, c) }); err != nil {
-		t.Fatal(err)
-	}
-	if !inner.watched || len(got) != 1 || got[0].Kind != gatehouse.ChangeResync {
-		t.Fatalf("WatchChanges not delegated: watched=%v changes=%v", inner.watched, got)
+	if inner.watched {
+		t.Error("wrapping a store watched its changes")
 	}
 	if _, err := s.GetClient(context.Background(), "a"); err != nil {
 		t.Fatal(err)

@@ -70,14 +70,14 @@ func insertAudit(ctx context.Context, db execer, e gatehouse.AuditEntry) error {
 	return err
 }
 
-// audited runs fn in one transaction and records the audit entry ctx
-// carries, if any, in the same transaction once fn has succeeded: the change
-// and its entry commit together or not at all, and a change that fails (fn's
-// error, a conflict, a missing row) records nothing.
-func (s *Store) audited(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	e, ok := gatehouse.AuditFrom(ctx)
+// audited runs fn in one transaction and records audit, unless it is
+// gatehouse.NoAudit, in the same transaction once fn has succeeded: the
+// change and its entry commit together or not at all, and a change that
+// fails (fn's error, a conflict, a missing row) records nothing.
+func (s *Store) audited(ctx context.Context, op string, audit gatehouse.AuditEntry, fn func(tx pgx.Tx) error) error {
+	ok := !audit.IsZero()
 	if ok {
-		if err := checkAudit(e, op); err != nil {
+		if err := checkAudit(audit, op); err != nil {
 			return err
 		}
 	}
@@ -88,24 +88,22 @@ func (s *Store) audited(ctx context.Context, op string, fn func(tx pgx.Tx) error
 		if !ok {
 			return nil
 		}
-		return wrap(ctx, insertAudit(ctx, tx, e), op+": record audit entry")
+		return wrap(ctx, insertAudit(ctx, tx, audit), op+": record audit entry")
 	})
 }
 
-// change makes a change that is one statement and records the audit entry
-// ctx carries, if any, with it. With an entry to record, fn runs in the
-// transaction of audited; without one, on the pool, where the statement is
-// atomic by itself and costs one round trip instead of three.
-func (s *Store) change(ctx context.Context, op string, fn func(db execer) error) error {
-	if _, ok := gatehouse.AuditFrom(ctx); !ok {
+// change makes a change that is one statement and records audit with it.
+// With an entry to record, fn runs in the transaction of audited; without
+// one, on the pool, where the statement is atomic by itself and costs one
+// round trip instead of three.
+func (s *Store) change(ctx context.Context, op string, audit gatehouse.AuditEntry, fn func(db execer) error) error {
+	if audit.IsZero() {
 		return fn(s.pool)
 	}
-	return s.audited(ctx, op, func(tx pgx.Tx) error { return fn(tx) })
+	return s.audited(ctx, op, audit, func(tx pgx.Tx) error { return fn(tx) })
 }
 
-// AppendAudit records e on its own. The entry a context may carry is for
-// changes to record (see audited); here e is the entry, so the context's is
-// not recorded as well.
+// AppendAudit records e on its own: an action that changed nothing.
 func (s *Store) AppendAudit(ctx context.Context, e gatehouse.AuditEntry) error {
 	const op = "append audit entry"
 	if err := checkAudit(e, op); err != nil {
@@ -134,9 +132,9 @@ func (s *Store) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]gateh
 	limit := f.Limit
 	switch {
 	case limit <= 0:
-		limit = defaultListLimit
-	case limit > maxListLimit:
-		limit = maxListLimit
+		limit = gatehouse.DefaultPageSize
+	case limit > gatehouse.MaxPageSize:
+		limit = gatehouse.MaxPageSize
 	}
 	before := f.Before
 	if before == 0 {

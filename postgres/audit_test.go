@@ -50,56 +50,13 @@ func TestAuditUnstorableTenant(t *testing.T) {
 	}
 }
 
-func TestRotationIsAnnounced(t *testing.T) {
-	dsn := pgtest.NewSchema(t)
-	a, b := openTest(t, dsn), openTest(t, dsn) // two replicas
-	ctx := t.Context()
-	changes := watch(t, a)
-	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeResync}, 10*time.Second)
-	keys := func(kid string) gatehouse.Change { return gatehouse.Change{Kind: gatehouse.ChangeKeys, ID: kid} }
-
-	k1 := testKey
-	if err := b.AddSigningKey(ctx, k1); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, changes, keys(k1.ID), 5*time.Second)
-
-	// Audit entries are nothing a replica caches: no notice.
-	e := gatehouse.AuditEntry{Time: time.Now(), TenantID: "root", ActorID: "admin", Action: "key.rotate", Outcome: gatehouse.OutcomeDenied}
-	if err := b.AppendAudit(ctx, e); err != nil {
-		t.Fatal(err)
-	}
-
-	// A rotation announces the new key, then each key it retired, in the
-	// order the transaction changed them.
-	k2 := k1
-	k2.ID, k2.CreatedAt, k2.ActiveAt = "kid-2", k1.CreatedAt.Add(time.Hour), k1.ActiveAt.Add(2*time.Hour)
-	e.Outcome, e.Target = gatehouse.OutcomeSuccess, k2.ID
-	began := time.Now()
-	if err := b.RotateSigningKey(gatehouse.WithAudit(ctx, e), k2, k2.ActiveAt.Add(time.Hour), k1.CreatedAt); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, changes, keys(k2.ID), 5*time.Second)
-	expect(t, changes, keys(k1.ID), 5*time.Second)
-	t.Logf("a rotation on one store was announced to another %v after RotateSigningKey began",
-		time.Since(began).Round(time.Microsecond))
-
-	// A refused rotation changed nothing and says nothing.
-	k3 := k2
-	k3.ID = "kid-3"
-	if err := b.RotateSigningKey(ctx, k3, k3.ActiveAt.Add(time.Hour), k1.CreatedAt); !errors.Is(err, gatehouse.ErrConflict) {
-		t.Fatalf("second rotation with the same unlessCreatedAfter: %v, want ErrConflict", err)
-	}
-	expectNone(t, changes, 300*time.Millisecond)
-}
-
 func TestConcurrentRotationAcrossReplicas(t *testing.T) {
 	// The storetest race runs on one pool; here the racers are spread
 	// over separate stores, as replicas are.
 	dsn := pgtest.NewSchema(t)
 	replicas := []*Store{openTest(t, dsn), openTest(t, dsn), openTest(t, dsn)}
 	ctx := t.Context()
-	if err := replicas[0].AddSigningKey(ctx, testKey); err != nil {
+	if err := replicas[0].UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	const n = 12
@@ -115,7 +72,7 @@ func TestConcurrentRotationAcrossReplicas(t *testing.T) {
 			k.ID = fmt.Sprintf("racer-%02d", i)
 			k.CreatedAt = testKey.CreatedAt.Add(time.Duration(i+1) * time.Second)
 			k.ActiveAt = k.CreatedAt.Add(time.Hour)
-			errs[i] = replicas[i%len(replicas)].RotateSigningKey(ctx, k, k.ActiveAt.Add(time.Hour), testKey.CreatedAt)
+			errs[i] = replicas[i%len(replicas)].UpdateSigningKeys(ctx, storetest.Rotating(k, k.ActiveAt.Add(time.Hour), testKey.CreatedAt), gatehouse.NoAudit)
 		})
 	}
 	close(start)
@@ -143,4 +100,28 @@ func TestConcurrentRotationAcrossReplicas(t *testing.T) {
 	if want := testKey.ID + "," + won[0]; strings.Join(kids, ",") != want {
 		t.Errorf("keys = %q, want %s", kids, want)
 	}
+}
+
+// The keys' trigger announces in the order the transaction wrote: the new
+// key, then each key whose retirement changed (the suite accepts any order).
+func TestRotationIsAnnouncedInWriteOrder(t *testing.T) {
+	dsn := pgtest.NewSchema(t)
+	a, b := openTest(t, dsn), openTest(t, dsn) // two replicas
+	ctx := t.Context()
+	changes := watch(t, a)
+	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeResync}, 10*time.Second)
+	keys := func(kid string) gatehouse.Change { return gatehouse.Change{Kind: gatehouse.ChangeKeys, ID: kid} }
+	k1 := testKey
+	if err := b.UpdateSigningKeys(ctx, storetest.AddKeys(k1), gatehouse.NoAudit); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, changes, keys(k1.ID), 5*time.Second)
+	k2 := k1
+	k2.ID, k2.CreatedAt, k2.ActiveAt = "kid-2", k1.CreatedAt.Add(time.Hour), k1.ActiveAt.Add(2*time.Hour)
+	if err := b.UpdateSigningKeys(ctx, storetest.Rotating(k2, k2.ActiveAt.Add(time.Hour), k1.CreatedAt), gatehouse.NoAudit); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, changes, keys(k2.ID), 5*time.Second)
+	expect(t, changes, keys(k1.ID), 5*time.Second)
+	expectNone(t, changes, 300*time.Millisecond)
 }

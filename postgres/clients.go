@@ -14,14 +14,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// Page sizes of ListClients, the same as the SQLite store's. The cap bounds
-// the memory and time one request can cost, whatever limit the caller asks
-// for.
-const (
-	defaultListLimit = 100
-	maxListLimit     = 1000
-)
-
 const clientColumns = `id, tenant_id, auth_method, role, status, data, secret_hash, generation,
 	created_at, created_by, updated_at, last_access_at, last_access_from_ip`
 
@@ -93,17 +85,17 @@ func insertClient(ctx context.Context, db execer, c gatehouse.Client) error {
 	return err
 }
 
-// CreateClient stores a new client, and the audit entry ctx carries. It
+// CreateClient stores a new client, and audit. It
 // fails with ErrConflict if the ID is taken, was taken by a client since
 // deleted, or the tenant does not exist. The insert is one statement, and
 // the trigger that registers the ID runs inside it; only an audit entry
 // calls for an explicit transaction (see change).
-func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client) error {
+func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("create client %q", c.ID)
 	if err := validData(c, "create client"); err != nil {
 		return err
 	}
-	return s.change(ctx, op, func(db execer) error {
+	return s.change(ctx, op, audit, func(db execer) error {
 		return wrap(ctx, insertClient(ctx, db, c), op)
 	})
 }
@@ -139,9 +131,9 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	limit := f.Limit
 	switch {
 	case limit <= 0:
-		limit = defaultListLimit
-	case limit > maxListLimit:
-		limit = maxListLimit
+		limit = gatehouse.DefaultPageSize
+	case limit > gatehouse.MaxPageSize:
+		limit = gatehouse.MaxPageSize
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+clientColumns+` FROM clients
@@ -167,7 +159,7 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 }
 
 // UpdateClient reads the client with SELECT ... FOR UPDATE, applies fn and
-// writes the result, and the audit entry ctx carries, all in one
+// writes the result, and audit, all in one
 // transaction; when fn fails, nothing is written, the entry included. The
 // row lock makes every other UpdateClient of this client, in this process or
 // another replica, wait for the commit and then read the committed result,
@@ -179,13 +171,13 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 // columns, so a RecordAccess that commits while fn runs is not undone. fn
 // runs while the row lock and a pooled connection are held, so it must be
 // quick and must not write to this store.
-func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error), audit gatehouse.AuditEntry) (gatehouse.Client, error) {
 	op := fmt.Sprintf("update client %q", id)
 	if !storable(id) {
 		return gatehouse.Client{}, wrap(ctx, pgx.ErrNoRows, op)
 	}
 	var updated gatehouse.Client
-	err := s.audited(ctx, op, func(tx pgx.Tx) error {
+	err := s.audited(ctx, op, audit, func(tx pgx.Tx) error {
 		cur, err := scanClient(tx.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return wrap(ctx, err, op)
@@ -219,15 +211,15 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.C
 
 // DeleteClient removes the client and marks its id deleted in the registry
 // of ids, which keeps it from being issued again. One statement, so the two
-// happen together; the audit entry ctx carries is recorded with them. It
+// happen together; audit is recorded with them. It
 // fails with ErrNotFound if there is no such client, and then records
 // nothing.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
+func (s *Store) DeleteClient(ctx context.Context, id string, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("delete client %q", id)
 	if !storable(id) {
 		return wrap(ctx, pgx.ErrNoRows, op)
 	}
-	return s.change(ctx, op, func(db execer) error {
+	return s.change(ctx, op, audit, func(db execer) error {
 		tag, err := db.Exec(ctx, `
 			WITH gone AS (DELETE FROM clients WHERE id = $1 RETURNING id)
 			UPDATE client_ids SET deleted_at = now()

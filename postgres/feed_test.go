@@ -15,128 +15,59 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
+	"github.com/gatehouse-dev/gatehouse/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/storetest"
 )
 
 // watch runs s.WatchChanges until t ends and returns what it reports.
-func watch(t *testing.T, s *Store) <-chan gatehouse.Change {
+func watch(t *testing.T, s *Store) <-chan gatehouse.Change { return storetest.WatchFeed(t, s) }
+
+var (
+	expect     = storetest.ExpectChange
+	expectNone = storetest.ExpectNoChange
+)
+
+// openTestBackend opens a backend on dsn, closed when t ends.
+func openTestBackend(t *testing.T, dsn string) gatehouse.Backend {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan gatehouse.Change, 1000)
-	done := make(chan error, 1)
-	go func() { done <- s.WatchChanges(ctx, func(c gatehouse.Change) { ch <- c }) }()
+	b, err := OpenBackend(t.Context(), dsn, ratelimit.Config{}, OpenOptions{})
+	if err != nil {
+		t.Fatalf("OpenBackend: %v", err)
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("WatchChanges after its context ended: %v, want nil", err)
+		if err := b.Close(); err != nil {
+			t.Errorf("Backend.Close: %v", err)
 		}
 	})
-	return ch
+	return b
 }
 
-// expect fails t unless the next change reported is want, within d.
-func expect(t *testing.T, ch <-chan gatehouse.Change, want gatehouse.Change, d time.Duration) time.Duration {
-	t.Helper()
-	began := time.Now()
-	select {
-	case got := <-ch:
-		if got != want {
-			t.Fatalf("change = %+v, want %+v", got, want)
-		}
-	case <-time.After(d):
-		t.Fatalf("no change within %v, want %+v", d, want)
-	}
-	return time.Since(began)
-}
-
-func expectNone(t *testing.T, ch <-chan gatehouse.Change, d time.Duration) {
-	t.Helper()
-	select {
-	case got := <-ch:
-		t.Fatalf("unexpected change %+v", got)
-	case <-time.After(d):
-	}
-}
-
+// Two backends on one schema are two replicas of a data center.
 func TestChangeFeed(t *testing.T) {
-	dsn := pgtest.NewSchema(t)
-	a, b := openTest(t, dsn), openTest(t, dsn) // two replicas
-	other := openTest(t, pgtest.NewSchema(t))  // a store elsewhere in the database
-	ctx := t.Context()
+	pgtest.DSN(t)
+	storetest.RunChangeFeed(t, func(t *testing.T) (watched, other gatehouse.Backend) {
+		dsn := pgtest.NewSchema(t)
+		return openTestBackend(t, dsn), openTestBackend(t, dsn)
+	})
+}
 
-	changes := watch(t, a)
+// The feed is the schema's: a store elsewhere in the database hears
+// nothing of this one's changes.
+func TestChangeFeedIsPerSchema(t *testing.T) {
+	s := openTest(t, pgtest.NewSchema(t))
+	other := openTest(t, pgtest.NewSchema(t))
+	changes, otherChanges := watch(t, s), watch(t, other)
 	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeResync}, 10*time.Second)
-	otherChanges := watch(t, other)
 	expect(t, otherChanges, gatehouse.Change{Kind: gatehouse.ChangeResync}, 10*time.Second)
-
-	client := func(id string) gatehouse.Change { return gatehouse.Change{Kind: gatehouse.ChangeClient, ID: id} }
-
-	if _, err := b.Bootstrap(ctx, testRoot, testAdmin); err != nil {
+	if _, err := s.Bootstrap(t.Context(), testRoot, testAdmin); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, changes, client(testAdmin.ID), 5*time.Second)
-
-	c := testAdmin
-	c.ID, c.Role = "c-1 ü", gatehouse.RoleNone
-	began := time.Now()
-	if err := b.CreateClient(ctx, c); err != nil {
+	if err := s.UpdateSigningKeys(t.Context(), storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, changes, client(c.ID), 5*time.Second)
-	t.Logf("a client created on one store was announced to another %v after CreateClient began",
-		time.Since(began).Round(time.Microsecond))
-
-	// Recording accesses changes nothing a replica caches: no notice. The
-	// revocation after it is the next thing heard.
-	if err := b.RecordAccess(ctx, []gatehouse.ClientAccess{{ClientID: c.ID, At: time.Now(), FromIP: "192.0.2.1"}}); err != nil {
-		t.Fatal(err)
-	}
-	r := gatehouse.Revocation{TokenID: "jti-1", ClientID: c.ID, ExpiresAt: time.Now().Add(time.Hour), RevokedAt: time.Now()}
-	if err := b.RevokeToken(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeRevocation, ID: r.TokenID}, 5*time.Second)
-
-	// A repeated revocation inserts nothing and says nothing; neither does
-	// an update that fn aborts.
-	if err := b.RevokeToken(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	errAbort := errors.New("abort")
-	if _, err := b.UpdateClient(ctx, c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
-		cur.Generation++
-		return cur, errAbort
-	}); !errors.Is(err, errAbort) {
-		t.Fatalf("aborted UpdateClient: %v", err)
-	}
-	if err := b.AddSigningKey(ctx, testKey); err != nil {
-		t.Fatal(err)
-	}
+	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeClient, ID: testAdmin.ID}, 5*time.Second)
 	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeKeys, ID: testKey.ID}, 5*time.Second)
-
-	if _, err := b.UpdateClient(ctx, c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
-		cur.Status = gatehouse.StatusDisabled
-		cur.Generation++
-		return cur, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, changes, client(c.ID), 5*time.Second)
-	if err := b.DeleteClient(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, changes, client(c.ID), 5*time.Second)
-	// A write in this store's own process is announced as well.
-	if err := a.CreateClient(ctx, testAdmin); !errors.Is(err, gatehouse.ErrConflict) {
-		t.Fatalf("CreateClient(existing): %v", err)
-	}
-	c.ID = "c-2"
-	if err := a.CreateClient(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, changes, client(c.ID), 5*time.Second)
-
-	expectNone(t, changes, 300*time.Millisecond)
-	expectNone(t, otherChanges, 0)
+	expectNone(t, otherChanges, 300*time.Millisecond)
 }
 
 func TestWatchChangesEndsWithTheStore(t *testing.T) {

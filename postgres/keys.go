@@ -10,17 +10,20 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
+const keyColumns = `kid, algorithm, private_key, created_at, active_at, retire_at`
+
 // SigningKeys returns every stored key, oldest first; keys created in the same
 // microsecond are ordered by kid (bytewise) so the order is stable.
 func (s *Store) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error) {
 	const op = "signing keys"
-	rows, err := s.pool.Query(ctx, `
-		SELECT kid, algorithm, private_key, created_at, active_at, retire_at
-		FROM signing_keys
-		ORDER BY created_at, kid`)
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, kid`)
 	if err != nil {
 		return nil, wrap(ctx, err, op)
 	}
+	return scanKeys(ctx, rows, op)
+}
+
+func scanKeys(ctx context.Context, rows pgx.Rows, op string) ([]gatehouse.SigningKey, error) {
 	defer rows.Close()
 	var keys []gatehouse.SigningKey
 	for rows.Next() {
@@ -43,84 +46,75 @@ func (s *Store) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error)
 	return keys, nil
 }
 
-// AddSigningKey stores a new key, and the audit entry ctx carries. It fails
-// with ErrConflict if the kid is taken. Errors name the kid only, never the
-// key material: wrap keeps no server error detail, which could quote the row.
-func (s *Store) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
-	op := fmt.Sprintf("add signing key %q", k.ID)
-	if len(k.PrivateKey) == 0 {
-		return fmt.Errorf("postgres: %s: no private key: %w", op, gatehouse.ErrInvalid)
-	}
-	return s.change(ctx, op, func(db execer) error {
-		return wrap(ctx, insertKey(ctx, db, k), op)
-	})
-}
-
-func insertKey(ctx context.Context, db execer, k gatehouse.SigningKey) error {
-	_, err := db.Exec(ctx, `
-		INSERT INTO signing_keys (kid, algorithm, private_key, created_at, active_at, retire_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		k.ID, k.Algorithm, k.PrivateKey, k.CreatedAt, k.ActiveAt, nullTime(k.RetireAt))
-	return err
-}
-
-// RotateSigningKey adds next, retires the keys it replaces at
-// retirePrevious, and records the audit entry ctx carries, in one
-// transaction.
+// UpdateSigningKeys reads the key set, applies fn and writes what it
+// changed, and audit, in one transaction.
 //
 // The transaction first locks signing_keys in SHARE ROW EXCLUSIVE mode, as
 // Bootstrap locks tenants: the mode conflicts with itself and with every
 // insert, update or delete of keys, but not with reads, so the JWKS and the
-// token path keep reading while rotations, in any number of replicas, take
-// turns. Under READ COMMITTED the check for a key created after
-// unlessCreatedAfter is a new snapshot, taken once the lock is granted, so
-// it sees the key of a rotation (or AddSigningKey) that committed while this
-// one waited: of rotations racing on one unlessCreatedAfter, one wins and
-// the others fail with ErrConflict. An advisory lock would serialize
-// rotations only with each other; the table lock also orders them with
-// AddSigningKey, and lives in the store's own schema without a key to
-// derive.
+// token path keep reading while updaters, in any number of replicas, take
+// turns. Under READ COMMITTED the read fn sees is a new snapshot, taken once
+// the lock is granted, so it sees the keys of an update that committed
+// while this one waited: a rule such as "unless another replica rotated
+// already" holds across replicas. The table lock rather than an advisory
+// one, because it also orders updaters with any other writer of the table
+// (a migration, an operator's hand), and lives in the store's own schema
+// without a key to derive.
 //
-// A key is replaced if it became active before next does; keys that become
-// active later (rotated in ahead of time) are next's successors, not its
-// predecessors, and keep their retirement. An earlier RetireAt is kept: a
-// rotation never holds a key in the key set longer than already planned.
-// The keys' trigger announces next and every key whose retirement changed
-// on the change feed (ChangeKeys), when the transaction commits.
-func (s *Store) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) error {
-	op := fmt.Sprintf("rotate to signing key %q", next.ID)
-	if len(next.PrivateKey) == 0 {
-		return fmt.Errorf("postgres: %s: no private key: %w", op, gatehouse.ErrInvalid)
+// When fn changes nothing, the transaction is rolled back and nothing, not
+// even audit, is written. The keys' trigger announces every added key and
+// every key whose retirement changed on the change feed (ChangeKeys), when
+// the transaction commits. Errors name kids only, never key material: wrap
+// keeps no server error detail, which could quote the row.
+func (s *Store) UpdateSigningKeys(ctx context.Context, fn func([]gatehouse.SigningKey) ([]gatehouse.SigningKey, error), audit gatehouse.AuditEntry) error {
+	const op = "update signing keys"
+	if !audit.IsZero() {
+		if err := checkAudit(audit, op); err != nil {
+			return err
+		}
 	}
-	if retirePrevious.IsZero() {
-		// The zero time would retire every earlier key at once (it is long
-		// past), rejecting every token they signed; refuse rather than
-		// guess whether "never" was meant.
-		return fmt.Errorf("postgres: %s: no retirement time for the previous keys: %w", op, gatehouse.ErrInvalid)
-	}
-	return s.audited(ctx, op, func(tx pgx.Tx) error {
+	return s.inTx(ctx, op, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return wrap(ctx, err, op)
 		}
-		if !unlessCreatedAfter.IsZero() {
-			var newer bool
-			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE created_at > $1)`,
-				unlessCreatedAfter).Scan(&newer)
-			if err != nil {
-				return wrap(ctx, err, op)
-			}
-			if newer {
-				return fmt.Errorf("postgres: %s: a key was created after %s, another rotation came first: %w",
-					op, unlessCreatedAfter.UTC().Format(time.RFC3339Nano), gatehouse.ErrConflict)
-			}
-		}
-		if err := insertKey(ctx, tx, next); err != nil {
+		rows, err := tx.Query(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, kid`)
+		if err != nil {
 			return wrap(ctx, err, op)
 		}
-		_, err := tx.Exec(ctx, `
-			UPDATE signing_keys SET retire_at = $1
-			WHERE kid <> $2 AND active_at < $3 AND (retire_at IS NULL OR retire_at > $1)`,
-			retirePrevious, next.ID, next.ActiveAt)
-		return wrap(ctx, err, op)
+		current, err := scanKeys(ctx, rows, op)
+		if err != nil {
+			return err
+		}
+		next, err := fn(gatehouse.CloneSigningKeys(current))
+		if err != nil {
+			return err
+		}
+		c, err := gatehouse.DiffSigningKeys(current, next)
+		if err != nil {
+			return fmt.Errorf("postgres: %s: %w", op, err)
+		}
+		if c.Empty() {
+			// Committing the lock alone writes nothing; the audit entry
+			// is what must stay out.
+			return nil
+		}
+		for _, k := range c.Added {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO signing_keys (`+keyColumns+`)
+				VALUES ($1, $2, $3, $4, $5, $6)`,
+				k.ID, k.Algorithm, k.PrivateKey, k.CreatedAt, k.ActiveAt, nullTime(k.RetireAt))
+			if err != nil {
+				return wrap(ctx, err, fmt.Sprintf("%s: add %q", op, k.ID))
+			}
+		}
+		for _, k := range c.Retired {
+			if _, err := tx.Exec(ctx, `UPDATE signing_keys SET retire_at = $1 WHERE kid = $2`, nullTime(k.RetireAt), k.ID); err != nil {
+				return wrap(ctx, err, fmt.Sprintf("%s: retire %q", op, k.ID))
+			}
+		}
+		if audit.IsZero() {
+			return nil
+		}
+		return wrap(ctx, insertAudit(ctx, tx, audit), op+": record audit entry")
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
 
@@ -49,7 +50,7 @@ func limitsChannel(schema string) string {
 	return "gatehouse_limits_" + hex.EncodeToString(sum[:])
 }
 
-// Limiter is a ratelimit.Limiter whose counts all replicas of a data center
+// Limiter is a gatehouse.Limiter whose counts all replicas of a data center
 // share through the store's database, so that an attacker who spreads
 // guesses over the replicas behind a load balancer gets no more of them than
 // one replica would allow.
@@ -95,7 +96,7 @@ type Limiter struct {
 	closeOnce sync.Once
 }
 
-var _ ratelimit.Limiter = (*Limiter)(nil)
+var _ gatehouse.Limiter = (*Limiter)(nil)
 
 // NewLimiter returns a Limiter sharing its counts through s's database; see
 // ratelimit.Config for cfg and its defaults (cfg.MaxKeys bounds both the
@@ -153,7 +154,7 @@ func (l *Limiter) Close() error {
 	return nil
 }
 
-// Allowed implements ratelimit.Limiter. It never queries the database and
+// Allowed implements gatehouse.Limiter. It never queries the database and
 // never fails.
 func (l *Limiter) Allowed(ctx context.Context, keys ...string) (time.Duration, error) {
 	wait, _ := l.local.Allowed(ctx, keys...)

@@ -7,7 +7,7 @@
 // bytewise (COLLATE "C") ID order, client IDs that are never reused, and
 // read-modify-write updates that cannot lose an update. What SQLite gets
 // from its single writer, this store gets from row locks, table locks for
-// Bootstrap and RotateSigningKey, and a unique registry of client IDs, so
+// Bootstrap and UpdateSigningKeys, and a unique registry of client IDs, so
 // that it holds across processes as well as within one.
 //
 // The schema lives in the first schema of the connection's search_path, so

@@ -58,10 +58,10 @@ func TestReopenKeepsData(t *testing.T) {
 	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || !created {
 		t.Fatalf("Bootstrap = %v, %v", created, err)
 	}
-	if err := s.AddSigningKey(ctx, testKey); err != nil {
-		t.Fatalf("AddSigningKey: %v", err)
+	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
+		t.Fatalf("UpdateSigningKeys: %v", err)
 	}
-	if err := s.DeleteClient(ctx, testAdmin.ID); err != nil {
+	if err := s.DeleteClient(ctx, testAdmin.ID, gatehouse.NoAudit); err != nil {
 		t.Fatalf("DeleteClient: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -78,7 +78,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || created {
 		t.Errorf("Bootstrap after reopen = %v, %v; want false, nil", created, err)
 	}
-	if err := s.CreateClient(ctx, testAdmin); !errors.Is(err, gatehouse.ErrConflict) {
+	if err := s.CreateClient(ctx, testAdmin, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 		t.Errorf("re-creating a deleted client after reopen: error = %v, want ErrConflict", err)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -203,7 +203,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 		{"Ping", s.Ping},
 		{"GetClient", func(ctx context.Context) error { _, err := s.GetClient(ctx, "admin"); return err }},
 		{"UpdateClient", func(ctx context.Context) error {
-			_, err := s.UpdateClient(ctx, "admin", func(c gatehouse.Client) (gatehouse.Client, error) { return c, nil })
+			_, err := s.UpdateClient(ctx, "admin", func(c gatehouse.Client) (gatehouse.Client, error) { return c, nil }, gatehouse.NoAudit)
 			return err
 		}},
 		{"RecordAccess", func(ctx context.Context) error {
@@ -241,13 +241,13 @@ func TestDeadlineIsUnavailable(t *testing.T) {
 			close(entered)
 			<-release
 			return c, nil
-		})
+		}, gatehouse.NoAudit)
 		done <- err
 	}()
 	<-entered
 	dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	_, err := s.UpdateClient(dctx, testAdmin.ID, func(c gatehouse.Client) (gatehouse.Client, error) { return c, nil })
+	_, err := s.UpdateClient(dctx, testAdmin.ID, func(c gatehouse.Client) (gatehouse.Client, error) { return c, nil }, gatehouse.NoAudit)
 	close(release)
 	if !errors.Is(err, gatehouse.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("UpdateClient past its deadline: error = %v, want ErrUnavailable from the deadline", err)
@@ -288,7 +288,7 @@ func TestReadsDoNotWaitForWriter(t *testing.T) {
 			<-release
 			c.Generation++
 			return c, nil
-		})
+		}, gatehouse.NoAudit)
 		done <- err
 	}()
 	<-entered
@@ -315,14 +315,14 @@ func TestErrorsDoNotCarrySecrets(t *testing.T) {
 	}
 	dup := testAdmin
 	dup.SecretHash = []byte("SECRET-HASH-MARKER")
-	err := s.CreateClient(ctx, dup)
+	err := s.CreateClient(ctx, dup, gatehouse.NoAudit)
 	if !errors.Is(err, gatehouse.ErrConflict) || strings.Contains(err.Error(), "MARKER") {
 		t.Errorf("CreateClient(duplicate) error = %v; want ErrConflict without the hash", err)
 	}
 	bad := testAdmin
 	bad.ID = "bad-json"
 	bad.Data = json.RawMessage(`{"client_name": SECRET-MARKER`)
-	err = s.CreateClient(ctx, bad)
+	err = s.CreateClient(ctx, bad, gatehouse.NoAudit)
 	if !errors.Is(err, gatehouse.ErrInvalid) || strings.Contains(err.Error(), "MARKER") {
 		t.Errorf("CreateClient(invalid JSON) error = %v; want ErrInvalid without the data", err)
 	}
@@ -331,18 +331,18 @@ func TestErrorsDoNotCarrySecrets(t *testing.T) {
 	nul := testAdmin
 	nul.ID = "nul"
 	nul.CreatedBy = "SECRET-MARKER\x00"
-	err = s.CreateClient(ctx, nul)
+	err = s.CreateClient(ctx, nul, gatehouse.NoAudit)
 	if !errors.Is(err, gatehouse.ErrInvalid) || strings.Contains(err.Error(), "MARKER") {
 		t.Errorf("CreateClient(NUL in text) error = %v; want ErrInvalid without the value", err)
 	}
 	key := testKey
 	key.PrivateKey = []byte("PRIVATE-KEY-MARKER")
-	if err := s.AddSigningKey(ctx, key); err != nil {
+	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(key), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
-	err = s.AddSigningKey(ctx, key)
+	err = s.UpdateSigningKeys(ctx, storetest.AddKeys(key), gatehouse.NoAudit)
 	if !errors.Is(err, gatehouse.ErrConflict) || strings.Contains(err.Error(), "MARKER") {
-		t.Errorf("AddSigningKey(duplicate) error = %v; want ErrConflict without the key", err)
+		t.Errorf("UpdateSigningKeys(duplicate kid) error = %v; want ErrConflict without the key", err)
 	}
 }
 
@@ -362,10 +362,10 @@ func TestUnstorableIDsAreNotFound(t *testing.T) {
 		if _, err := s.GetTenant(ctx, id); !errors.Is(err, gatehouse.ErrNotFound) {
 			t.Errorf("GetTenant(%q) error = %v, want ErrNotFound", id, err)
 		}
-		if err := s.DeleteClient(ctx, id); !errors.Is(err, gatehouse.ErrNotFound) {
+		if err := s.DeleteClient(ctx, id, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrNotFound) {
 			t.Errorf("DeleteClient(%q) error = %v, want ErrNotFound", id, err)
 		}
-		if _, err := s.UpdateClient(ctx, id, func(c gatehouse.Client) (gatehouse.Client, error) { return c, nil }); !errors.Is(err, gatehouse.ErrNotFound) {
+		if _, err := s.UpdateClient(ctx, id, func(c gatehouse.Client) (gatehouse.Client, error) { return c, nil }, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrNotFound) {
 			t.Errorf("UpdateClient(%q) error = %v, want ErrNotFound", id, err)
 		}
 		if err := s.RecordAccess(ctx, []gatehouse.ClientAccess{{ClientID: id, At: time.Now()}}); err != nil {
@@ -376,7 +376,7 @@ func TestUnstorableIDsAreNotFound(t *testing.T) {
 		}
 		c := testAdmin
 		c.ID = id
-		if err := s.CreateClient(ctx, c); !errors.Is(err, gatehouse.ErrInvalid) {
+		if err := s.CreateClient(ctx, c, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrInvalid) {
 			t.Errorf("CreateClient(%q) error = %v, want ErrInvalid", id, err)
 		}
 	}
@@ -389,7 +389,7 @@ func TestSQLCannotReuseDeletedID(t *testing.T) {
 	if _, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteClient(ctx, testAdmin.ID); err != nil {
+	if err := s.DeleteClient(ctx, testAdmin.ID, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.pool.Exec(ctx, `
@@ -465,7 +465,7 @@ func TestHealsAfterDatabaseRestart(t *testing.T) {
 		id := fmt.Sprintf("after-restart-%d", i)
 		cl := testAdmin
 		cl.ID = id
-		if err := s.CreateClient(ctx, cl); err != nil {
+		if err := s.CreateClient(ctx, cl, gatehouse.NoAudit); err != nil {
 			t.Fatalf("CreateClient after the restart: %v", err)
 		}
 		expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeClient, ID: id}, 5*time.Second)
@@ -500,7 +500,7 @@ func TestZeroTimesRoundTrip(t *testing.T) {
 	}
 	key := testKey
 	key.CreatedAt, key.ActiveAt = time.Time{}, time.Time{}
-	if err := s.AddSigningKey(ctx, key); err != nil {
+	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(key), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := s.SigningKeys(ctx)
@@ -517,14 +517,14 @@ func TestPanicInUpdateReleasesTheRow(t *testing.T) {
 	}
 	func() {
 		defer func() { recover() }()
-		s.UpdateClient(ctx, testAdmin.ID, func(c gatehouse.Client) (gatehouse.Client, error) { panic("boom") })
+		s.UpdateClient(ctx, testAdmin.ID, func(c gatehouse.Client) (gatehouse.Client, error) { panic("boom") }, gatehouse.NoAudit)
 	}()
 	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := s.UpdateClient(uctx, testAdmin.ID, func(c gatehouse.Client) (gatehouse.Client, error) {
 		c.Generation++
 		return c, nil
-	}); err != nil {
+	}, gatehouse.NoAudit); err != nil {
 		t.Errorf("UpdateClient after another one panicked: %v", err)
 	}
 }

@@ -52,10 +52,10 @@ func (s *Store) Bootstrap(ctx context.Context, root gatehouse.Tenant, admin gate
 }
 
 // CreateTenant adds a tenant below an existing parent (or a root, when
-// ParentID is empty), and records the audit entry ctx carries. It fails with
+// ParentID is empty), and records audit. It fails with
 // ErrConflict if the ID is taken or the parent does not exist. The insert is
 // one statement; only an audit entry calls for a transaction (see change).
-func (s *Store) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
+func (s *Store) CreateTenant(ctx context.Context, t gatehouse.Tenant, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("create tenant %q", t.ID)
 	if t.ParentID != "" && t.ParentID == t.ID {
 		// PostgreSQL checks a foreign key once the row is in, when a row
@@ -63,7 +63,7 @@ func (s *Store) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
 		// since a tenant that is its own parent would have no root.
 		return fmt.Errorf("postgres: %s: a tenant cannot be its own parent: %w", op, gatehouse.ErrConflict)
 	}
-	return s.change(ctx, op, func(db execer) error {
+	return s.change(ctx, op, audit, func(db execer) error {
 		return wrap(ctx, insertTenant(ctx, db, t), op)
 	})
 }
@@ -140,19 +140,19 @@ func (s *Store) RootTenant(ctx context.Context) (gatehouse.Tenant, error) {
 }
 
 // UpdateTenant reads the tenant with SELECT ... FOR UPDATE, applies fn and
-// writes the result, and the audit entry ctx carries, in one transaction,
+// writes the result, and audit, in one transaction,
 // exactly as UpdateClient does: the row lock makes concurrent updates, in
 // any replica, wait and then read the committed result, and nothing is
 // written when fn fails. The stored ID, ParentID and CreatedAt are kept
 // whatever fn returns: a tenant never moves, which is what lets callers
 // cache its ancestry. The tenants trigger announces the change.
-func (s *Store) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error)) (gatehouse.Tenant, error) {
+func (s *Store) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error), audit gatehouse.AuditEntry) (gatehouse.Tenant, error) {
 	op := fmt.Sprintf("update tenant %q", id)
 	if !storable(id) {
 		return gatehouse.Tenant{}, wrap(ctx, pgx.ErrNoRows, op)
 	}
 	var updated gatehouse.Tenant
-	err := s.audited(ctx, op, func(tx pgx.Tx) error {
+	err := s.audited(ctx, op, audit, func(tx pgx.Tx) error {
 		cur, err := scanTenant(tx.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return wrap(ctx, err, op)
@@ -193,13 +193,6 @@ func (s *Store) ListTenantChildren(ctx context.Context, parentID string) ([]gate
 	return scanTenants(ctx, rows, op)
 }
 
-// maxTenantDepth bounds the walk of TenantAncestry. No write path can make
-// a cycle (the parent must exist first, a tenant cannot name itself, and
-// nothing changes parent_id), but a hand-edited database could, and the
-// walk must end even then. A chain cut short does not end at a root, which
-// callers check.
-const maxTenantDepth = 1000
-
 // TenantAncestry returns the tenant and its ancestors, nearest first, with
 // one recursive query: one statement reads one snapshot, so a concurrent
 // update cannot show half of the chain before it and half after.
@@ -216,7 +209,7 @@ func (s *Store) TenantAncestry(ctx context.Context, id string) ([]gatehouse.Tena
 			FROM tenants t JOIN chain c ON t.id = c.parent_id
 			WHERE c.depth < $2
 		)
-		SELECT `+tenantColumns+` FROM chain ORDER BY depth`, id, maxTenantDepth)
+		SELECT `+tenantColumns+` FROM chain ORDER BY depth`, id, gatehouse.MaxTenantDepth)
 	if err != nil {
 		return nil, wrap(ctx, err, op)
 	}

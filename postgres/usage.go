@@ -12,11 +12,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// usagePurgeBatch bounds how many old counts one AddTokenUsage deletes, so a
-// flush after a long pause (or a large backlog of expired rows) stays short;
-// the next flushes, seconds apart, take the rest.
-const usagePurgeBatch = 1000
-
 type usageKey struct {
 	client string
 	hour   time.Time
@@ -33,7 +28,7 @@ type usageKey struct {
 // its counts with it. Rows are locked in (client, hour) order, so replicas
 // adding overlapping batches cannot deadlock.
 //
-// The purge deletes up to usagePurgeBatch counts of hours more than
+// The purge deletes up to gatehouse.TokenUsagePurgeBatch counts of hours more than
 // gatehouse.TokenUsageRetention older than the newest hour of the batch. It
 // skips rows another transaction holds (SKIP LOCKED): every replica purges,
 // and none needs to wait for another to do it.
@@ -88,7 +83,7 @@ func (s *Store) AddTokenUsage(ctx context.Context, counts []gatehouse.TokenUsage
 				ORDER BY hour
 				LIMIT $2
 				FOR UPDATE SKIP LOCKED)`,
-			newest.Add(-gatehouse.TokenUsageRetention), usagePurgeBatch)
+			newest.Add(-gatehouse.TokenUsageRetention), gatehouse.TokenUsagePurgeBatch)
 		return wrap(ctx, err, op+": purge")
 	})
 }

@@ -24,7 +24,7 @@ func TestTokenUsageRacesDeleteClient(t *testing.T) {
 	for i := range 30 {
 		c := testAdmin
 		c.ID, c.Role = fmt.Sprint("racer-", i), gatehouse.RoleNone
-		if err := s.CreateClient(ctx, c); err != nil {
+		if err := s.CreateClient(ctx, c, gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -35,7 +35,7 @@ func TestTokenUsageRacesDeleteClient(t *testing.T) {
 				{ClientID: c.ID, Hour: hour, Count: 1},
 			})
 		})
-		wg.Go(func() { delErr = s.DeleteClient(ctx, c.ID) })
+		wg.Go(func() { delErr = s.DeleteClient(ctx, c.ID, gatehouse.NoAudit) })
 		wg.Wait()
 		if addErr != nil || delErr != nil {
 			t.Fatalf("round %d: AddTokenUsage: %v; DeleteClient: %v", i, addErr, delErr)
@@ -50,7 +50,7 @@ func TestTokenUsageRacesDeleteClient(t *testing.T) {
 	}
 }
 
-// TestTokenUsagePurgeIsBounded: one flush deletes at most usagePurgeBatch
+// TestTokenUsagePurgeIsBounded: one flush deletes at most gatehouse.TokenUsagePurgeBatch
 // old counts, whatever the backlog, and the next flushes take the rest.
 func TestTokenUsagePurgeIsBounded(t *testing.T) {
 	s := openTest(t, pgtest.NewSchema(t))
@@ -59,7 +59,7 @@ func TestTokenUsagePurgeIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	old := make([]gatehouse.TokenUsage, usagePurgeBatch+200)
+	old := make([]gatehouse.TokenUsage, gatehouse.TokenUsagePurgeBatch+200)
 	for i := range old {
 		old[i] = gatehouse.TokenUsage{ClientID: testAdmin.ID, Hour: start.Add(time.Duration(i) * time.Hour), Count: 1}
 	}
@@ -75,7 +75,7 @@ func TestTokenUsagePurgeIsBounded(t *testing.T) {
 	}
 	// The batch's own newest hour set the cutoff: all but the last two
 	// days of it were past retention, and one batch's worth went.
-	if n, want := count(), len(old)-usagePurgeBatch; n != want {
+	if n, want := count(), len(old)-gatehouse.TokenUsagePurgeBatch; n != want {
 		t.Errorf("after the first flush: %d rows, want %d", n, want)
 	}
 	now := gatehouse.TokenUsage{ClientID: testAdmin.ID, Hour: old[len(old)-1].Hour, Count: 1}

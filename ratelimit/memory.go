@@ -5,6 +5,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
 )
 
 // Memory is a Limiter that keeps its counts in the process: right for a
@@ -32,7 +34,7 @@ type Memory struct {
 	shards []shard
 }
 
-var _ Limiter = (*Memory)(nil)
+var _ gatehouse.Limiter = (*Memory)(nil)
 
 type shard struct {
 	mu      sync.Mutex
@@ -90,7 +92,7 @@ func (m *Memory) locate(key string) (*shard, uint64) {
 	return &m.shards[h%uint64(len(m.shards))], h
 }
 
-// Allowed implements Limiter. It never fails.
+// Allowed implements gatehouse.Limiter. It never fails.
 func (m *Memory) Allowed(_ context.Context, keys ...string) (time.Duration, error) {
 	now := m.now()
 	var longest time.Duration
@@ -101,7 +103,7 @@ func (m *Memory) Allowed(_ context.Context, keys ...string) (time.Duration, erro
 	return longest, nil
 }
 
-// Fail implements Limiter. It never fails.
+// Fail implements gatehouse.Limiter. It never fails.
 func (m *Memory) Fail(_ context.Context, keys ...string) error {
 	now := m.now()
 	start := WindowStart(now, m.window).UnixNano()

@@ -19,21 +19,17 @@
 package ratelimit
 
 import (
-	"context"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
 )
 
-// Limiter counts failures per key. Keys are opaque strings, for example
-// "cid:<client id>|ip:<address>" and "ip:<address>"; implementations must be
-// safe for concurrent use.
-type Limiter interface {
-	// Allowed returns 0 when every key is under its limit, and otherwise the
-	// longest time until all of them are: the caller refuses the request and
-	// sends that as Retry-After.
-	Allowed(ctx context.Context, keys ...string) (retryAfter time.Duration, err error)
-	// Fail counts one failure against each key.
-	Fail(ctx context.Context, keys ...string) error
-}
+// Limiter is the interface of failure limiters, defined in the root
+// package so that backends can provide one without importing this package's
+// implementation.
+//
+// Deprecated: use gatehouse.Limiter.
+type Limiter = gatehouse.Limiter
 
 // Defaults of Config.
 const (

@@ -20,7 +20,7 @@ func TestTenantIsolation(t *testing.T) {
 	_, rootClaims := decodeJWT(t, d.adminToken())
 	now := time.Now().UTC()
 	other := gatehouse.Tenant{ID: uuid.NewString(), ParentID: rootClaims["owner_tuid"].(string), Name: "customer", Kind: "customer", Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
-	if err := d.Store.CreateTenant(ctx, other); err != nil {
+	if err := d.Store.CreateTenant(ctx, other, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	otherAdmin := creds{uuid.NewString(), gatehouse.NewSecret()}
@@ -28,7 +28,7 @@ func TestTenantIsolation(t *testing.T) {
 		ID: otherAdmin.id, TenantID: other.ID, AuthMethod: gatehouse.AuthSecretBasic, Role: gatehouse.RoleTenantAdmin,
 		Status: gatehouse.StatusEnabled, Data: []byte(`{}`), SecretHash: gatehouse.HashSecret(otherAdmin.id, otherAdmin.secret),
 		Generation: 1, CreatedAt: now, CreatedBy: otherAdmin.id, UpdatedAt: now,
-	})
+	}, gatehouse.NoAudit)
 	if err != nil {
 		t.Fatal(err)
 	}

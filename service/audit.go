@@ -36,10 +36,10 @@ func (s *Service) auditEntry(p *Principal, action, target, outcome string) gateh
 	}
 }
 
-// audited returns ctx carrying the entry of a change, which the store
-// records in the change's own transaction.
-func (s *Service) audited(ctx context.Context, p *Principal, action, target string) context.Context {
-	return gatehouse.WithAudit(ctx, s.auditEntry(p, action, target, gatehouse.OutcomeSuccess))
+// audited is the entry of a change of p's, which the store records in the
+// change's own transaction.
+func (s *Service) audited(p *Principal, action, target string) gatehouse.AuditEntry {
+	return s.auditEntry(p, action, target, gatehouse.OutcomeSuccess)
 }
 
 // denied records a refused management action. Failing to record it does
@@ -56,11 +56,11 @@ func (s *Service) ListAudit(ctx context.Context, p *Principal, about, after stri
 	if err := s.authorize(ctx, p, ActionAuditRead, target{tenantID: p.Client.TenantID}); err != nil {
 		return nil, "", err
 	}
-	if limit < 0 || limit > 1000 {
-		return nil, "", invalid("limit must be between 1 and 1000.")
+	if limit < 0 || limit > gatehouse.MaxPageSize {
+		return nil, "", invalid("limit must be between 1 and %d.", gatehouse.MaxPageSize)
 	}
 	if limit == 0 {
-		limit = 100
+		limit = gatehouse.DefaultPageSize
 	}
 	var before int64
 	if after != "" {

@@ -125,7 +125,7 @@ func (s *Service) CreateClient(ctx context.Context, p *Principal, in ClientSpec)
 		CreatedBy:  p.Client.ID,
 		UpdatedAt:  now,
 	}
-	if err := s.store.CreateClient(s.audited(ctx, p, ActionClientCreate, id), c); err != nil {
+	if err := s.store.CreateClient(ctx, c, s.audited(p, ActionClientCreate, id)); err != nil {
 		return gatehouse.Client{}, "", unavailable(err)
 	}
 	return c, secret, nil
@@ -225,11 +225,11 @@ func (s *Service) FindClients(ctx context.Context, p *Principal, q ClientQuery) 
 	if err := s.authorize(ctx, p, ActionClientList, target{id: q.TenantID, tenantID: q.TenantID}); err != nil {
 		return ClientPage{}, err
 	}
-	if q.Limit < 0 || q.Limit > 1000 {
-		return ClientPage{}, invalid("limit must be between 1 and 1000.")
+	if q.Limit < 0 || q.Limit > gatehouse.MaxPageSize {
+		return ClientPage{}, invalid("limit must be between 1 and %d.", gatehouse.MaxPageSize)
 	}
 	if q.Limit == 0 {
-		q.Limit = 100
+		q.Limit = gatehouse.DefaultPageSize
 	}
 	if q.After != "" && !storableID(q.After) {
 		return ClientPage{}, invalid("after must be a cursor from a previous page.")
@@ -318,13 +318,13 @@ func (s *Service) manage(ctx context.Context, p *Principal, id, action string, f
 	if err := s.authorize(ctx, p, action, target{id: id, tenantID: cur.TenantID, clientID: id}); err != nil {
 		return gatehouse.Client{}, err
 	}
-	c, err := s.store.UpdateClient(s.audited(ctx, p, action, id), id, func(c gatehouse.Client) (gatehouse.Client, error) {
+	c, err := s.store.UpdateClient(ctx, id, func(c gatehouse.Client) (gatehouse.Client, error) {
 		c, err := fn(c)
 		if err == nil {
 			c.UpdatedAt = s.now().UTC()
 		}
 		return c, err
-	})
+	}, s.audited(p, action, id))
 	// Dropped whatever the outcome: a failed commit may still have landed.
 	s.clients.Invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
@@ -392,7 +392,7 @@ func (s *Service) DeleteClient(ctx context.Context, p *Principal, id string) err
 	if err := s.authorize(ctx, p, ActionClientDelete, target{id: id, tenantID: cur.TenantID, clientID: id}); err != nil {
 		return err
 	}
-	err = s.store.DeleteClient(s.audited(ctx, p, ActionClientDelete, id), id)
+	err = s.store.DeleteClient(ctx, id, s.audited(p, ActionClientDelete, id))
 	s.clients.Invalidate(id)
 	if errors.Is(err, gatehouse.ErrNotFound) {
 		return errClientNotFound

@@ -51,7 +51,7 @@ func (s *Service) RevokeToken(ctx context.Context, cred ClientCredentials, raw s
 		RevokedAt: s.now().UTC(),
 	}
 	actor := &Principal{Client: caller, RemoteIP: cred.RemoteIP}
-	if err := s.store.RevokeToken(s.audited(ctx, actor, ActionTokenRevoke, rv.TokenID), rv); err != nil {
+	if err := s.store.RevokeToken(ctx, rv, s.audited(actor, ActionTokenRevoke, rv.TokenID)); err != nil {
 		return unavailable(err)
 	}
 	s.revoked.Add(rv.TokenID, rv.ExpiresAt)

@@ -87,8 +87,10 @@ func (s *Service) rotate(ctx context.Context, p *Principal, unlessCreatedAfter t
 		return KeyInfo{}, fmt.Errorf("seal signing key: %w", err)
 	}
 	retirePrevious := next.ActiveAt.Add(s.issuer.TTL + s.verifier.Leeway)
-	actx := s.audited(ctx, p, ActionKeyRotate, next.ID)
-	if err := s.store.RotateSigningKey(actx, next, retirePrevious, unlessCreatedAfter); err != nil {
+	err = s.store.UpdateSigningKeys(ctx, func(current []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+		return rotateKeySet(current, next, retirePrevious, unlessCreatedAfter)
+	}, s.audited(p, ActionKeyRotate, next.ID))
+	if err != nil {
 		return KeyInfo{}, unavailable(err)
 	}
 	s.log.Info("rotated signing keys", "kid", next.ID, "alg", next.Algorithm, "signs_from", next.ActiveAt, "previous_retire_at", retirePrevious)
@@ -96,6 +98,44 @@ func (s *Service) rotate(ctx context.Context, p *Principal, unlessCreatedAfter t
 		return KeyInfo{}, unavailable(err)
 	}
 	return KeyInfo{ID: next.ID, Algorithm: next.Algorithm, CreatedAt: next.CreatedAt, ActiveAt: next.ActiveAt, State: KeyNext}, nil
+}
+
+// rotateKeySet is the rule of a rotation, applied to the key set inside
+// the store's transaction (UpdateSigningKeys), where no other replica can
+// change the set under it. It adds next and retires, at retirePrevious,
+// every key that became active before next does and would otherwise retire
+// later (or never). Keys that become active with next or later (rotated in
+// ahead of time) are next's successors, not its predecessors, and keep
+// their retirement; an earlier RetireAt is kept, so a rotation never holds
+// a key in the key set longer than already planned.
+//
+// If unlessCreatedAfter is not zero and a key was created after it, the
+// rotation is refused with ErrConflict: another replica rotated already.
+// Replicas that find rotation due together all pass the same time, the
+// newest key they saw, so exactly one of them rotates.
+//
+// Times are compared at the stores' precision, microseconds, as the stored
+// keys' are; a zero retirePrevious is refused, since it would retire every
+// earlier key at once (it is long past), rejecting every token they signed.
+func rotateKeySet(current []gatehouse.SigningKey, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) ([]gatehouse.SigningKey, error) {
+	if retirePrevious.IsZero() {
+		return nil, fmt.Errorf("rotate to signing key %q: no retirement time for the previous keys: %w", next.ID, gatehouse.ErrInvalid)
+	}
+	unless := unlessCreatedAfter.Truncate(time.Microsecond)
+	retire := retirePrevious.Truncate(time.Microsecond)
+	activeAt := next.ActiveAt.Truncate(time.Microsecond)
+	out := make([]gatehouse.SigningKey, 0, len(current)+1)
+	for _, k := range current {
+		if !unlessCreatedAfter.IsZero() && k.CreatedAt.After(unless) {
+			return nil, fmt.Errorf("rotate to signing key %q: key %q was created after %s, another rotation came first: %w",
+				next.ID, k.ID, unlessCreatedAfter.UTC().Format(time.RFC3339Nano), gatehouse.ErrConflict)
+		}
+		if k.ID != next.ID && k.ActiveAt.Before(activeAt) && (k.RetireAt.IsZero() || k.RetireAt.After(retire)) {
+			k.RetireAt = retirePrevious
+		}
+		out = append(out, k)
+	}
+	return append(out, next), nil
 }
 
 // rotateIfDue rotates when the newest key is older than the rotation

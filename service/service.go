@@ -23,7 +23,12 @@ import (
 // Config configures a Service. Zero durations and sizes take the defaults
 // named on each field.
 type Config struct {
-	Store         gatehouse.Store
+	Store gatehouse.Store
+	// Changes is the change feed of a store that several processes share
+	// (Backend.Changes): the service drops what it cached whenever another
+	// process changes it. nil for a store this process owns, whose changes
+	// all go through this service.
+	Changes       gatehouse.ChangeFeed
 	DatacenterURL string
 	DatacenterID  string
 	TokenTTL      time.Duration
@@ -47,7 +52,7 @@ type Config struct {
 	// AuthLimiter counts failed client authentications; nil means an
 	// in-memory limiter of 20 failures a minute per key. Replicas sharing a
 	// store should share a limiter too.
-	AuthLimiter ratelimit.Limiter
+	AuthLimiter gatehouse.Limiter
 	// SigningAlgorithm is what new signing keys sign with: RS256 (the
 	// default, the platform's), ES256 or EdDSA. Changing it on a running
 	// data center rotates in a key of the new algorithm at the next start.
@@ -87,7 +92,7 @@ type Service struct {
 	dcURL        string
 	storeTimeout time.Duration
 	syncEvery    time.Duration
-	limiter      ratelimit.Limiter
+	limiter      gatehouse.Limiter
 	dir          *directory
 
 	signingAlg      token.Algorithm
@@ -156,7 +161,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	feed, shared := cfg.Store.(gatehouse.ChangeFeed)
+	shared := cfg.Changes != nil
 	keys := &token.KeyRing{}
 	s := &Service{
 		store:        cfg.Store,
@@ -185,9 +190,7 @@ func New(cfg Config) (*Service, error) {
 	// trusted while its change feed is connected.
 	clients := replica.NewClientCache[tenantState](cfg.ClientCacheSize, !shared)
 	s.clients = clients
-	if shared {
-		s.changeFeed = feed
-	}
+	s.changeFeed = cfg.Changes
 	s.feed = &replica.Listener{
 		Cache:             clients,
 		ReloadRevocations: s.syncRevocations,
@@ -366,13 +369,23 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 		if k.PrivateKey, err = s.sealer.Seal(k.ID, k.PrivateKey); err != nil {
 			return fmt.Errorf("seal signing key: %w", err)
 		}
-		// Another replica may have created the first key at the same
-		// moment; then both keys are stored, every replica loads both, and
-		// all sign with the same one (the ring's choice is deterministic).
-		if err := s.store.AddSigningKey(ctx, k); err != nil && !errors.Is(err, gatehouse.ErrConflict) {
+		// Another replica may be creating the first key at the same
+		// moment: the key set's transaction lets the first one in, and the
+		// others find its key and keep it. No audit entry: nobody acted,
+		// and there may be no tenant yet to log it in.
+		created := false
+		err = s.store.UpdateSigningKeys(ctx, func(current []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+			if created = len(current) == 0; !created {
+				return current, nil
+			}
+			return []gatehouse.SigningKey{k}, nil
+		}, gatehouse.NoAudit)
+		if err != nil {
 			return fmt.Errorf("store signing key: %w", err)
 		}
-		s.log.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
+		if created {
+			s.log.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
+		}
 	}
 	if err := s.reloadKeys(ctx); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/keycrypt"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
+	"github.com/gatehouse-dev/gatehouse/storetest"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -96,7 +97,7 @@ func adminCred() service.ClientCredentials {
 
 func TestClientCacheFollowsTheChangeFeed(t *testing.T) {
 	fs := &feedStore{Store: openStore(t, t.TempDir()), changes: make(chan gatehouse.Change)}
-	svc := startService(t, fs)
+	svc := startServiceWith(t, service.Config{Store: fs, Changes: fs, SyncInterval: time.Hour})
 	ctx := t.Context()
 	if _, err := svc.Bootstrap(ctx, admin); err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ func TestUnknownKidReloadsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Newer than a's key, so b signs with it.
-	if err := storeB.AddSigningKey(t.Context(), k); err != nil {
+	if err := storeB.UpdateSigningKeys(t.Context(), storetest.AddKeys(k), gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	b := startService(t, storeB)

@@ -232,7 +232,7 @@ func (s *Service) CreateTenant(ctx context.Context, p *Principal, in NewTenant) 
 		ID: id, ParentID: in.ParentID, Name: in.Name, Kind: in.Kind,
 		Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := s.store.CreateTenant(s.audited(ctx, p, ActionTenantCreate, id), t); err != nil {
+	if err := s.store.CreateTenant(ctx, t, s.audited(p, ActionTenantCreate, id)); err != nil {
 		return gatehouse.Tenant{}, unavailable(err)
 	}
 	return t, nil
@@ -300,7 +300,7 @@ func (s *Service) UpdateTenant(ctx context.Context, p *Principal, id string, u T
 	if err := s.authorize(ctx, p, action, target{id: id, tenantID: id}); err != nil {
 		return gatehouse.Tenant{}, err
 	}
-	t, err := s.store.UpdateTenant(s.audited(ctx, p, action, id), id, func(t gatehouse.Tenant) (gatehouse.Tenant, error) {
+	t, err := s.store.UpdateTenant(ctx, id, func(t gatehouse.Tenant) (gatehouse.Tenant, error) {
 		if t.Version != *u.Version {
 			return t, gatehouse.Errorf(gatehouse.ErrConflict, gatehouse.CodeConflict,
 				"The tenant has changed since version %d was read; it is at version %d now. Read it again and retry.", *u.Version, t.Version)
@@ -317,7 +317,7 @@ func (s *Service) UpdateTenant(ctx context.Context, p *Principal, id string, u T
 		t.Version++
 		t.UpdatedAt = s.now().UTC()
 		return t, nil
-	})
+	}, s.audited(p, action, id))
 	// Dropped whatever the outcome, as for clients: a failed commit may
 	// still have landed. Every state below the tenant depends on it.
 	s.clients.PurgeTenants()

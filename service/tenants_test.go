@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -31,7 +32,7 @@ func (a *ancestryStore) TenantAncestry(ctx context.Context, id string) ([]gateho
 func TestTenantStateFollowsTheChangeFeed(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	as := &ancestryStore{feedStore: &feedStore{Store: st, changes: make(chan gatehouse.Change)}}
-	svc := startService(t, as)
+	svc := startServiceWith(t, service.Config{Store: as, Changes: as, SyncInterval: time.Hour})
 	ctx := t.Context()
 	if _, err := svc.Bootstrap(ctx, admin); err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func TestTenantStateFollowsTheChangeFeed(t *testing.T) {
 		cur.Enabled = false
 		cur.Generation++
 		return cur, nil
-	}); err != nil {
+	}, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	as.changes <- gatehouse.Change{Kind: gatehouse.ChangeTenant, ID: root.ID}
@@ -85,7 +86,7 @@ func TestTenantStateFollowsTheChangeFeed(t *testing.T) {
 	if _, err := st.UpdateTenant(ctx, root.ID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 		cur.Enabled = true
 		return cur, nil
-	}); err != nil {
+	}, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	as.changes <- gatehouse.Change{Kind: gatehouse.ChangeTenant, ID: root.ID}

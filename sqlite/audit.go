@@ -29,14 +29,14 @@ func insertAudit(ctx context.Context, tx *sql.Tx, e gatehouse.AuditEntry) error 
 	return err
 }
 
-// change runs fn in a write transaction, as write does, and records the
-// audit entry ctx carries, if any, in the same transaction once fn has
+// change runs fn in a write transaction, as write does, and records audit,
+// unless it is gatehouse.NoAudit, in the same transaction once fn has
 // succeeded: the change and its entry commit together or not at all, and a
 // change that fails (fn's error, a conflict, a missing row) records nothing.
-func (s *Store) change(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	e, audited := gatehouse.AuditFrom(ctx)
+func (s *Store) change(ctx context.Context, op string, audit gatehouse.AuditEntry, fn func(tx *sql.Tx) error) error {
+	audited := !audit.IsZero()
 	if audited {
-		if err := checkAudit(e, op); err != nil {
+		if err := checkAudit(audit, op); err != nil {
 			return err
 		}
 	}
@@ -47,13 +47,11 @@ func (s *Store) change(ctx context.Context, op string, fn func(tx *sql.Tx) error
 		if !audited {
 			return nil
 		}
-		return wrap(insertAudit(ctx, tx, e), op+": record audit entry")
+		return wrap(insertAudit(ctx, tx, audit), op+": record audit entry")
 	})
 }
 
-// AppendAudit records e on its own. The entry a context may carry is for
-// changes to record (see change); here e is the entry, so the context's is
-// not recorded as well.
+// AppendAudit records e on its own: an action that changed nothing.
 func (s *Store) AppendAudit(ctx context.Context, e gatehouse.AuditEntry) error {
 	const op = "append audit entry"
 	if err := checkAudit(e, op); err != nil {
@@ -81,9 +79,9 @@ func (s *Store) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]gateh
 	limit := f.Limit
 	switch {
 	case limit <= 0:
-		limit = defaultListLimit
-	case limit > maxListLimit:
-		limit = maxListLimit
+		limit = gatehouse.DefaultPageSize
+	case limit > gatehouse.MaxPageSize:
+		limit = gatehouse.MaxPageSize
 	}
 	before := f.Before
 	if before == 0 {

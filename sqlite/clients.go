@@ -10,13 +10,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// Page sizes of ListClients. The cap bounds the memory and time one request
-// can cost, whatever limit the caller asks for.
-const (
-	defaultListLimit = 100
-	maxListLimit     = 1000
-)
-
 const clientColumns = `id, tenant_id, auth_method, role, status, data, secret_hash, generation,
 	created_at, created_by, updated_at, last_access_at, last_access_from_ip`
 
@@ -72,15 +65,15 @@ func insertClient(ctx context.Context, tx *sql.Tx, c gatehouse.Client) error {
 	return err
 }
 
-// CreateClient stores a new client, and the audit entry ctx carries. It
+// CreateClient stores a new client, and audit. It
 // fails with ErrConflict if the ID is taken, was taken by a client since
 // deleted, or the tenant does not exist.
-func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client) error {
+func (s *Store) CreateClient(ctx context.Context, c gatehouse.Client, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("create client %q", c.ID)
 	if err := validData(c, "create client"); err != nil {
 		return err
 	}
-	return s.change(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		return wrap(insertClient(ctx, tx, c), op)
 	})
 }
@@ -105,9 +98,9 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	limit := f.Limit
 	switch {
 	case limit <= 0:
-		limit = defaultListLimit
-	case limit > maxListLimit:
-		limit = maxListLimit
+		limit = gatehouse.DefaultPageSize
+	case limit > gatehouse.MaxPageSize:
+		limit = gatehouse.MaxPageSize
 	}
 	rows, err := s.r.QueryContext(ctx, `
 		SELECT `+clientColumns+` FROM clients
@@ -132,8 +125,8 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	return out, nil
 }
 
-// UpdateClient reads the client, applies fn and writes the result, and the
-// audit entry ctx carries, all in one IMMEDIATE transaction: no other write
+// UpdateClient reads the client, applies fn and writes the result, and
+// audit, all in one IMMEDIATE transaction: no other write
 // can come between the read and the write, so concurrent read-modify-write
 // cycles cannot lose an update. When fn fails, nothing is written, the audit
 // entry included.
@@ -142,10 +135,10 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 // CreatedAt and CreatedBy are kept whatever fn returns. Nor can it touch the
 // last access, which belongs to RecordAccess. fn runs while the database's
 // write lock is held, so it must be quick and must not write to this store.
-func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error), audit gatehouse.AuditEntry) (gatehouse.Client, error) {
 	op := fmt.Sprintf("update client %q", id)
 	var updated gatehouse.Client
-	err := s.change(ctx, op, func(tx *sql.Tx) error {
+	err := s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		cur, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 		if err != nil {
 			return wrap(err, op)
@@ -180,11 +173,11 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(gatehouse.C
 }
 
 // DeleteClient removes the client and leaves a tombstone, so its ID is never
-// issued again, and records the audit entry ctx carries. It fails with
+// issued again, and records audit. It fails with
 // ErrNotFound if there is no such client.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
+func (s *Store) DeleteClient(ctx context.Context, id string, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("delete client %q", id)
-	return s.change(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
 		if err != nil {
 			return wrap(err, op)

@@ -3,23 +3,26 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 )
+
+const keyColumns = `kid, algorithm, private_key, created_at, active_at, retire_at`
 
 // SigningKeys returns every stored key, oldest first; keys created in the same
 // microsecond are ordered by kid so the order is stable.
 func (s *Store) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error) {
 	const op = "signing keys"
-	rows, err := s.r.QueryContext(ctx, `
-		SELECT kid, algorithm, private_key, created_at, active_at, retire_at
-		FROM signing_keys
-		ORDER BY created_at, kid`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, kid`)
 	if err != nil {
 		return nil, wrap(err, op)
 	}
+	return scanKeys(rows, op)
+}
+
+func scanKeys(rows *sql.Rows, op string) ([]gatehouse.SigningKey, error) {
 	defer rows.Close()
 	var keys []gatehouse.SigningKey
 	for rows.Next() {
@@ -42,70 +45,57 @@ func (s *Store) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error)
 	return keys, nil
 }
 
-// AddSigningKey stores a new key, and the audit entry ctx carries. It fails
-// with ErrConflict if the kid is taken. Errors name the kid only, never the
-// key material.
-func (s *Store) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
-	op := fmt.Sprintf("add signing key %q", k.ID)
-	if len(k.PrivateKey) == 0 {
-		return fmt.Errorf("sqlite: %s: no private key: %w", op, gatehouse.ErrInvalid)
-	}
-	return s.change(ctx, op, func(tx *sql.Tx) error {
-		return wrap(insertKey(ctx, tx, k), op)
-	})
-}
+// errUnchanged rolls back an update whose function changed nothing, so
+// that its audit entry is not recorded either.
+var errUnchanged = errors.New("key set unchanged")
 
-func insertKey(ctx context.Context, tx *sql.Tx, k gatehouse.SigningKey) error {
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO signing_keys (kid, algorithm, private_key, created_at, active_at, retire_at)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		k.ID, k.Algorithm, k.PrivateKey, micros(k.CreatedAt), micros(k.ActiveAt), nullMicros(k.RetireAt))
-	return err
-}
-
-// RotateSigningKey adds next, retires the keys it replaces at
-// retirePrevious, and records the audit entry ctx carries, in one IMMEDIATE
-// transaction. The transaction holds the database's write lock from its
-// first statement, so the check for a key created after unlessCreatedAfter
-// and the insert cannot be split by another writer, in this process or
-// another: of rotations racing on one unlessCreatedAfter, one wins and the
-// others see its key and fail with ErrConflict.
-//
-// A key is replaced if it became active before next does; keys that become
-// active later (rotated in ahead of time) are next's successors, not its
-// predecessors, and keep their retirement. An earlier RetireAt is kept: a
-// rotation never holds a key in the key set longer than already planned.
-func (s *Store) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) error {
-	op := fmt.Sprintf("rotate to signing key %q", next.ID)
-	if len(next.PrivateKey) == 0 {
-		return fmt.Errorf("sqlite: %s: no private key: %w", op, gatehouse.ErrInvalid)
-	}
-	if retirePrevious.IsZero() {
-		// The zero time would retire every earlier key at once (it is long
-		// past), rejecting every token they signed; refuse rather than
-		// guess whether "never" was meant.
-		return fmt.Errorf("sqlite: %s: no retirement time for the previous keys: %w", op, gatehouse.ErrInvalid)
-	}
-	return s.change(ctx, op, func(tx *sql.Tx) error {
-		if !unlessCreatedAfter.IsZero() {
-			var newer bool
-			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE created_at > ?)`,
-				micros(unlessCreatedAfter)).Scan(&newer)
-			if err != nil {
-				return wrap(err, op)
-			}
-			if newer {
-				return fmt.Errorf("sqlite: %s: a key was created after %s, another rotation came first: %w",
-					op, unlessCreatedAfter.UTC().Format(time.RFC3339Nano), gatehouse.ErrConflict)
-			}
-		}
-		if err := insertKey(ctx, tx, next); err != nil {
+// UpdateSigningKeys reads the key set, applies fn and writes what it
+// changed, and audit, in one IMMEDIATE transaction. The transaction holds
+// the database's write lock from its first statement, so no other writer,
+// in this process or another, can change the key set between the read fn
+// sees and the write: of updates racing on one rule, each sees the
+// previous one's keys. Errors name kids only, never key material.
+func (s *Store) UpdateSigningKeys(ctx context.Context, fn func([]gatehouse.SigningKey) ([]gatehouse.SigningKey, error), audit gatehouse.AuditEntry) error {
+	const op = "update signing keys"
+	err := s.change(ctx, op, audit, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, kid`)
+		if err != nil {
 			return wrap(err, op)
 		}
-		_, err := tx.ExecContext(ctx, `
-			UPDATE signing_keys SET retire_at = ?1
-			WHERE kid <> ?2 AND active_at < ?3 AND (retire_at IS NULL OR retire_at > ?1)`,
-			micros(retirePrevious), next.ID, micros(next.ActiveAt))
-		return wrap(err, op)
+		current, err := scanKeys(rows, op)
+		if err != nil {
+			return err
+		}
+		next, err := fn(gatehouse.CloneSigningKeys(current))
+		if err != nil {
+			return err
+		}
+		c, err := gatehouse.DiffSigningKeys(current, next)
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", op, err)
+		}
+		if c.Empty() {
+			return errUnchanged
+		}
+		for _, k := range c.Added {
+			_, err := tx.ExecContext(ctx, `
+				INSERT INTO signing_keys (`+keyColumns+`)
+				VALUES (?, ?, ?, ?, ?, ?)`,
+				k.ID, k.Algorithm, k.PrivateKey, micros(k.CreatedAt), micros(k.ActiveAt), nullMicros(k.RetireAt))
+			if err != nil {
+				return wrap(err, fmt.Sprintf("%s: add %q", op, k.ID))
+			}
+		}
+		for _, k := range c.Retired {
+			_, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retire_at = ? WHERE kid = ?`, nullMicros(k.RetireAt), k.ID)
+			if err != nil {
+				return wrap(err, fmt.Sprintf("%s: retire %q", op, k.ID))
+			}
+		}
+		return nil
 	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	return err
 }

@@ -10,14 +10,14 @@ import (
 )
 
 // RevokeToken records a revocation; a second revocation of the same jti
-// keeps the first record. Either way the audit entry ctx carries is
+// keeps the first record. Either way audit is
 // recorded: the request to revoke was made and honored.
-func (s *Store) RevokeToken(ctx context.Context, r gatehouse.Revocation) error {
+func (s *Store) RevokeToken(ctx context.Context, r gatehouse.Revocation, audit gatehouse.AuditEntry) error {
 	const op = "revoke token"
 	if r.TokenID == "" {
 		return fmt.Errorf("sqlite: %s: no token id: %w", op, gatehouse.ErrInvalid)
 	}
-	return s.change(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO revocations (jti, client_id, expires_at, revoked_at)
 			VALUES (?, ?, ?, ?)

@@ -60,10 +60,10 @@ func TestReopenKeepsData(t *testing.T) {
 	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || !created {
 		t.Fatalf("Bootstrap = %v, %v", created, err)
 	}
-	if err := s.AddSigningKey(ctx, testKey); err != nil {
-		t.Fatalf("AddSigningKey: %v", err)
+	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
+		t.Fatalf("UpdateSigningKeys: %v", err)
 	}
-	if err := s.DeleteClient(ctx, testAdmin.ID); err != nil {
+	if err := s.DeleteClient(ctx, testAdmin.ID, gatehouse.NoAudit); err != nil {
 		t.Fatalf("DeleteClient: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -84,7 +84,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Errorf("Bootstrap after reopen = %v, %v; want false, nil", created, err)
 	}
 	// The tombstone persisted too.
-	if err := s.CreateClient(ctx, testAdmin); !errors.Is(err, gatehouse.ErrConflict) {
+	if err := s.CreateClient(ctx, testAdmin, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 		t.Errorf("re-creating a deleted client after reopen: error = %v, want ErrConflict", err)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -154,7 +154,7 @@ func TestReadsDoNotWaitForWriter(t *testing.T) {
 			<-release
 			c.Generation++
 			return c, nil
-		})
+		}, gatehouse.NoAudit)
 		done <- err
 	}()
 	<-entered
@@ -181,14 +181,14 @@ func TestErrorsDoNotCarrySecrets(t *testing.T) {
 	}
 	dup := testAdmin
 	dup.SecretHash = []byte("SECRET-HASH-MARKER")
-	err := s.CreateClient(ctx, dup)
+	err := s.CreateClient(ctx, dup, gatehouse.NoAudit)
 	if !errors.Is(err, gatehouse.ErrConflict) || strings.Contains(err.Error(), "MARKER") {
 		t.Errorf("CreateClient(duplicate) error = %v; want ErrConflict without the hash", err)
 	}
 	bad := testAdmin
 	bad.ID = "bad-json"
 	bad.Data = json.RawMessage(`{"client_name": SECRET-MARKER`)
-	err = s.CreateClient(ctx, bad)
+	err = s.CreateClient(ctx, bad, gatehouse.NoAudit)
 	if !errors.Is(err, gatehouse.ErrInvalid) || strings.Contains(err.Error(), "MARKER") {
 		t.Errorf("CreateClient(invalid JSON) error = %v; want ErrInvalid without the data", err)
 	}
@@ -267,7 +267,7 @@ func TestCrashHelper(t *testing.T) {
 	c.ID = "written-before-kill"
 	c.Role = gatehouse.RoleNone
 	c.Generation = 42
-	if err := s.CreateClient(ctx, c); err != nil {
+	if err := s.CreateClient(ctx, c, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("acknowledged")

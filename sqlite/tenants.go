@@ -41,9 +41,9 @@ func (s *Store) Bootstrap(ctx context.Context, root gatehouse.Tenant, admin gate
 }
 
 // CreateTenant adds a tenant below an existing parent (or a root, when
-// ParentID is empty), and records the audit entry ctx carries. It fails with
+// ParentID is empty), and records audit. It fails with
 // ErrConflict if the ID is taken or the parent does not exist.
-func (s *Store) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
+func (s *Store) CreateTenant(ctx context.Context, t gatehouse.Tenant, audit gatehouse.AuditEntry) error {
 	op := fmt.Sprintf("create tenant %q", t.ID)
 	if t.ParentID != "" && t.ParentID == t.ID {
 		// SQLite checks a foreign key once the row is in, when a row that
@@ -51,7 +51,7 @@ func (s *Store) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
 		// tenant that is its own parent would have no root.
 		return fmt.Errorf("sqlite: %s: a tenant cannot be its own parent: %w", op, gatehouse.ErrConflict)
 	}
-	return s.change(ctx, op, func(tx *sql.Tx) error {
+	return s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		return wrap(insertTenant(ctx, tx, t), op)
 	})
 }
@@ -123,15 +123,15 @@ func (s *Store) RootTenant(ctx context.Context) (gatehouse.Tenant, error) {
 	return t, nil
 }
 
-// UpdateTenant reads the tenant, applies fn and writes the result, and the
-// audit entry ctx carries, in one IMMEDIATE transaction, exactly as
+// UpdateTenant reads the tenant, applies fn and writes the result, and
+// audit, in one IMMEDIATE transaction, exactly as
 // UpdateClient does: no lost updates, and nothing written when fn fails.
 // The stored ID, ParentID and CreatedAt are kept whatever fn returns: a
 // tenant never moves, which is what lets callers cache its ancestry.
-func (s *Store) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error)) (gatehouse.Tenant, error) {
+func (s *Store) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error), audit gatehouse.AuditEntry) (gatehouse.Tenant, error) {
 	op := fmt.Sprintf("update tenant %q", id)
 	var updated gatehouse.Tenant
-	err := s.change(ctx, op, func(tx *sql.Tx) error {
+	err := s.change(ctx, op, audit, func(tx *sql.Tx) error {
 		cur, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = ?`, id))
 		if err != nil {
 			return wrap(err, op)
@@ -172,13 +172,6 @@ func (s *Store) ListTenantChildren(ctx context.Context, parentID string) ([]gate
 	return scanTenants(rows, op)
 }
 
-// maxTenantDepth bounds the walk of TenantAncestry. No write path can make
-// a cycle (the parent must exist first, a tenant cannot name itself, and
-// nothing changes parent_id), but a hand-edited database could, and the
-// walk must end even then. A chain cut short does not end at a root, which
-// callers check.
-const maxTenantDepth = 1000
-
 // TenantAncestry returns the tenant and its ancestors, nearest first, with
 // one recursive query: one statement reads one snapshot, so a concurrent
 // update cannot show half of the chain before it and half after.
@@ -192,7 +185,7 @@ func (s *Store) TenantAncestry(ctx context.Context, id string) ([]gatehouse.Tena
 			FROM tenants t JOIN chain c ON t.id = c.parent_id
 			WHERE c.depth < ?2
 		)
-		SELECT `+tenantColumns+` FROM chain ORDER BY depth`, id, maxTenantDepth)
+		SELECT `+tenantColumns+` FROM chain ORDER BY depth`, id, gatehouse.MaxTenantDepth)
 	if err != nil {
 		return nil, wrap(err, op)
 	}

@@ -9,17 +9,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// usagePurgeBatch bounds how many old counts one AddTokenUsage deletes, so a
-// flush after a long pause (or a large backlog of expired rows) does not
-// hold the write lock for long; the next flushes, seconds apart, take the
-// rest.
-const usagePurgeBatch = 1000
-
 // AddTokenUsage adds the counts in one IMMEDIATE transaction. Each entry is
 // an upsert that adds to the stored count, and inserts only if the client
 // exists, so entries for unknown or deleted clients are skipped rather than
 // failing the batch on the foreign key. The same transaction purges up to
-// usagePurgeBatch counts of hours more than gatehouse.TokenUsageRetention
+// gatehouse.TokenUsagePurgeBatch counts of hours more than gatehouse.TokenUsageRetention
 // older than the newest hour of the batch.
 func (s *Store) AddTokenUsage(ctx context.Context, counts []gatehouse.TokenUsage) error {
 	const op = "add token usage"
@@ -57,7 +51,7 @@ func (s *Store) AddTokenUsage(ctx context.Context, counts []gatehouse.TokenUsage
 		_, err = tx.ExecContext(ctx, `
 			DELETE FROM token_usage WHERE rowid IN (
 				SELECT rowid FROM token_usage WHERE hour < ? ORDER BY hour LIMIT ?)`,
-			micros(newest.Add(-gatehouse.TokenUsageRetention)), usagePurgeBatch)
+			micros(newest.Add(-gatehouse.TokenUsageRetention)), gatehouse.TokenUsagePurgeBatch)
 		return wrap(err, op+": purge")
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// TestTokenUsagePurgeIsBounded: one flush deletes at most usagePurgeBatch
+// TestTokenUsagePurgeIsBounded: one flush deletes at most gatehouse.TokenUsagePurgeBatch
 // old counts, whatever the backlog, and the next flushes take the rest.
 func TestTokenUsagePurgeIsBounded(t *testing.T) {
 	s := openTemp(t, filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -17,7 +17,7 @@ func TestTokenUsagePurgeIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	old := make([]gatehouse.TokenUsage, usagePurgeBatch+200)
+	old := make([]gatehouse.TokenUsage, gatehouse.TokenUsagePurgeBatch+200)
 	for i := range old {
 		old[i] = gatehouse.TokenUsage{ClientID: testAdmin.ID, Hour: start.Add(time.Duration(i) * time.Hour), Count: 1}
 	}
@@ -33,7 +33,7 @@ func TestTokenUsagePurgeIsBounded(t *testing.T) {
 	}
 	// The batch's own newest hour set the cutoff: all but the last two
 	// days of it were past retention, and one batch's worth went.
-	if n, want := count(), len(old)-usagePurgeBatch; n != want {
+	if n, want := count(), len(old)-gatehouse.TokenUsagePurgeBatch; n != want {
 		t.Errorf("after the first flush: %d rows, want %d", n, want)
 	}
 	now := gatehouse.TokenUsage{ClientID: testAdmin.ID, Hour: old[len(old)-1].Hour, Count: 1}

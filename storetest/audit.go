@@ -30,10 +30,6 @@ func auditEntry(n int, tenantID, action, target string) gatehouse.AuditEntry {
 	}
 }
 
-func withAudit(t *testing.T, e gatehouse.AuditEntry) context.Context {
-	return gatehouse.WithAudit(t.Context(), e)
-}
-
 func mustListAudit(t *testing.T, s gatehouse.Store, f gatehouse.AuditFilter) []gatehouse.AuditEntry {
 	t.Helper()
 	es, err := s.ListAudit(t.Context(), f)
@@ -117,7 +113,7 @@ func childTenant(t *testing.T, s gatehouse.Store, parentID, id string) gatehouse
 	t.Helper()
 	c := gatehouse.Tenant{ID: id, ParentID: parentID, Name: "Tenant " + id, Kind: "customer",
 		Enabled: true, Version: 1, CreatedAt: at(0), UpdatedAt: at(0)}
-	if err := s.CreateTenant(t.Context(), c); err != nil {
+	if err := s.CreateTenant(t.Context(), c, gatehouse.NoAudit); err != nil {
 		t.Fatalf("CreateTenant(%q): %v", id, err)
 	}
 	return c
@@ -139,18 +135,18 @@ var auditTests = []test{
 		revocation := gatehouse.Revocation{TokenID: "jti-1", ClientID: c.ID, ExpiresAt: at(time.Hour), RevokedAt: at(0)}
 		steps := []struct {
 			action, target string
-			change         func(ctx context.Context) error
+			change         func(ctx context.Context, a gatehouse.AuditEntry) error
 			check          func(t *testing.T)
 		}{
 			{"client.create", c.ID,
-				func(ctx context.Context) error { return s.CreateClient(ctx, c) },
+				func(ctx context.Context, a gatehouse.AuditEntry) error { return s.CreateClient(ctx, c, a) },
 				func(t *testing.T) { mustGet(t, s, c.ID) }},
 			{"client.disable", c.ID,
-				func(ctx context.Context) error {
+				func(ctx context.Context, a gatehouse.AuditEntry) error {
 					_, err := s.UpdateClient(ctx, c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
 						cur.Status = gatehouse.StatusDisabled
 						return cur, nil
-					})
+					}, a)
 					return err
 				},
 				func(t *testing.T) {
@@ -159,19 +155,21 @@ var auditTests = []test{
 					}
 				}},
 			{"token.revoke", revocation.TokenID,
-				func(ctx context.Context) error { return s.RevokeToken(ctx, revocation) },
+				func(ctx context.Context, a gatehouse.AuditEntry) error { return s.RevokeToken(ctx, revocation, a) },
 				nil},
 			// Revoking again changes nothing, yet the request was made
 			// and honored: it is in the log too.
 			{"token.revoke", revocation.TokenID,
-				func(ctx context.Context) error { return s.RevokeToken(ctx, revocation) },
+				func(ctx context.Context, a gatehouse.AuditEntry) error { return s.RevokeToken(ctx, revocation, a) },
 				nil},
 			{"key.add", "k-1",
-				func(ctx context.Context) error { return s.AddSigningKey(ctx, testKey("k-1", 0, 0)) },
+				func(ctx context.Context, a gatehouse.AuditEntry) error {
+					return s.UpdateSigningKeys(ctx, AddKeys(testKey("k-1", 0, 0)), a)
+				},
 				nil},
 			{"key.rotate", "k-2",
-				func(ctx context.Context) error {
-					return s.RotateSigningKey(ctx, testKey("k-2", time.Hour, 2*time.Hour), at(50*time.Hour), at(0))
+				func(ctx context.Context, a gatehouse.AuditEntry) error {
+					return s.UpdateSigningKeys(ctx, Rotating(testKey("k-2", time.Hour, 2*time.Hour), at(50*time.Hour), at(0)), a)
 				},
 				func(t *testing.T) {
 					if keys, err := s.SigningKeys(t.Context()); err != nil || len(keys) != 2 {
@@ -179,13 +177,13 @@ var auditTests = []test{
 					}
 				}},
 			{"client.delete", c.ID,
-				func(ctx context.Context) error { return s.DeleteClient(ctx, c.ID) },
+				func(ctx context.Context, a gatehouse.AuditEntry) error { return s.DeleteClient(ctx, c.ID, a) },
 				func(t *testing.T) { wantNotFound(t, s, c.ID) }},
 		}
 		var want []gatehouse.AuditEntry // newest first
 		for i, step := range steps {
 			e := auditEntry(i, root.ID, step.action, step.target)
-			if err := step.change(withAudit(t, e)); err != nil {
+			if err := step.change(t.Context(), e); err != nil {
 				t.Fatalf("step %d, %s: %v", i, step.action, err)
 			}
 			if step.check != nil {
@@ -209,21 +207,21 @@ var auditTests = []test{
 			name   string
 			change func() error
 		}{
-			{"CreateClient", func() error { return s.CreateClient(ctx, c) }},
+			{"CreateClient", func() error { return s.CreateClient(ctx, c, gatehouse.NoAudit) }},
 			{"UpdateClient", func() error {
 				_, err := s.UpdateClient(ctx, c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
 					cur.Generation++
 					return cur, nil
-				})
+				}, gatehouse.NoAudit)
 				return err
 			}},
-			{"RevokeToken", func() error { return s.RevokeToken(ctx, r) }},
-			{"RevokeToken again", func() error { return s.RevokeToken(ctx, r) }},
-			{"AddSigningKey", func() error { return s.AddSigningKey(ctx, testKey("k-1", 0, 0)) }},
-			{"RotateSigningKey", func() error {
-				return s.RotateSigningKey(ctx, testKey("k-2", time.Hour, 2*time.Hour), at(50*time.Hour), time.Time{})
+			{"RevokeToken", func() error { return s.RevokeToken(ctx, r, gatehouse.NoAudit) }},
+			{"RevokeToken again", func() error { return s.RevokeToken(ctx, r, gatehouse.NoAudit) }},
+			{"UpdateSigningKeys/Add", func() error { return s.UpdateSigningKeys(ctx, AddKeys(testKey("k-1", 0, 0)), gatehouse.NoAudit) }},
+			{"UpdateSigningKeys/Rotate", func() error {
+				return s.UpdateSigningKeys(ctx, Rotating(testKey("k-2", time.Hour, 2*time.Hour), at(50*time.Hour), time.Time{}), gatehouse.NoAudit)
 			}},
-			{"DeleteClient", func() error { return s.DeleteClient(ctx, c.ID) }},
+			{"DeleteClient", func() error { return s.DeleteClient(ctx, c.ID, gatehouse.NoAudit) }},
 		}
 		for _, ch := range changes {
 			if err := ch.change(); err != nil {
@@ -248,69 +246,69 @@ var auditTests = []test{
 		mustCreate(t, s, existing)
 		gone := newClient(root.ID, "gone")
 		mustCreate(t, s, gone)
-		if err := s.DeleteClient(ctx, gone.ID); err != nil {
+		if err := s.DeleteClient(ctx, gone.ID, gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		k1 := testKey("k-1", time.Hour, time.Hour)
-		if err := s.AddSigningKey(ctx, k1); err != nil {
+		if err := s.UpdateSigningKeys(ctx, AddKeys(k1), gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		cases := []struct {
 			name    string
-			change  func(ctx context.Context) error
+			change  func(ctx context.Context, a gatehouse.AuditEntry) error
 			wantErr error // nil: any error
 		}{
-			{"CreateClient/TakenID", func(ctx context.Context) error {
+			{"CreateClient/TakenID", func(ctx context.Context, a gatehouse.AuditEntry) error {
 				dup := newClient(root.ID, existing.ID)
 				dup.Generation = 42
-				return s.CreateClient(ctx, dup)
+				return s.CreateClient(ctx, dup, a)
 			}, gatehouse.ErrConflict},
-			{"CreateClient/DeletedID", func(ctx context.Context) error {
-				return s.CreateClient(ctx, newClient(root.ID, gone.ID))
+			{"CreateClient/DeletedID", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.CreateClient(ctx, newClient(root.ID, gone.ID), a)
 			}, gatehouse.ErrConflict},
-			{"CreateClient/UnknownTenant", func(ctx context.Context) error {
-				return s.CreateClient(ctx, newClient("no-such-tenant", "orphan"))
+			{"CreateClient/UnknownTenant", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.CreateClient(ctx, newClient("no-such-tenant", "orphan"), a)
 			}, gatehouse.ErrConflict},
-			{"UpdateClient/UnknownID", func(ctx context.Context) error {
+			{"UpdateClient/UnknownID", func(ctx context.Context, a gatehouse.AuditEntry) error {
 				_, err := s.UpdateClient(ctx, "no-such-client", func(cur gatehouse.Client) (gatehouse.Client, error) {
 					return cur, nil
-				})
+				}, a)
 				return err
 			}, gatehouse.ErrNotFound},
-			{"UpdateClient/FnError", func(ctx context.Context) error {
+			{"UpdateClient/FnError", func(ctx context.Context, a gatehouse.AuditEntry) error {
 				_, err := s.UpdateClient(ctx, existing.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
 					cur.Status = gatehouse.StatusDisabled
 					return cur, fmt.Errorf("refused: %w", errFromFn)
-				})
+				}, a)
 				return err
 			}, errFromFn},
-			{"DeleteClient/UnknownID", func(ctx context.Context) error {
-				return s.DeleteClient(ctx, "no-such-client")
+			{"DeleteClient/UnknownID", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.DeleteClient(ctx, "no-such-client", a)
 			}, gatehouse.ErrNotFound},
-			{"DeleteClient/DeletedID", func(ctx context.Context) error {
-				return s.DeleteClient(ctx, gone.ID)
+			{"DeleteClient/DeletedID", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.DeleteClient(ctx, gone.ID, a)
 			}, gatehouse.ErrNotFound},
-			{"RevokeToken/NoTokenID", func(ctx context.Context) error {
-				return s.RevokeToken(ctx, gatehouse.Revocation{ClientID: existing.ID, ExpiresAt: at(time.Hour)})
+			{"RevokeToken/NoTokenID", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.RevokeToken(ctx, gatehouse.Revocation{ClientID: existing.ID, ExpiresAt: at(time.Hour)}, a)
 			}, gatehouse.ErrInvalid},
-			{"AddSigningKey/TakenKid", func(ctx context.Context) error {
-				return s.AddSigningKey(ctx, testKey(k1.ID, 2*time.Hour, 2*time.Hour))
+			{"UpdateSigningKeys/Add/TakenKid", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.UpdateSigningKeys(ctx, AddKeys(testKey(k1.ID, 2*time.Hour, 2*time.Hour)), a)
 			}, gatehouse.ErrConflict},
-			{"RotateSigningKey/TakenKid", func(ctx context.Context) error {
-				return s.RotateSigningKey(ctx, testKey(k1.ID, 2*time.Hour, 3*time.Hour), at(10*time.Hour), time.Time{})
+			{"UpdateSigningKeys/Rotate/TakenKid", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.UpdateSigningKeys(ctx, Rotating(testKey(k1.ID, 2*time.Hour, 3*time.Hour), at(10*time.Hour), time.Time{}), a)
 			}, gatehouse.ErrConflict},
-			{"RotateSigningKey/RotatedAlready", func(ctx context.Context) error {
-				return s.RotateSigningKey(ctx, testKey("k-2", 2*time.Hour, 3*time.Hour), at(10*time.Hour), at(0))
+			{"UpdateSigningKeys/Rotate/RotatedAlready", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.UpdateSigningKeys(ctx, Rotating(testKey("k-2", 2*time.Hour, 3*time.Hour), at(10*time.Hour), at(0)), a)
 			}, gatehouse.ErrConflict},
-			{"RotateSigningKey/NoPrivateKey", func(ctx context.Context) error {
+			{"UpdateSigningKeys/Rotate/NoPrivateKey", func(ctx context.Context, a gatehouse.AuditEntry) error {
 				k := testKey("k-3", 2*time.Hour, 3*time.Hour)
 				k.PrivateKey = nil
-				return s.RotateSigningKey(ctx, k, at(10*time.Hour), time.Time{})
+				return s.UpdateSigningKeys(ctx, Rotating(k, at(10*time.Hour), time.Time{}), a)
 			}, gatehouse.ErrInvalid},
 		}
 		for i, tc := range cases {
 			e := auditEntry(i, root.ID, "failed", tc.name)
-			err := tc.change(withAudit(t, e))
+			err := tc.change(t.Context(), e)
 			switch {
 			case err == nil:
 				t.Errorf("%s succeeded, want an error", tc.name)
@@ -341,13 +339,13 @@ var auditTests = []test{
 		if err := s.AppendAudit(t.Context(), e); !errors.Is(err, gatehouse.ErrInvalid) {
 			t.Errorf("AppendAudit without a tenant: error = %v, want ErrInvalid", err)
 		}
-		if err := s.CreateClient(withAudit(t, e), newClient(root.ID, "no-tenant")); !errors.Is(err, gatehouse.ErrInvalid) {
+		if err := s.CreateClient(t.Context(), newClient(root.ID, "no-tenant"), e); !errors.Is(err, gatehouse.ErrInvalid) {
 			t.Errorf("CreateClient with an audit entry without a tenant: error = %v, want ErrInvalid", err)
 		}
 		wantNotFound(t, s, "no-tenant")
-		err := s.RotateSigningKey(withAudit(t, e), testKey("k-1", 0, 0), at(time.Hour), time.Time{})
+		err := s.UpdateSigningKeys(t.Context(), Rotating(testKey("k-1", 0, 0), at(time.Hour), time.Time{}), e)
 		if !errors.Is(err, gatehouse.ErrInvalid) {
-			t.Errorf("RotateSigningKey with an audit entry without a tenant: error = %v, want ErrInvalid", err)
+			t.Errorf("UpdateSigningKeys with an audit entry without a tenant: error = %v, want ErrInvalid", err)
 		}
 		if keys, err := s.SigningKeys(t.Context()); err != nil || len(keys) != 0 {
 			t.Errorf("SigningKeys = %d keys, %v; want none", len(keys), err)
@@ -365,9 +363,7 @@ var auditTests = []test{
 		odd := auditEntry(3, root.ID, "client.update", "ünïcødé 客户端 'quoted' \"double\" ; --")
 		odd.SourceIP = "192.0.2.7"
 		for _, e := range []gatehouse.AuditEntry{denied, system, odd} {
-			// A context carrying an entry does not add it: AppendAudit
-			// records the entry it is given, and only that.
-			if err := s.AppendAudit(withAudit(t, auditEntry(9, root.ID, "ctx", "ctx")), e); err != nil {
+			if err := s.AppendAudit(t.Context(), e); err != nil {
 				t.Fatalf("AppendAudit(%s): %v", e.Action, err)
 			}
 		}
@@ -532,7 +528,7 @@ var auditTests = []test{
 	{"ListAudit/DefaultAndMaximumLimit", func(t *testing.T, s gatehouse.Store) {
 		root, _ := bootstrap(t, s)
 		var appended []gatehouse.AuditEntry
-		for i := range MaxListLimit + 5 {
+		for i := range gatehouse.MaxPageSize + 5 {
 			e := auditEntry(i, root.ID, "client.create", fmt.Sprintf("m-%04d", i))
 			mustAppendAudit(t, s, e)
 			appended = append(appended, e)
@@ -548,12 +544,12 @@ var auditTests = []test{
 		for _, tc := range []struct {
 			limit, want int
 		}{
-			{0, DefaultListLimit},
-			{-1, DefaultListLimit},
+			{0, gatehouse.DefaultPageSize},
+			{-1, gatehouse.DefaultPageSize},
 			{1, 1},
-			{MaxListLimit, MaxListLimit},
-			{MaxListLimit + 1, MaxListLimit},
-			{1 << 30, MaxListLimit},
+			{gatehouse.MaxPageSize, gatehouse.MaxPageSize},
+			{gatehouse.MaxPageSize + 1, gatehouse.MaxPageSize},
+			{1 << 30, gatehouse.MaxPageSize},
 		} {
 			got := mustListAudit(t, s, gatehouse.AuditFilter{TenantID: root.ID, Limit: tc.limit})
 			if !slices.Equal(targets(got), targets(all[:tc.want])) {
@@ -567,7 +563,7 @@ var auditTests = []test{
 			t.Fatalf("ListAudit(Limit 3) = %d entries", len(first))
 		}
 		got := mustListAudit(t, s, gatehouse.AuditFilter{TenantID: root.ID, Before: first[2].Seq})
-		if want := all[3 : 3+DefaultListLimit]; !slices.Equal(targets(got), targets(want)) {
+		if want := all[3 : 3+gatehouse.DefaultPageSize]; !slices.Equal(targets(got), targets(want)) {
 			t.Errorf("ListAudit(Before, Limit 0) returned %d entries, want %d starting at %q", len(got), len(want), want[0].Target)
 		}
 	}},
@@ -606,10 +602,10 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 		t.Helper()
 		bootstrap(t, s)
 		mustCreate(t, s, victim)
-		if err := s.RevokeToken(t.Context(), old); err != nil {
+		if err := s.RevokeToken(t.Context(), old, gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.AddSigningKey(t.Context(), k1); err != nil {
+		if err := s.UpdateSigningKeys(t.Context(), AddKeys(k1), gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		breakAudit(t, s)
@@ -628,35 +624,35 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 	}
 	cases := []struct {
 		name   string
-		change func(ctx context.Context, s gatehouse.Store) error
+		change func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error
 		// unchanged fails t unless the change left no trace.
 		unchanged func(t *testing.T, s gatehouse.Store)
 	}{
-		{"CreateClient", func(ctx context.Context, s gatehouse.Store) error {
-			return s.CreateClient(ctx, newClient(rootID, "new"))
+		{"CreateClient", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
+			return s.CreateClient(ctx, newClient(rootID, "new"), a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			wantNotFound(t, s, "new")
 			// Nor was the id used up: a store that keeps ids of deleted
 			// clients from coming back must not count this one.
 			mustCreate(t, s, newClient(rootID, "new"))
 		}},
-		{"UpdateClient", func(ctx context.Context, s gatehouse.Store) error {
+		{"UpdateClient", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
 			_, err := s.UpdateClient(ctx, victim.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
 				cur.Status = gatehouse.StatusDisabled
 				cur.Generation++
 				return cur, nil
-			})
+			}, a)
 			return err
 		}, func(t *testing.T, s gatehouse.Store) {
 			sameClient(t, "victim", mustGet(t, s, victim.ID), victim)
 		}},
-		{"DeleteClient", func(ctx context.Context, s gatehouse.Store) error {
-			return s.DeleteClient(ctx, victim.ID)
+		{"DeleteClient", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
+			return s.DeleteClient(ctx, victim.ID, a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			sameClient(t, "victim", mustGet(t, s, victim.ID), victim)
 		}},
-		{"RevokeToken", func(ctx context.Context, s gatehouse.Store) error {
-			return s.RevokeToken(ctx, gatehouse.Revocation{TokenID: "jti-new", ClientID: victim.ID, ExpiresAt: at(time.Hour), RevokedAt: at(0)})
+		{"RevokeToken", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
+			return s.RevokeToken(ctx, gatehouse.Revocation{TokenID: "jti-new", ClientID: victim.ID, ExpiresAt: at(time.Hour), RevokedAt: at(0)}, a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			if got := revoked(t, s); !slices.Equal(got, []string{old.TokenID}) {
 				t.Errorf("revocations = %q, want only %q", got, old.TokenID)
@@ -664,15 +660,15 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 		}},
 		// A repeated revocation records its entry too, so it must fail
 		// when it cannot.
-		{"RevokeToken/Again", func(ctx context.Context, s gatehouse.Store) error {
-			return s.RevokeToken(ctx, old)
+		{"RevokeToken/Again", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
+			return s.RevokeToken(ctx, old, a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			if got := revoked(t, s); !slices.Equal(got, []string{old.TokenID}) {
 				t.Errorf("revocations = %q, want only %q", got, old.TokenID)
 			}
 		}},
-		{"AddSigningKey", func(ctx context.Context, s gatehouse.Store) error {
-			return s.AddSigningKey(ctx, testKey("k-2", time.Hour, time.Hour))
+		{"UpdateSigningKeys/Add", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
+			return s.UpdateSigningKeys(ctx, AddKeys(testKey("k-2", time.Hour, time.Hour)), a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			keys, err := s.SigningKeys(t.Context())
 			if err != nil || len(keys) != 1 {
@@ -680,8 +676,8 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 			}
 			sameKey(t, "k-1", keys[0], k1)
 		}},
-		{"RotateSigningKey", func(ctx context.Context, s gatehouse.Store) error {
-			return s.RotateSigningKey(ctx, testKey("k-2", time.Hour, 2*time.Hour), at(10*time.Hour), at(0))
+		{"UpdateSigningKeys/Rotate", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
+			return s.UpdateSigningKeys(ctx, Rotating(testKey("k-2", time.Hour, 2*time.Hour), at(10*time.Hour), at(0)), a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			keys, err := s.SigningKeys(t.Context())
 			if err != nil || len(keys) != 1 {
@@ -689,21 +685,21 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 			}
 			sameKey(t, "k-1, which the failed rotation must not have retired", keys[0], k1)
 		}},
-		{"CreateTenant", func(ctx context.Context, s gatehouse.Store) error {
+		{"CreateTenant", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
 			return s.CreateTenant(ctx, gatehouse.Tenant{ID: "new-tenant", ParentID: rootID, Name: "New", Kind: "customer",
-				Enabled: true, Version: 1, CreatedAt: at(0), UpdatedAt: at(0)})
+				Enabled: true, Version: 1, CreatedAt: at(0), UpdatedAt: at(0)}, a)
 		}, func(t *testing.T, s gatehouse.Store) {
 			if _, err := s.GetTenant(t.Context(), "new-tenant"); !errors.Is(err, gatehouse.ErrNotFound) {
 				t.Errorf("GetTenant(new-tenant) error = %v, want ErrNotFound", err)
 			}
 		}},
-		{"UpdateTenant", func(ctx context.Context, s gatehouse.Store) error {
+		{"UpdateTenant", func(ctx context.Context, a gatehouse.AuditEntry, s gatehouse.Store) error {
 			_, err := s.UpdateTenant(ctx, rootID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 				cur.Enabled = false
 				cur.Generation++
 				cur.Version++
 				return cur, nil
-			})
+			}, a)
 			return err
 		}, func(t *testing.T, s gatehouse.Store) {
 			got, err := s.GetTenant(t.Context(), rootID)
@@ -718,7 +714,7 @@ func RunAuditAtomicity(t *testing.T, newStore func(t *testing.T) gatehouse.Store
 			s := newStore(t)
 			setup(t, s)
 			e := auditEntry(0, rootID, "change", tc.name)
-			if err := tc.change(withAudit(t, e), s); err == nil {
+			if err := tc.change(t.Context(), e, s); err == nil {
 				t.Errorf("%s succeeded although its audit entry could not be stored", tc.name)
 			}
 			tc.unchanged(t, s)

@@ -106,10 +106,10 @@ var createTests = []test{
 		again := newClient(root.ID, "dup")
 		again.Status = gatehouse.StatusDisabled
 		again.Generation = 42
-		if err := s.CreateClient(t.Context(), again); !errors.Is(err, gatehouse.ErrConflict) {
+		if err := s.CreateClient(t.Context(), again, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 			t.Errorf("CreateClient(existing id): error = %v, want ErrConflict", err)
 		}
-		if err := s.CreateClient(t.Context(), newClient(root.ID, admin.ID)); !errors.Is(err, gatehouse.ErrConflict) {
+		if err := s.CreateClient(t.Context(), newClient(root.ID, admin.ID), gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 			t.Errorf("CreateClient(bootstrapped admin's id): error = %v, want ErrConflict", err)
 		}
 		sameClient(t, "after the duplicate", mustGet(t, s, c.ID), c)
@@ -119,7 +119,7 @@ var createTests = []test{
 	{"CreateClient/UnknownTenantFails", func(t *testing.T, s gatehouse.Store) {
 		bootstrap(t, s)
 		c := newClient("no-such-tenant", "orphan")
-		if err := s.CreateClient(t.Context(), c); err == nil {
+		if err := s.CreateClient(t.Context(), c, gatehouse.NoAudit); err == nil {
 			t.Error("CreateClient in a tenant that does not exist succeeded")
 		}
 		wantNotFound(t, s, c.ID)
@@ -139,7 +139,7 @@ var createTests = []test{
 			want = append(want, id)
 			wg.Go(func() {
 				<-start
-				errs[i] = s.CreateClient(t.Context(), newClient(root.ID, id))
+				errs[i] = s.CreateClient(t.Context(), newClient(root.ID, id), gatehouse.NoAudit)
 			})
 		}
 		finishes(t, 30*time.Second, "concurrent CreateClient calls", func() {
@@ -170,7 +170,7 @@ var createTests = []test{
 				<-start
 				c := newClient(root.ID, "contested")
 				c.Generation = int64(i)
-				errs[i] = s.CreateClient(t.Context(), c)
+				errs[i] = s.CreateClient(t.Context(), c, gatehouse.NoAudit)
 			})
 		}
 		finishes(t, 30*time.Second, "concurrent CreateClient calls", func() {

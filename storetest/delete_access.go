@@ -17,7 +17,7 @@ var deleteTests = []test{
 		gone, kept := newClient(root.ID, "gone"), newClient(root.ID, "kept")
 		mustCreate(t, s, gone)
 		mustCreate(t, s, kept)
-		if err := s.DeleteClient(t.Context(), gone.ID); err != nil {
+		if err := s.DeleteClient(t.Context(), gone.ID, gatehouse.NoAudit); err != nil {
 			t.Fatalf("DeleteClient: %v", err)
 		}
 		wantNotFound(t, s, gone.ID)
@@ -29,15 +29,15 @@ var deleteTests = []test{
 
 	{"DeleteClient/UnknownIsNotFound", func(t *testing.T, s gatehouse.Store) {
 		root, _ := bootstrap(t, s)
-		if err := s.DeleteClient(t.Context(), "nobody"); !errors.Is(err, gatehouse.ErrNotFound) {
+		if err := s.DeleteClient(t.Context(), "nobody", gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrNotFound) {
 			t.Errorf("DeleteClient(unknown) error = %v, want ErrNotFound", err)
 		}
 		c := newClient(root.ID, "twice")
 		mustCreate(t, s, c)
-		if err := s.DeleteClient(t.Context(), c.ID); err != nil {
+		if err := s.DeleteClient(t.Context(), c.ID, gatehouse.NoAudit); err != nil {
 			t.Fatalf("DeleteClient: %v", err)
 		}
-		if err := s.DeleteClient(t.Context(), c.ID); !errors.Is(err, gatehouse.ErrNotFound) {
+		if err := s.DeleteClient(t.Context(), c.ID, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrNotFound) {
 			t.Errorf("second DeleteClient error = %v, want ErrNotFound", err)
 		}
 	}},
@@ -46,12 +46,12 @@ var deleteTests = []test{
 		root, _ := bootstrap(t, s)
 		c := newClient(root.ID, "once")
 		mustCreate(t, s, c)
-		if err := s.DeleteClient(t.Context(), c.ID); err != nil {
+		if err := s.DeleteClient(t.Context(), c.ID, gatehouse.NoAudit); err != nil {
 			t.Fatalf("DeleteClient: %v", err)
 		}
 		again := newClient(root.ID, c.ID)
 		again.CreatedBy = "someone else"
-		if err := s.CreateClient(t.Context(), again); !errors.Is(err, gatehouse.ErrConflict) {
+		if err := s.CreateClient(t.Context(), again, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 			t.Errorf("CreateClient(deleted id) error = %v, want ErrConflict", err)
 		}
 		wantNotFound(t, s, c.ID)
@@ -64,10 +64,10 @@ var deleteTests = []test{
 		root, _ := bootstrap(t, s)
 		c := newClient(root.ID, "late")
 		mustCreate(t, s, c)
-		if err := s.DeleteClient(t.Context(), c.ID); err != nil {
+		if err := s.DeleteClient(t.Context(), c.ID, gatehouse.NoAudit); err != nil {
 			t.Fatalf("DeleteClient: %v", err)
 		}
-		_, err := s.UpdateClient(t.Context(), c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) { return cur, nil })
+		_, err := s.UpdateClient(t.Context(), c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) { return cur, nil }, gatehouse.NoAudit)
 		if !errors.Is(err, gatehouse.ErrNotFound) {
 			t.Errorf("UpdateClient(deleted) error = %v, want ErrNotFound", err)
 		}
@@ -144,7 +144,7 @@ var accessTests = []test{
 		wantNotFound(t, s, "ghost-2")
 
 		// Deleted clients are unknown too.
-		if err := s.DeleteClient(t.Context(), b.ID); err != nil {
+		if err := s.DeleteClient(t.Context(), b.ID, gatehouse.NoAudit); err != nil {
 			t.Fatalf("DeleteClient: %v", err)
 		}
 		if err := s.RecordAccess(t.Context(), []gatehouse.ClientAccess{{ClientID: b.ID, At: at(time.Hour), FromIP: "10.0.1.9"}}); err != nil {
@@ -174,7 +174,7 @@ var accessTests = []test{
 				_, errs[i] = s.UpdateClient(t.Context(), c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
 					cur.Generation++
 					return cur, nil
-				})
+				}, gatehouse.NoAudit)
 			})
 			wg.Go(func() {
 				<-start

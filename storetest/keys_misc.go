@@ -41,8 +41,8 @@ var keyTests = []test{
 		oldest := gatehouse.SigningKey{ID: "k-z", Algorithm: "RS256", PrivateKey: keyBytes("z"),
 			CreatedAt: at(30 * time.Minute).In(pdt), ActiveAt: at(31 * time.Minute), RetireAt: at(time.Hour)}
 		for _, k := range []gatehouse.SigningKey{newest2, newest1, middle, oldest} {
-			if err := s.AddSigningKey(t.Context(), k); err != nil {
-				t.Fatalf("AddSigningKey(%q): %v", k.ID, err)
+			if err := s.UpdateSigningKeys(t.Context(), AddKeys(k), gatehouse.NoAudit); err != nil {
+				t.Fatalf("UpdateSigningKeys/Add(%q): %v", k.ID, err)
 			}
 		}
 		got, err := s.SigningKeys(t.Context())
@@ -61,18 +61,18 @@ var keyTests = []test{
 		}
 	}},
 
-	{"AddSigningKey/DuplicateKidConflicts", func(t *testing.T, s gatehouse.Store) {
+	{"UpdateSigningKeys/Add/DuplicateKidConflicts", func(t *testing.T, s gatehouse.Store) {
 		k := gatehouse.SigningKey{ID: "kid-1", Algorithm: "RS256", PrivateKey: keyBytes("first"),
 			CreatedAt: at(0), ActiveAt: at(0)}
-		if err := s.AddSigningKey(t.Context(), k); err != nil {
-			t.Fatalf("AddSigningKey: %v", err)
+		if err := s.UpdateSigningKeys(t.Context(), AddKeys(k), gatehouse.NoAudit); err != nil {
+			t.Fatalf("UpdateSigningKeys: %v", err)
 		}
 		dup := k
 		dup.PrivateKey = keyBytes("second")
 		dup.CreatedAt = at(time.Hour)
-		err := s.AddSigningKey(t.Context(), dup)
+		err := s.UpdateSigningKeys(t.Context(), AddKeys(dup), gatehouse.NoAudit)
 		if !errors.Is(err, gatehouse.ErrConflict) {
-			t.Errorf("AddSigningKey(duplicate kid) error = %v, want ErrConflict", err)
+			t.Errorf("UpdateSigningKeys/Add(duplicate kid) error = %v, want ErrConflict", err)
 		}
 		if err != nil {
 			msg := err.Error()
@@ -124,21 +124,23 @@ var miscTests = []test{
 				_, err := s.ListClients(ctx, gatehouse.ClientFilter{TenantID: root.ID})
 				return err
 			}},
-			{"CreateClient", func(ctx context.Context) error { return s.CreateClient(ctx, newClient(root.ID, "never")) }},
+			{"CreateClient", func(ctx context.Context) error {
+				return s.CreateClient(ctx, newClient(root.ID, "never"), gatehouse.NoAudit)
+			}},
 			{"UpdateClient", func(ctx context.Context) error {
 				_, err := s.UpdateClient(ctx, victim.ID, func(c gatehouse.Client) (gatehouse.Client, error) {
 					c.Generation += 100
 					return c, nil
-				})
+				}, gatehouse.NoAudit)
 				return err
 			}},
-			{"DeleteClient", func(ctx context.Context) error { return s.DeleteClient(ctx, victim.ID) }},
+			{"DeleteClient", func(ctx context.Context) error { return s.DeleteClient(ctx, victim.ID, gatehouse.NoAudit) }},
 			{"RecordAccess", func(ctx context.Context) error {
 				return s.RecordAccess(ctx, []gatehouse.ClientAccess{{ClientID: victim.ID, At: at(time.Hour), FromIP: "192.0.2.1"}})
 			}},
 			{"SigningKeys", func(ctx context.Context) error { _, err := s.SigningKeys(ctx); return err }},
-			{"AddSigningKey", func(ctx context.Context) error {
-				return s.AddSigningKey(ctx, gatehouse.SigningKey{ID: "never", Algorithm: "RS256", PrivateKey: keyBytes("x"), CreatedAt: at(0), ActiveAt: at(0)})
+			{"UpdateSigningKeys/Add", func(ctx context.Context) error {
+				return s.UpdateSigningKeys(ctx, AddKeys(gatehouse.SigningKey{ID: "never", Algorithm: "RS256", PrivateKey: keyBytes("x"), CreatedAt: at(0), ActiveAt: at(0)}), gatehouse.NoAudit)
 			}},
 			{"Ping", func(ctx context.Context) error { return s.Ping(ctx) }},
 		}
@@ -151,7 +153,7 @@ var miscTests = []test{
 		wantNotFound(t, s, "never")
 		sameClient(t, "client after canceled update, delete and access", mustGet(t, s, victim.ID), victim)
 		if keys, err := s.SigningKeys(t.Context()); err != nil || len(keys) != 0 {
-			t.Errorf("SigningKeys after canceled AddSigningKey = %d keys, %v; want none", len(keys), err)
+			t.Errorf("SigningKeys after canceled UpdateSigningKeys = %d keys, %v; want none", len(keys), err)
 		}
 	}},
 
@@ -173,7 +175,7 @@ var miscTests = []test{
 				<-release
 				cur.Generation++
 				return cur, nil
-			})
+			}, gatehouse.NoAudit)
 			holderErr <- err
 		}()
 		select {
@@ -189,7 +191,7 @@ var miscTests = []test{
 			_, err := s.UpdateClient(ctx, c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
 				cur.Generation += 100
 				return cur, nil
-			})
+			}, gatehouse.NoAudit)
 			waited <- err
 		}()
 		select {

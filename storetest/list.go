@@ -59,7 +59,7 @@ var listTests = []test{
 			ID: "other", ParentID: root.ID, Name: "Other", Kind: "customer",
 			Enabled: true, Version: 1, CreatedAt: at(0), UpdatedAt: at(0),
 		}
-		if err := s.CreateTenant(t.Context(), other); err != nil {
+		if err := s.CreateTenant(t.Context(), other, gatehouse.NoAudit); err != nil {
 			t.Fatalf("CreateTenant: %v", err)
 		}
 		// Interleaved IDs, so a store that pages across tenants and filters
@@ -143,7 +143,7 @@ var listTests = []test{
 	{"ListClients/DefaultAndMaximumLimit", func(t *testing.T, s gatehouse.Store) {
 		root, admin := bootstrap(t, s)
 		all := []string{admin.ID}
-		for i := range MaxListLimit + 5 {
+		for i := range gatehouse.MaxPageSize + 5 {
 			id := fmt.Sprintf("m-%04d", i)
 			mustCreate(t, s, newClient(root.ID, id))
 			all = append(all, id)
@@ -152,11 +152,11 @@ var listTests = []test{
 		for _, tc := range []struct {
 			limit, want int
 		}{
-			{0, DefaultListLimit},
+			{0, gatehouse.DefaultPageSize},
 			{1, 1},
-			{MaxListLimit, MaxListLimit},
-			{MaxListLimit + 1, MaxListLimit},
-			{1 << 30, MaxListLimit},
+			{gatehouse.MaxPageSize, gatehouse.MaxPageSize},
+			{gatehouse.MaxPageSize + 1, gatehouse.MaxPageSize},
+			{1 << 30, gatehouse.MaxPageSize},
 		} {
 			got := ids(mustList(t, s, gatehouse.ClientFilter{TenantID: root.ID, Limit: tc.limit}))
 			if !slices.Equal(got, all[:tc.want]) {
@@ -165,8 +165,8 @@ var listTests = []test{
 			}
 		}
 		// The default applies after a cursor as well.
-		got := ids(mustList(t, s, gatehouse.ClientFilter{TenantID: root.ID, After: all[len(all)-DefaultListLimit-3]}))
-		if want := all[len(all)-DefaultListLimit-2 : len(all)-2]; !slices.Equal(got, want) {
+		got := ids(mustList(t, s, gatehouse.ClientFilter{TenantID: root.ID, After: all[len(all)-gatehouse.DefaultPageSize-3]}))
+		if want := all[len(all)-gatehouse.DefaultPageSize-2 : len(all)-2]; !slices.Equal(got, want) {
 			t.Errorf("ListClients(After, Limit 0) returned %d clients, want %d starting at %q", len(got), len(want), want[0])
 		}
 	}},

@@ -14,7 +14,7 @@ var revocationTests = []test{
 		early := gatehouse.Revocation{TokenID: "jti-early", ClientID: "c1", ExpiresAt: at(time.Hour), RevokedAt: at(0)}
 		late := gatehouse.Revocation{TokenID: "jti-late", ClientID: "c2", ExpiresAt: at(3 * time.Hour), RevokedAt: at(time.Minute)}
 		for _, r := range []gatehouse.Revocation{late, early} {
-			if err := s.RevokeToken(ctx, r); err != nil {
+			if err := s.RevokeToken(ctx, r, gatehouse.NoAudit); err != nil {
 				t.Fatalf("RevokeToken(%s): %v", r.TokenID, err)
 			}
 		}
@@ -40,7 +40,7 @@ var revocationTests = []test{
 		for i := 0; i < 3; i++ {
 			again := r
 			again.RevokedAt = at(time.Duration(i) * time.Minute)
-			if err := s.RevokeToken(ctx, again); err != nil {
+			if err := s.RevokeToken(ctx, again, gatehouse.NoAudit); err != nil {
 				t.Fatalf("RevokeToken #%d: %v", i, err)
 			}
 		}
@@ -54,7 +54,7 @@ var revocationTests = []test{
 		ctx := t.Context()
 		for i, exp := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour} {
 			r := gatehouse.Revocation{TokenID: string(rune('a' + i)), ClientID: "c", ExpiresAt: at(exp), RevokedAt: at(0)}
-			if err := s.RevokeToken(ctx, r); err != nil {
+			if err := s.RevokeToken(ctx, r, gatehouse.NoAudit); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -69,7 +69,7 @@ var revocationTests = []test{
 	}},
 
 	{"Revocations/EmptyTokenID", func(t *testing.T, s gatehouse.Store) {
-		err := s.RevokeToken(t.Context(), gatehouse.Revocation{ExpiresAt: at(time.Hour)})
+		err := s.RevokeToken(t.Context(), gatehouse.Revocation{ExpiresAt: at(time.Hour)}, gatehouse.NoAudit)
 		if !errors.Is(err, gatehouse.ErrInvalid) {
 			t.Errorf("RevokeToken without a jti: %v, want ErrInvalid", err)
 		}

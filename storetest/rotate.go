@@ -24,12 +24,40 @@ func mustKeys(t *testing.T, s gatehouse.Store) map[string]gatehouse.SigningKey {
 	return m
 }
 
+// KeyUpdate is the function UpdateSigningKeys applies to the key set.
+type KeyUpdate = func([]gatehouse.SigningKey) ([]gatehouse.SigningKey, error)
+
+// AddKeys is a key-set update that adds keys, for tests that need keys in a
+// store.
+func AddKeys(keys ...gatehouse.SigningKey) KeyUpdate {
+	return func(current []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+		return append(current, keys...), nil
+	}
+}
+
+// Rotating is a simple rotation, for tests of the store (the service has the
+// real rule): unless a key was created after unlessCreatedAfter (when it is
+// not zero), which it refuses with ErrConflict, it adds next and sets
+// RetireAt to retire on every other key that would retire later or never.
+// It both adds and changes keys, so a test sees that neither happens alone.
+func Rotating(next gatehouse.SigningKey, retire, unlessCreatedAfter time.Time) KeyUpdate {
+	return func(current []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+		for i, k := range current {
+			if !unlessCreatedAfter.IsZero() && k.CreatedAt.After(unlessCreatedAfter) {
+				return nil, fmt.Errorf("key %q was created after %s: %w", k.ID, unlessCreatedAfter, gatehouse.ErrConflict)
+			}
+			if k.ID != next.ID && (k.RetireAt.IsZero() || k.RetireAt.After(retire)) {
+				current[i].RetireAt = retire
+			}
+		}
+		return append(current, next), nil
+	}
+}
+
 func mustAddKeys(t *testing.T, s gatehouse.Store, keys ...gatehouse.SigningKey) {
 	t.Helper()
-	for _, k := range keys {
-		if err := s.AddSigningKey(t.Context(), k); err != nil {
-			t.Fatalf("AddSigningKey(%q): %v", k.ID, err)
-		}
+	if err := s.UpdateSigningKeys(t.Context(), AddKeys(keys...), gatehouse.NoAudit); err != nil {
+		t.Fatalf("UpdateSigningKeys(add %d keys): %v", len(keys), err)
 	}
 }
 
@@ -55,113 +83,156 @@ func retiring(k gatehouse.SigningKey, at time.Time) gatehouse.SigningKey {
 	return k
 }
 
-var rotateTests = []test{
-	{"RotateSigningKey/RetiresExactlyTheKeysActiveBeforeNext", func(t *testing.T, s gatehouse.Store) {
-		retire := at(50 * time.Hour)
-		never := testKey("never-retiring", 0, time.Hour) // RetireAt zero: never
-		later := testKey("retiring-later", 0, 2*time.Hour)
-		later.RetireAt = at(100 * time.Hour)
-		earlier := testKey("retiring-earlier", 0, 0)
-		earlier.RetireAt = at(10 * time.Hour)
-		same := testKey("retiring-then", 0, 3*time.Hour)
-		same.RetireAt = retire
-		// Active just before next: a predecessor, by a microsecond.
-		justBefore := testKey("active-just-before", 0, 20*time.Hour-time.Microsecond)
-		// Active with next or after it: not a predecessor, whatever its
-		// creation time.
-		together := testKey("active-with-next", 0, 20*time.Hour)
-		successor := testKey("active-after-next", 30*time.Hour, 30*time.Hour)
-		successor.RetireAt = at(200 * time.Hour)
-		mustAddKeys(t, s, never, later, earlier, same, justBefore, together, successor)
+var errFromKeyFn = errors.New("the key-set function refused")
 
-		next := testKey("next", 5*time.Hour, 20*time.Hour) // RetireAt zero, and stays so
-		if err := s.RotateSigningKey(t.Context(), next, retire, time.Time{}); err != nil {
-			t.Fatalf("RotateSigningKey: %v", err)
+var rotateTests = []test{
+	{"UpdateSigningKeys/StoresAddedKeysAndRetirements", func(t *testing.T, s gatehouse.Store) {
+		k1 := testKey("k-1", 0, 0)                 // never retiring: gets a retirement
+		k2 := testKey("k-2", time.Hour, time.Hour) // retiring: moved earlier
+		k2.RetireAt = at(100 * time.Hour)
+		k3 := testKey("k-3", 2*time.Hour, 2*time.Hour) // retiring: retirement cleared
+		k3.RetireAt = at(200 * time.Hour)
+		k4 := testKey("k-4", 3*time.Hour, 3*time.Hour) // untouched
+		k4.RetireAt = at(300 * time.Hour)
+		mustAddKeys(t, s, k1, k2, k3, k4)
+
+		next := testKey("next", 5*time.Hour, 20*time.Hour)
+		next.RetireAt = at(1000 * time.Hour) // stored as given
+		var seen []gatehouse.SigningKey
+		err := s.UpdateSigningKeys(t.Context(), func(cur []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+			seen = gatehouse.CloneSigningKeys(cur)
+			cur[0].RetireAt = at(50 * time.Hour)
+			cur[1].RetireAt = at(40 * time.Hour)
+			cur[2].RetireAt = time.Time{}
+			return append(cur, next), nil
+		}, gatehouse.NoAudit)
+		if err != nil {
+			t.Fatalf("UpdateSigningKeys: %v", err)
 		}
-		sameKeys(t, "after the rotation", s,
-			retiring(never, retire),      // never → retire
-			retiring(later, retire),      // later → retire
-			earlier,                      // earlier: kept
-			same,                         // equal: kept
-			retiring(justBefore, retire), // NULL → retire
-			together,                     // not active before next
-			successor,                    // active after next
-			next,                         // next itself, stored as given
+		// fn saw the stored set, oldest first.
+		if len(seen) != 4 {
+			t.Fatalf("fn was given %d keys, want 4", len(seen))
+		}
+		for i, want := range []gatehouse.SigningKey{k1, k2, k3, k4} {
+			sameKey(t, fmt.Sprintf("key %d given to fn", i), seen[i], want)
+		}
+		sameKeys(t, "after the update", s,
+			retiring(k1, at(50*time.Hour)),
+			retiring(k2, at(40*time.Hour)),
+			retiring(k3, time.Time{}),
+			k4,
+			next,
 		)
 	}},
 
-	{"RotateSigningKey/FirstKey", func(t *testing.T, s gatehouse.Store) {
-		next := testKey("first", 0, time.Hour)
-		next.RetireAt = at(1000 * time.Hour) // stored as given
-		if err := s.RotateSigningKey(t.Context(), next, at(10*time.Hour), at(-time.Hour)); err != nil {
-			t.Fatalf("RotateSigningKey on an empty store: %v", err)
+	{"UpdateSigningKeys/FirstKey", func(t *testing.T, s gatehouse.Store) {
+		given := -1
+		first := testKey("first", 0, time.Hour)
+		err := s.UpdateSigningKeys(t.Context(), func(cur []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+			given = len(cur)
+			return append(cur, first), nil
+		}, gatehouse.NoAudit)
+		if err != nil {
+			t.Fatalf("UpdateSigningKeys on an empty store: %v", err)
 		}
-		sameKeys(t, "after the first rotation", s, next)
+		if given != 0 {
+			t.Errorf("fn was given %d keys on an empty store", given)
+		}
+		sameKeys(t, "after the first update", s, first)
 	}},
 
-	{"RotateSigningKey/UnlessCreatedAfter", func(t *testing.T, s gatehouse.Store) {
-		ctx := t.Context()
-		k1 := testKey("k-1", time.Hour, time.Hour)
+	{"UpdateSigningKeys/FnErrorChangesNothing", func(t *testing.T, s gatehouse.Store) {
+		root, _ := bootstrap(t, s)
+		k1 := testKey("k-1", 0, 0)
 		mustAddKeys(t, s, k1)
-
-		// A key created exactly at unlessCreatedAfter is not after it.
-		k2 := testKey("k-2", 2*time.Hour, 3*time.Hour)
-		if err := s.RotateSigningKey(ctx, k2, at(10*time.Hour), at(time.Hour)); err != nil {
-			t.Fatalf("RotateSigningKey(unless created after k-1's creation): %v", err)
+		err := s.UpdateSigningKeys(t.Context(), func(cur []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+			cur[0].RetireAt = at(time.Hour)
+			return append(cur, testKey("k-2", time.Hour, time.Hour)), fmt.Errorf("no: %w", errFromKeyFn)
+		}, auditEntry(1, root.ID, "key.rotate", "k-2"))
+		if !errors.Is(err, errFromKeyFn) {
+			t.Errorf("UpdateSigningKeys error = %v, want fn's error", err)
 		}
-		k1 = retiring(k1, at(10*time.Hour))
-		sameKeys(t, "after the first rotation", s, k1, k2)
-
-		// Now k-2 is newer than k-1's creation, and than a microsecond
-		// before its own: either cursor means another rotation came first.
-		k3 := testKey("k-3", 4*time.Hour, 5*time.Hour)
-		for _, unless := range []time.Time{at(time.Hour), at(2*time.Hour - time.Microsecond)} {
-			err := s.RotateSigningKey(ctx, k3, at(20*time.Hour), unless)
-			if !errors.Is(err, gatehouse.ErrConflict) {
-				t.Errorf("RotateSigningKey(unless created after %v) error = %v, want ErrConflict", unless.UTC(), err)
-			}
-			sameKeys(t, "after the refused rotation", s, k1, k2)
+		sameKeys(t, "after the refused update", s, k1)
+		if got := mustListAudit(t, s, gatehouse.AuditFilter{TenantID: root.ID}); len(got) != 0 {
+			t.Errorf("a refused update recorded %s", auditNames(got))
 		}
-
-		// Without unlessCreatedAfter nothing is checked.
-		if err := s.RotateSigningKey(ctx, k3, at(20*time.Hour), time.Time{}); err != nil {
-			t.Fatalf("RotateSigningKey(no unlessCreatedAfter): %v", err)
-		}
-		sameKeys(t, "after the unchecked rotation", s, k1, retiring(k2, at(20*time.Hour)), k3)
 	}},
 
-	{"RotateSigningKey/TakenKidChangesNothing", func(t *testing.T, s gatehouse.Store) {
+	{"UpdateSigningKeys/UnchangedWritesNothing", func(t *testing.T, s gatehouse.Store) {
+		root, _ := bootstrap(t, s)
+		k1 := testKey("k-1", 0, 0)
+		mustAddKeys(t, s, k1)
+		err := s.UpdateSigningKeys(t.Context(), func(cur []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+			return cur, nil
+		}, auditEntry(1, root.ID, "key.rotate", "nothing"))
+		if err != nil {
+			t.Fatalf("UpdateSigningKeys(unchanged): %v", err)
+		}
+		sameKeys(t, "after the empty update", s, k1)
+		if got := mustListAudit(t, s, gatehouse.AuditFilter{TenantID: root.ID}); len(got) != 0 {
+			t.Errorf("an update that changed nothing recorded %s", auditNames(got))
+		}
+	}},
+
+	{"UpdateSigningKeys/TakenKidChangesNothing", func(t *testing.T, s gatehouse.Store) {
 		k1 := testKey("k-1", 0, 0)
 		k2 := testKey("k-2", time.Hour, time.Hour)
 		mustAddKeys(t, s, k1, k2)
-		// Were the retirement not undone with the failed insert, k-1 and
+		// Were the retirement not undone with the refused key, k-1 and
 		// k-2 would retire.
 		dup := testKey(k2.ID, 2*time.Hour, 5*time.Hour)
-		if err := s.RotateSigningKey(t.Context(), dup, at(10*time.Hour), time.Time{}); !errors.Is(err, gatehouse.ErrConflict) {
-			t.Errorf("RotateSigningKey(taken kid) error = %v, want ErrConflict", err)
+		if err := s.UpdateSigningKeys(t.Context(), Rotating(dup, at(10*time.Hour), time.Time{}), gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
+			t.Errorf("UpdateSigningKeys(taken kid) error = %v, want ErrConflict", err)
 		}
-		sameKeys(t, "after the refused rotation", s, k1, k2)
+		// A new kid twice in one update is taken too.
+		twice := testKey("k-3", 2*time.Hour, 2*time.Hour)
+		if err := s.UpdateSigningKeys(t.Context(), AddKeys(twice, twice), gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
+			t.Errorf("UpdateSigningKeys(one new kid twice) error = %v, want ErrConflict", err)
+		}
+		sameKeys(t, "after the refused updates", s, k1, k2)
 	}},
 
-	{"RotateSigningKey/InvalidArguments", func(t *testing.T, s gatehouse.Store) {
+	{"UpdateSigningKeys/StoredKeysAreNeitherEditedNorDropped", func(t *testing.T, s gatehouse.Store) {
 		k1 := testKey("k-1", 0, 0)
-		mustAddKeys(t, s, k1)
-		noKey := testKey("k-2", time.Hour, time.Hour)
+		k2 := testKey("k-2", time.Hour, time.Hour)
+		mustAddKeys(t, s, k1, k2)
+		edits := []struct {
+			name string
+			edit func(k *gatehouse.SigningKey)
+		}{
+			{"PrivateKey", func(k *gatehouse.SigningKey) { k.PrivateKey = keyBytes("other") }},
+			{"Algorithm", func(k *gatehouse.SigningKey) { k.Algorithm = "ES256" }},
+			{"CreatedAt", func(k *gatehouse.SigningKey) { k.CreatedAt = k.CreatedAt.Add(time.Second) }},
+			{"ActiveAt", func(k *gatehouse.SigningKey) { k.ActiveAt = k.ActiveAt.Add(time.Second) }},
+		}
+		for _, e := range edits {
+			err := s.UpdateSigningKeys(t.Context(), func(cur []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+				cur[0].RetireAt = at(time.Hour)
+				e.edit(&cur[1])
+				return cur, nil
+			}, gatehouse.NoAudit)
+			if !errors.Is(err, gatehouse.ErrConflict) {
+				t.Errorf("UpdateSigningKeys(edited %s) error = %v, want ErrConflict", e.name, err)
+			}
+		}
+		err := s.UpdateSigningKeys(t.Context(), func(cur []gatehouse.SigningKey) ([]gatehouse.SigningKey, error) {
+			return append(cur[1:], testKey("k-3", 2*time.Hour, 2*time.Hour)), nil
+		}, gatehouse.NoAudit)
+		if !errors.Is(err, gatehouse.ErrInvalid) {
+			t.Errorf("UpdateSigningKeys(dropped a key) error = %v, want ErrInvalid", err)
+		}
+		noKey := testKey("k-3", 2*time.Hour, 2*time.Hour)
 		noKey.PrivateKey = nil
-		if err := s.RotateSigningKey(t.Context(), noKey, at(10*time.Hour), time.Time{}); !errors.Is(err, gatehouse.ErrInvalid) {
-			t.Errorf("RotateSigningKey(no private key) error = %v, want ErrInvalid", err)
+		if err := s.UpdateSigningKeys(t.Context(), AddKeys(noKey), gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrInvalid) {
+			t.Errorf("UpdateSigningKeys(no private key) error = %v, want ErrInvalid", err)
 		}
-		// The zero time would retire every earlier key at once, and with
-		// them every token they signed: refused, not guessed at.
-		if err := s.RotateSigningKey(t.Context(), testKey("k-2", time.Hour, time.Hour), time.Time{}, time.Time{}); !errors.Is(err, gatehouse.ErrInvalid) {
-			t.Errorf("RotateSigningKey(zero retirePrevious) error = %v, want ErrInvalid", err)
-		}
-		sameKeys(t, "after the refused rotations", s, k1)
+		sameKeys(t, "after the refused updates", s, k1, k2)
 	}},
 
-	{"RotateSigningKey/ConcurrentRotationsOneWins", func(t *testing.T, s gatehouse.Store) {
+	{"UpdateSigningKeys/ConcurrentRotationsOneWins", func(t *testing.T, s gatehouse.Store) {
 		// Replicas that find rotation due at the same moment all rotate
-		// with the same unlessCreatedAfter: the newest key they saw.
+		// unless a key was created after the newest they saw: the update's
+		// transaction must let exactly one through.
 		root, _ := bootstrap(t, s)
 		k0 := testKey("k-0", 0, 0)
 		mustAddKeys(t, s, k0)
@@ -176,11 +247,11 @@ var rotateTests = []test{
 				<-start
 				kid := fmt.Sprintf("k-racer-%d", i)
 				next := testKey(kid, time.Hour+time.Duration(i)*time.Microsecond, 2*time.Hour)
-				ctx := withAudit(t, auditEntry(i, root.ID, "key.rotate", kid))
-				errs[i] = s.RotateSigningKey(ctx, next, at(10*time.Hour), k0.CreatedAt)
+				errs[i] = s.UpdateSigningKeys(t.Context(), Rotating(next, at(10*time.Hour), k0.CreatedAt),
+					auditEntry(i, root.ID, "key.rotate", kid))
 			})
 		}
-		finishes(t, 30*time.Second, "racing RotateSigningKey calls", func() {
+		finishes(t, 30*time.Second, "racing UpdateSigningKeys calls", func() {
 			close(start)
 			wg.Wait()
 		})
@@ -219,7 +290,7 @@ var rootTenantTests = []test{
 		// still the first one.
 		later := rootTenant("a-later-root")
 		later.CreatedAt = root.CreatedAt.Add(time.Microsecond)
-		if err := s.CreateTenant(t.Context(), later); err != nil {
+		if err := s.CreateTenant(t.Context(), later, gatehouse.NoAudit); err != nil {
 			t.Fatalf("CreateTenant(%q): %v", later.ID, err)
 		}
 		got, err := s.RootTenant(t.Context())

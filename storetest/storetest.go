@@ -19,9 +19,15 @@
 // concurrency, racing key rotations, audit entries recorded with (and only
 // with) the change they describe, and context cancellation.
 // RunAuditAtomicity adds the one check that needs the backend's help:
-// breaking its audit log, to see that a change fails with its entry. Each subtest gets its own store, and
-// subtests run one at a time, so stores may share a server (newStore could
-// empty one database each time) as long as each starts empty.
+// breaking its audit log, to see that a change fails with its entry. Each
+// subtest gets its own store, and subtests run one at a time, so stores may
+// share a server (newStore could empty one database each time) as long as
+// each starts empty.
+//
+// A backend's other capabilities have suites of their own, run by every
+// backend that provides one (see gatehouse.Backend): RunChangeFeed for a
+// change feed, RunLimiter for a failure limiter (ratelimit.Memory passes
+// it too), and RunSharedLimiter for a limiter that replicas share.
 package storetest
 
 import (
@@ -34,12 +40,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-)
-
-// Page sizes every backend applies to ListClients.
-const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
 )
 
 type test struct {
@@ -137,7 +137,7 @@ func bootstrap(t *testing.T, s gatehouse.Store) (gatehouse.Tenant, gatehouse.Cli
 
 func mustCreate(t *testing.T, s gatehouse.Store, c gatehouse.Client) {
 	t.Helper()
-	if err := s.CreateClient(t.Context(), c); err != nil {
+	if err := s.CreateClient(t.Context(), c, gatehouse.NoAudit); err != nil {
 		t.Fatalf("CreateClient(%q): %v", c.ID, err)
 	}
 }

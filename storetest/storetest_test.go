@@ -75,13 +75,12 @@ func (m *memStore) acquire(ctx context.Context) error {
 
 func (m *memStore) release() { <-m.lock }
 
-// recordAudit appends the audit entry ctx carries, if any. Changes call it
+// recordAudit appends e unless it is NoAudit. Changes call it
 // with the lock held, once every check has passed and just before they
 // change anything, so that a change and its entry happen together or not at
 // all: after it, nothing can fail.
-func (m *memStore) recordAudit(ctx context.Context) error {
-	e, ok := gatehouse.AuditFrom(ctx)
-	if !ok {
+func (m *memStore) recordAudit(e gatehouse.AuditEntry) error {
+	if e.IsZero() {
 		return nil
 	}
 	return m.appendAudit(e)
@@ -135,7 +134,7 @@ func (m *memStore) Bootstrap(ctx context.Context, root gatehouse.Tenant, admin g
 	return true, nil
 }
 
-func (m *memStore) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
+func (m *memStore) CreateTenant(ctx context.Context, t gatehouse.Tenant, audit gatehouse.AuditEntry) error {
 	if err := m.acquire(ctx); err != nil {
 		return err
 	}
@@ -148,14 +147,14 @@ func (m *memStore) CreateTenant(ctx context.Context, t gatehouse.Tenant) error {
 	if _, ok := m.tenants[t.ParentID]; t.ParentID != "" && !ok {
 		return fmt.Errorf("parent of %q: %w", t.ID, gatehouse.ErrConflict)
 	}
-	if err := m.recordAudit(ctx); err != nil {
+	if err := m.recordAudit(audit); err != nil {
 		return err
 	}
 	m.tenants[t.ID] = normTenant(t)
 	return nil
 }
 
-func (m *memStore) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error)) (gatehouse.Tenant, error) {
+func (m *memStore) UpdateTenant(ctx context.Context, id string, fn func(gatehouse.Tenant) (gatehouse.Tenant, error), audit gatehouse.AuditEntry) (gatehouse.Tenant, error) {
 	if err := m.acquire(ctx); err != nil {
 		return gatehouse.Tenant{}, err
 	}
@@ -168,7 +167,7 @@ func (m *memStore) UpdateTenant(ctx context.Context, id string, fn func(gatehous
 	if err != nil {
 		return gatehouse.Tenant{}, err
 	}
-	if err := m.recordAudit(ctx); err != nil {
+	if err := m.recordAudit(audit); err != nil {
 		return gatehouse.Tenant{}, err
 	}
 	next.ID, next.ParentID, next.CreatedAt = cur.ID, cur.ParentID, cur.CreatedAt
@@ -245,7 +244,7 @@ func (m *memStore) GetTenant(ctx context.Context, id string) (gatehouse.Tenant, 
 	return t, nil
 }
 
-func (m *memStore) CreateClient(ctx context.Context, c gatehouse.Client) error {
+func (m *memStore) CreateClient(ctx context.Context, c gatehouse.Client, audit gatehouse.AuditEntry) error {
 	if err := m.acquire(ctx); err != nil {
 		return err
 	}
@@ -256,7 +255,7 @@ func (m *memStore) CreateClient(ctx context.Context, c gatehouse.Client) error {
 	if _, ok := m.tenants[c.TenantID]; !ok {
 		return fmt.Errorf("tenant of %q: %w", c.ID, gatehouse.ErrConflict)
 	}
-	if err := m.recordAudit(ctx); err != nil {
+	if err := m.recordAudit(audit); err != nil {
 		return err
 	}
 	m.clients[c.ID] = normClient(c)
@@ -285,9 +284,9 @@ func (m *memStore) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([
 	defer m.release()
 	limit := f.Limit
 	if limit <= 0 {
-		limit = storetest.DefaultListLimit
+		limit = gatehouse.DefaultPageSize
 	}
-	limit = min(limit, storetest.MaxListLimit)
+	limit = min(limit, gatehouse.MaxPageSize)
 	var out []gatehouse.Client
 	for _, c := range m.clients {
 		if c.TenantID == f.TenantID && c.ID > f.After {
@@ -298,7 +297,7 @@ func (m *memStore) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([
 	return out[:min(limit, len(out))], nil
 }
 
-func (m *memStore) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error)) (gatehouse.Client, error) {
+func (m *memStore) UpdateClient(ctx context.Context, id string, fn func(gatehouse.Client) (gatehouse.Client, error), audit gatehouse.AuditEntry) (gatehouse.Client, error) {
 	if err := m.acquire(ctx); err != nil {
 		return gatehouse.Client{}, err
 	}
@@ -311,7 +310,7 @@ func (m *memStore) UpdateClient(ctx context.Context, id string, fn func(gatehous
 	if err != nil {
 		return gatehouse.Client{}, err
 	}
-	if err := m.recordAudit(ctx); err != nil {
+	if err := m.recordAudit(audit); err != nil {
 		return gatehouse.Client{}, err
 	}
 	next.ID, next.TenantID, next.CreatedAt, next.CreatedBy = cur.ID, cur.TenantID, cur.CreatedAt, cur.CreatedBy
@@ -320,7 +319,7 @@ func (m *memStore) UpdateClient(ctx context.Context, id string, fn func(gatehous
 	return normClient(next), nil
 }
 
-func (m *memStore) DeleteClient(ctx context.Context, id string) error {
+func (m *memStore) DeleteClient(ctx context.Context, id string, audit gatehouse.AuditEntry) error {
 	if err := m.acquire(ctx); err != nil {
 		return err
 	}
@@ -328,7 +327,7 @@ func (m *memStore) DeleteClient(ctx context.Context, id string) error {
 	if _, ok := m.clients[id]; !ok {
 		return fmt.Errorf("client %q: %w", id, gatehouse.ErrNotFound)
 	}
-	if err := m.recordAudit(ctx); err != nil {
+	if err := m.recordAudit(audit); err != nil {
 		return err
 	}
 	delete(m.clients, id)
@@ -409,67 +408,44 @@ func (m *memStore) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, err
 		return nil, err
 	}
 	defer m.release()
-	out := make([]gatehouse.SigningKey, len(m.keys))
-	for i, k := range m.keys {
-		k.PrivateKey = bytes.Clone(k.PrivateKey)
-		out[i] = k
-	}
+	return m.sortedKeys(), nil
+}
+
+// sortedKeys copies the key set, oldest first; the caller holds the lock.
+func (m *memStore) sortedKeys() []gatehouse.SigningKey {
+	out := gatehouse.CloneSigningKeys(m.keys)
 	slices.SortFunc(out, func(a, b gatehouse.SigningKey) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return out, nil
+	return out
 }
 
-func (m *memStore) AddSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
+func (m *memStore) UpdateSigningKeys(ctx context.Context, fn func([]gatehouse.SigningKey) ([]gatehouse.SigningKey, error), audit gatehouse.AuditEntry) error {
 	if err := m.acquire(ctx); err != nil {
 		return err
 	}
 	defer m.release()
-	if len(k.PrivateKey) == 0 {
-		return fmt.Errorf("signing key %q: no private key: %w", k.ID, gatehouse.ErrInvalid)
-	}
-	if slices.ContainsFunc(m.keys, func(o gatehouse.SigningKey) bool { return o.ID == k.ID }) {
-		return fmt.Errorf("signing key %q: %w", k.ID, gatehouse.ErrConflict)
-	}
-	if err := m.recordAudit(ctx); err != nil {
+	current := m.sortedKeys()
+	next, err := fn(gatehouse.CloneSigningKeys(current))
+	if err != nil {
 		return err
 	}
-	m.addKey(k)
-	return nil
-}
-
-func (m *memStore) addKey(k gatehouse.SigningKey) {
-	k.PrivateKey = bytes.Clone(k.PrivateKey)
-	k.CreatedAt, k.ActiveAt, k.RetireAt = normTime(k.CreatedAt), normTime(k.ActiveAt), normTime(k.RetireAt)
-	m.keys = append(m.keys, k)
-}
-
-func (m *memStore) RotateSigningKey(ctx context.Context, next gatehouse.SigningKey, retirePrevious, unlessCreatedAfter time.Time) error {
-	if len(next.PrivateKey) == 0 || retirePrevious.IsZero() {
-		return fmt.Errorf("rotate to %q: no private key or no retirement time: %w", next.ID, gatehouse.ErrInvalid)
-	}
-	if err := m.acquire(ctx); err != nil {
+	c, err := gatehouse.DiffSigningKeys(current, next)
+	if err != nil || c.Empty() {
 		return err
 	}
-	defer m.release()
-	for _, k := range m.keys {
-		if !unlessCreatedAfter.IsZero() && k.CreatedAt.After(normTime(unlessCreatedAfter)) {
-			return fmt.Errorf("rotate to %q: key %q is newer: %w", next.ID, k.ID, gatehouse.ErrConflict)
-		}
-		if k.ID == next.ID {
-			return fmt.Errorf("signing key %q: %w", k.ID, gatehouse.ErrConflict)
-		}
-	}
-	if err := m.recordAudit(ctx); err != nil {
+	if err := m.recordAudit(audit); err != nil {
 		return err
 	}
-	retire, active := normTime(retirePrevious), normTime(next.ActiveAt)
-	for i, k := range m.keys {
-		if k.ActiveAt.Before(active) && (k.RetireAt.IsZero() || k.RetireAt.After(retire)) {
-			m.keys[i].RetireAt = retire
-		}
+	for _, k := range c.Retired {
+		i := slices.IndexFunc(m.keys, func(o gatehouse.SigningKey) bool { return o.ID == k.ID })
+		m.keys[i].RetireAt = normTime(k.RetireAt)
 	}
-	m.addKey(next)
+	for _, k := range c.Added {
+		k.PrivateKey = bytes.Clone(k.PrivateKey)
+		k.CreatedAt, k.ActiveAt, k.RetireAt = normTime(k.CreatedAt), normTime(k.ActiveAt), normTime(k.RetireAt)
+		m.keys = append(m.keys, k)
+	}
 	return nil
 }
 
@@ -491,9 +467,9 @@ func (m *memStore) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]ga
 	defer m.release()
 	limit := f.Limit
 	if limit <= 0 {
-		limit = storetest.DefaultListLimit
+		limit = gatehouse.DefaultPageSize
 	}
-	limit = min(limit, storetest.MaxListLimit)
+	limit = min(limit, gatehouse.MaxPageSize)
 	out := []gatehouse.AuditEntry{}
 	for i := len(m.audit) - 1; i >= 0 && len(out) < limit; i-- {
 		e := m.audit[i]
@@ -504,7 +480,7 @@ func (m *memStore) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]ga
 	return out, nil
 }
 
-func (m *memStore) RevokeToken(ctx context.Context, r gatehouse.Revocation) error {
+func (m *memStore) RevokeToken(ctx context.Context, r gatehouse.Revocation, audit gatehouse.AuditEntry) error {
 	if err := m.acquire(ctx); err != nil {
 		return err
 	}
@@ -514,7 +490,7 @@ func (m *memStore) RevokeToken(ctx context.Context, r gatehouse.Revocation) erro
 	}
 	// Recorded whether or not the token was revoked before: the request
 	// was made and honored either way.
-	if err := m.recordAudit(ctx); err != nil {
+	if err := m.recordAudit(audit); err != nil {
 		return err
 	}
 	if _, ok := m.revoked[r.TokenID]; !ok {

@@ -120,7 +120,7 @@ var tenantTests = []test{
 			ID: "child", ParentID: root.ID, Name: "Child", Kind: "customer",
 			Enabled: false, Version: 1, CreatedAt: at(time.Hour), UpdatedAt: at(2 * time.Hour),
 		}
-		if err := s.CreateTenant(t.Context(), child); err != nil {
+		if err := s.CreateTenant(t.Context(), child, gatehouse.NoAudit); err != nil {
 			t.Fatalf("CreateTenant: %v", err)
 		}
 		got, err := s.GetTenant(t.Context(), child.ID)
@@ -131,7 +131,7 @@ var tenantTests = []test{
 
 		dup := child
 		dup.Name = "Impostor"
-		if err := s.CreateTenant(t.Context(), dup); !errors.Is(err, gatehouse.ErrConflict) {
+		if err := s.CreateTenant(t.Context(), dup, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 			t.Errorf("CreateTenant(duplicate id): error = %v, want ErrConflict", err)
 		}
 		if got, _ := s.GetTenant(t.Context(), child.ID); got.Name != child.Name {

@@ -23,7 +23,7 @@ func tenantAt(id, parentID string, created time.Duration) gatehouse.Tenant {
 
 func mustCreateTenant(t *testing.T, s gatehouse.Store, tn gatehouse.Tenant) gatehouse.Tenant {
 	t.Helper()
-	if err := s.CreateTenant(t.Context(), tn); err != nil {
+	if err := s.CreateTenant(t.Context(), tn, gatehouse.NoAudit); err != nil {
 		t.Fatalf("CreateTenant(%q): %v", tn.ID, err)
 	}
 	return tn
@@ -77,7 +77,7 @@ var tenantTreeTests = []test{
 			// tenant without a root.
 			tenantAt("narcissus", "narcissus", 0),
 		} {
-			if err := s.CreateTenant(t.Context(), tn); !errors.Is(err, gatehouse.ErrConflict) {
+			if err := s.CreateTenant(t.Context(), tn, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
 				t.Errorf("CreateTenant(%q with parent %q): error = %v, want ErrConflict", tn.ID, tn.ParentID, err)
 			}
 			if _, err := s.GetTenant(t.Context(), tn.ID); !errors.Is(err, gatehouse.ErrNotFound) {
@@ -101,7 +101,7 @@ var tenantTreeTests = []test{
 			// its history.
 			cur.ID, cur.ParentID, cur.CreatedAt = "hijacked", other.ID, at(-time.Hour)
 			return cur, nil
-		})
+		}, gatehouse.NoAudit)
 		if err != nil {
 			t.Fatalf("UpdateTenant: %v", err)
 		}
@@ -128,14 +128,14 @@ var tenantTreeTests = []test{
 		_, err := s.UpdateTenant(t.Context(), "no-such-tenant", func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 			t.Error("fn called for an unknown tenant")
 			return cur, nil
-		})
+		}, gatehouse.NoAudit)
 		if !errors.Is(err, gatehouse.ErrNotFound) {
 			t.Errorf("UpdateTenant(unknown): error = %v, want ErrNotFound", err)
 		}
 		_, err = s.UpdateTenant(t.Context(), root.ID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 			cur.Enabled = false
 			return cur, fmt.Errorf("stale version: %w", errFromTenantFn)
-		})
+		}, gatehouse.NoAudit)
 		if !errors.Is(err, errFromTenantFn) {
 			t.Errorf("UpdateTenant with a failing fn: error = %v, want fn's error", err)
 		}
@@ -155,7 +155,7 @@ var tenantTreeTests = []test{
 					cur.Version++
 					cur.Generation += 2
 					return cur, nil
-				})
+				}, gatehouse.NoAudit)
 			})
 		}
 		finishes(t, 30*time.Second, "concurrent UpdateTenant calls", func() {
@@ -180,7 +180,7 @@ var tenantTreeTests = []test{
 		_, err := s.UpdateTenant(ctx, root.ID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 			cur.Enabled = false
 			return cur, nil
-		})
+		}, gatehouse.NoAudit)
 		if err == nil {
 			t.Error("UpdateTenant with a canceled context succeeded")
 		}
@@ -246,7 +246,7 @@ var tenantTreeTests = []test{
 			cur.Enabled = false
 			cur.Generation++
 			return cur, nil
-		}); err != nil {
+		}, gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.TenantAncestry(t.Context(), "c")
@@ -270,7 +270,7 @@ var tenantTreeTests = []test{
 		if _, err := s.UpdateTenant(t.Context(), quiet.ID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 			cur.Version++
 			return cur, nil
-		}); err != nil {
+		}, gatehouse.NoAudit); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustListAudit(t, s, gatehouse.AuditFilter{TenantID: root.ID}); len(got) != 0 {
@@ -278,14 +278,14 @@ var tenantTreeTests = []test{
 		}
 
 		e1 := auditEntry(1, root.ID, "tenant.create", "loud")
-		if err := s.CreateTenant(withAudit(t, e1), tenantAt("loud", root.ID, time.Hour)); err != nil {
+		if err := s.CreateTenant(t.Context(), tenantAt("loud", root.ID, time.Hour), e1); err != nil {
 			t.Fatal(err)
 		}
 		e2 := auditEntry(2, root.ID, "tenant.disable", "loud")
-		if _, err := s.UpdateTenant(withAudit(t, e2), "loud", func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
+		if _, err := s.UpdateTenant(t.Context(), "loud", func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 			cur.Enabled = false
 			return cur, nil
-		}); err != nil {
+		}, e2); err != nil {
 			t.Fatal(err)
 		}
 		want := []gatehouse.AuditEntry{e2, e1}
@@ -294,25 +294,27 @@ var tenantTreeTests = []test{
 		// Failed changes record nothing.
 		failed := []struct {
 			name   string
-			change func(ctx context.Context) error
+			change func(ctx context.Context, a gatehouse.AuditEntry) error
 		}{
-			{"CreateTenant/TakenID", func(ctx context.Context) error { return s.CreateTenant(ctx, tenantAt("loud", root.ID, 0)) }},
-			{"CreateTenant/UnknownParent", func(ctx context.Context) error {
-				return s.CreateTenant(ctx, tenantAt("orphan", "no-such-parent", 0))
+			{"CreateTenant/TakenID", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.CreateTenant(ctx, tenantAt("loud", root.ID, 0), a)
 			}},
-			{"UpdateTenant/UnknownID", func(ctx context.Context) error {
-				_, err := s.UpdateTenant(ctx, "no-such-tenant", func(cur gatehouse.Tenant) (gatehouse.Tenant, error) { return cur, nil })
+			{"CreateTenant/UnknownParent", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				return s.CreateTenant(ctx, tenantAt("orphan", "no-such-parent", 0), a)
+			}},
+			{"UpdateTenant/UnknownID", func(ctx context.Context, a gatehouse.AuditEntry) error {
+				_, err := s.UpdateTenant(ctx, "no-such-tenant", func(cur gatehouse.Tenant) (gatehouse.Tenant, error) { return cur, nil }, a)
 				return err
 			}},
-			{"UpdateTenant/FnError", func(ctx context.Context) error {
+			{"UpdateTenant/FnError", func(ctx context.Context, a gatehouse.AuditEntry) error {
 				_, err := s.UpdateTenant(ctx, "loud", func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 					return cur, errFromTenantFn
-				})
+				}, a)
 				return err
 			}},
 		}
 		for i, f := range failed {
-			if err := f.change(withAudit(t, auditEntry(10+i, root.ID, "failed", f.name))); err == nil {
+			if err := f.change(t.Context(), auditEntry(10+i, root.ID, "failed", f.name)); err == nil {
 				t.Errorf("%s succeeded, want an error", f.name)
 			}
 		}

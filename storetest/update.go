@@ -35,7 +35,7 @@ var updateTests = []test{
 			next.Data, next.SecretHash = want.Data, want.SecretHash
 			next.Generation, next.UpdatedAt = want.Generation, want.UpdatedAt
 			return next, nil
-		})
+		}, gatehouse.NoAudit)
 		if err != nil {
 			t.Fatalf("UpdateClient: %v", err)
 		}
@@ -55,7 +55,7 @@ var updateTests = []test{
 				}
 				cur.Generation++
 				return cur, nil
-			})
+			}, gatehouse.NoAudit)
 			if err != nil {
 				t.Fatalf("update %d: %v", i, err)
 			}
@@ -72,7 +72,7 @@ var updateTests = []test{
 			cur.Generation += 10
 			cur.SecretHash = []byte("should not be stored")
 			return cur, wrapped
-		})
+		}, gatehouse.NoAudit)
 		if !errors.Is(err, errFromFn) {
 			t.Errorf("UpdateClient error = %v, want fn's error", err)
 		}
@@ -91,7 +91,7 @@ var updateTests = []test{
 		_, err := s.UpdateClient(t.Context(), "nobody", func(cur gatehouse.Client) (gatehouse.Client, error) {
 			called = true
 			return cur, nil
-		})
+		}, gatehouse.NoAudit)
 		if !errors.Is(err, gatehouse.ErrNotFound) {
 			t.Errorf("UpdateClient(unknown) error = %v, want ErrNotFound", err)
 		}
@@ -106,7 +106,7 @@ var updateTests = []test{
 		// With a second tenant the move would be to a real tenant, so a
 		// foreign key cannot be what stops it.
 		target := "elsewhere"
-		err := s.CreateTenant(t.Context(), gatehouse.Tenant{ID: target, ParentID: root.ID, Name: "E", Kind: "k", CreatedAt: at(0), UpdatedAt: at(0)})
+		err := s.CreateTenant(t.Context(), gatehouse.Tenant{ID: target, ParentID: root.ID, Name: "E", Kind: "k", CreatedAt: at(0), UpdatedAt: at(0)}, gatehouse.NoAudit)
 		if err != nil {
 			t.Fatalf("CreateTenant: %v", err)
 		}
@@ -121,7 +121,7 @@ var updateTests = []test{
 			cur.CreatedBy = "mallory"
 			cur.Status = gatehouse.StatusDisabled
 			return cur, nil
-		})
+		}, gatehouse.NoAudit)
 		if err != nil {
 			// Rejecting the change outright is allowed too, if nothing is
 			// stored.
@@ -210,7 +210,7 @@ func raceUpdates(t *testing.T, s gatehouse.Store, id string, n int, change func(
 					change(i, &next)
 				}
 				return next, nil
-			})
+			}, gatehouse.NoAudit)
 		})
 	}
 	finishes(t, 30*time.Second, "racing UpdateClient calls", func() {

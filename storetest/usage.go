@@ -133,7 +133,7 @@ var usageTests = []test{
 			gatehouse.TokenUsage{ClientID: gone.ID, Hour: hourAt(0), Count: 4},
 			gatehouse.TokenUsage{ClientID: gone.ID, Hour: hourAt(1), Count: 2},
 			gatehouse.TokenUsage{ClientID: kept.ID, Hour: hourAt(0), Count: 3})
-		if err := s.DeleteClient(t.Context(), gone.ID); err != nil {
+		if err := s.DeleteClient(t.Context(), gone.ID, gatehouse.NoAudit); err != nil {
 			t.Fatalf("DeleteClient: %v", err)
 		}
 		usageIs(t, s, gone.ID, time.Time{})
