@@ -69,8 +69,9 @@ bootstrap client id and the file holding that client's credentials (mode
 
 // devDC is one data center of the local cloud.
 type devDC struct {
-	id, url, dataDir string
-	ln               net.Listener
+	gatehouse.Datacenter
+	dataDir string
+	ln      net.Listener
 }
 
 // exited is a component of the local cloud that has stopped.
@@ -126,7 +127,7 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		dcs[i] = devDC{id: id, url: "http://" + ln.Addr().String(), dataDir: filepath.Join(o.dir, id), ln: ln}
+		dcs[i] = devDC{Datacenter: gatehouse.Datacenter{ID: id, URL: "http://" + ln.Addr().String()}, dataDir: filepath.Join(o.dir, id), ln: ln}
 	}
 	locLn, err := listen(len(ids), "the locator")
 	if err != nil {
@@ -140,7 +141,7 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 
 	var pairs []gatehouse.Datacenter
 	for _, d := range dcs {
-		pairs = append(pairs, gatehouse.Datacenter{ID: d.id, URL: d.url})
+		pairs = append(pairs, d.Datacenter)
 	}
 	loc, err := newLocator(pairs, 0, ratelimit.NewMemory(ratelimit.Config{}), log.With("component", "locator"), nil)
 	if err != nil {
@@ -156,22 +157,22 @@ func runDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error 
 	for _, d := range dcs {
 		var peers []gatehouse.Datacenter
 		for _, p := range dcs {
-			if p.id != d.id {
-				peers = append(peers, gatehouse.Datacenter{ID: p.id, URL: p.url})
+			if p.ID != d.ID {
+				peers = append(peers, p.Datacenter)
 			}
 		}
 		cfg := datacenter.Defaults()
-		cfg.ID, cfg.URL, cfg.DataDir, cfg.Listener = d.id, d.url, d.dataDir, d.ln
+		cfg.ID, cfg.URL, cfg.DataDir, cfg.Listener = d.ID, d.URL, d.dataDir, d.ln
 		cfg.SigningAlgorithm = o.signingAlg
 		cfg.Peers = peers
-		cfg.Logger = log.With("datacenter", d.id)
+		cfg.Logger = log.With("datacenter", d.ID)
 		// A developer's GATEHOUSE_MASTER_KEY or bootstrap credentials would
 		// otherwise be shared by every data center, and the bootstrap files
 		// the table points at would not be written: none is read here, and
 		// each data center's generated master key stays with its data.
 		cfg.LocalMasterKey = true
-		cfg.OnReady = func(*datacenter.DataCenter) { started <- d.id }
-		go func() { done <- exited{"data center " + d.id, datacenter.Run(ctx, cfg)} }()
+		cfg.OnReady = func(*datacenter.DataCenter) { started <- d.ID }
+		go func() { done <- exited{"data center " + d.ID, datacenter.Run(ctx, cfg)} }()
 	}
 	go func() {
 		done <- exited{"the locator", serveLocator(ctx, loc, locLn, log.With("component", "locator"), pairs)}
@@ -283,7 +284,7 @@ func printDevTable(w io.Writer, dcs []devDC, locURL string) {
 				id = cred.ClientID
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.id, d.url, id, file)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.ID, d.URL, id, file)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nLOCATOR  %s%s?login=<client_id>\n", locURL, locator.Path)

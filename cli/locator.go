@@ -143,7 +143,7 @@ func runLocator(ctx context.Context, o *locatorOptions, stderr io.Writer) error 
 	return serveLocator(ctx, l, ln, log, pairs)
 }
 
-func newLocator(dcs []gatehouse.Datacenter, timeout time.Duration, lim ratelimit.Limiter, log *slog.Logger, trusted []netip.Prefix) (*locator.Locator, error) {
+func newLocator(dcs []gatehouse.Datacenter, timeout time.Duration, lim gatehouse.Limiter, log *slog.Logger, trusted []netip.Prefix) (*locator.Locator, error) {
 	l, err := locator.New(locator.Config{Datacenters: dcs, Timeout: timeout, Limiter: lim, Logger: log, TrustedProxies: trusted})
 	if err != nil {
 		return nil, fmt.Errorf("--datacenter: %w", err)

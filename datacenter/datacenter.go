@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/console"
 	"github.com/gatehouse-dev/gatehouse/internal/profiling"
 	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/server"
@@ -100,7 +101,14 @@ func open(ctx context.Context, cfg Config, trusted []netip.Prefix) (*DataCenter,
 		return fail(err)
 	}
 	d.metrics.ObserveService(svc)
-	d.srv = server.New(server.Config{Service: svc, DatacenterURL: cfg.URL, Logger: log, Metrics: d.metrics, TrustedProxies: trusted})
+	d.srv = server.New(server.Config{
+		Service:        svc,
+		DatacenterURL:  cfg.URL,
+		Logger:         log,
+		Metrics:        d.metrics,
+		Console:        console.New(console.Config{Service: svc, DatacenterURL: cfg.URL, Logger: log}),
+		TrustedProxies: trusted,
+	})
 	return d, nil
 }
 

@@ -67,7 +67,7 @@ type Config struct {
 	Timeout time.Duration
 	// Limiter counts lookups of logins no data center knows, per caller
 	// address; nil means an in-memory limiter with ratelimit's defaults.
-	Limiter ratelimit.Limiter
+	Limiter gatehouse.Limiter
 	// HTTPClient asks the data centers; nil means a client of its own.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -82,7 +82,7 @@ type Config struct {
 type Locator struct {
 	dcs     []gatehouse.Datacenter
 	timeout time.Duration
-	limiter ratelimit.Limiter
+	limiter gatehouse.Limiter
 	client  *http.Client
 	log     *slog.Logger
 	handler http.Handler

@@ -192,7 +192,7 @@ SELECT cur.key_hash, cur.count, COALESCE(p.count, 0)
 FROM cur
 LEFT JOIN auth_failures p ON p.key_hash = cur.key_hash AND p.window_start = $4::bigint`
 
-// Fail implements ratelimit.Limiter. It counts the failure in memory first,
+// Fail implements gatehouse.Limiter. It counts the failure in memory first,
 // so that the local limit holds whatever the database does, and then in the
 // database, within ctx and at most limiterFailTimeout. If that takes a key
 // over the limit, the key is blocked here and announced to every replica.

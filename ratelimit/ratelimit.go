@@ -20,16 +20,7 @@ package ratelimit
 
 import (
 	"time"
-
-	"github.com/gatehouse-dev/gatehouse"
 )
-
-// Limiter is the interface of failure limiters, defined in the root
-// package so that backends can provide one without importing this package's
-// implementation.
-//
-// Deprecated: use gatehouse.Limiter.
-type Limiter = gatehouse.Limiter
 
 // Defaults of Config.
 const (

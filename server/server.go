@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/console"
 	"github.com/gatehouse-dev/gatehouse/internal/apierr"
 	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/metrics"
@@ -35,6 +34,8 @@ type Config struct {
 	// Metrics, when set, counts what the server sees and is served at
 	// GET /metrics; nil means no metrics and no such route.
 	Metrics *metrics.Metrics
+	// Console, when set, is served under /console/; nil means no console.
+	Console http.Handler
 	// TrustedProxies are the load balancers and proxies whose
 	// X-Forwarded-For is believed; without them the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -47,6 +48,7 @@ type Server struct {
 	baseURL string
 	handler http.Handler
 	metrics *metrics.Metrics // nil-safe: a nil *Metrics records nothing
+	console http.Handler
 }
 
 // New builds the server and its routes.
@@ -54,7 +56,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: cfg.Service, log: cfg.Logger, baseURL: strings.TrimRight(cfg.DatacenterURL, "/"), metrics: cfg.Metrics}
+	s := &Server{svc: cfg.Service, log: cfg.Logger, baseURL: strings.TrimRight(cfg.DatacenterURL, "/"), metrics: cfg.Metrics, console: cfg.Console}
 	s.handler = httpedge.Handler(s.routes(), httpedge.Options{
 		Logger:         cfg.Logger,
 		TrustedProxies: cfg.TrustedProxies,
@@ -117,9 +119,13 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.Handle("/api/2/", s.requireBearer(api))
 
-	// The web console: server-rendered pages over the same service calls.
-	mux.Handle("/console/", console.New(console.Config{Service: s.svc, DatacenterURL: s.baseURL, Logger: s.log}))
-	mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	// The web console: server-rendered pages over the same service calls,
+	// mounted under the server's own middleware (client address, request
+	// log, panic recovery).
+	if s.console != nil {
+		mux.Handle("/console/", s.console)
+		mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	}
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apierr.WriteAPIError(w, http.StatusNotFound, "notFound", "Not found.", 0)
