@@ -2,6 +2,7 @@ package datacenter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/sqlite"
 )
+
+var errNotADatabaseURL = errors.New("--database must be a postgres:// URL, or empty for the embedded SQLite store in --data-dir")
 
 // sqliteFile is the embedded store's file inside the data directory.
 const sqliteFile = "gatehouse.db"
@@ -33,4 +36,28 @@ func openBackend(ctx context.Context, cfg Config) (gatehouse.Backend, error) {
 		return gatehouse.Backend{}, fmt.Errorf("data directory: %w", err)
 	}
 	return sqlite.OpenBackend(ctx, filepath.Join(cfg.DataDir, sqliteFile), limits)
+}
+
+// Migrate applies the store's schema migrations and closes it, for
+// operators who migrate as a deployment step of its own (Run migrates too).
+func Migrate(ctx context.Context, cfg Config) error {
+	if cfg.Database != "" && !isPostgres(cfg.Database) {
+		return errNotADatabaseURL
+	}
+	if isPostgres(cfg.Database) {
+		st, err := postgres.OpenWithOptions(ctx, cfg.Database, postgres.OpenOptions{SkipMigrate: true})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return st.Migrate(ctx)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqliteFile)) // opening migrates
+	if err != nil {
+		return err
+	}
+	return st.Close()
 }

@@ -170,7 +170,7 @@ func (c Config) validate() ([]netip.Prefix, error) {
 		}
 	}
 	if c.Database != "" && !isPostgres(c.Database) {
-		return nil, errors.New("--database must be a postgres:// URL, or empty for the embedded SQLite store in --data-dir")
+		return nil, errNotADatabaseURL
 	}
 	if c.Bootstrap != nil {
 		if err := validateChosen(*c.Bootstrap); err != nil {

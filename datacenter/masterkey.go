@@ -49,7 +49,7 @@ func checkMasterKeySource(ctx context.Context, cfg Config, store gatehouse.Store
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, keycrypt.DefaultFileName)); err == nil {
 		return nil
 	}
-	if isPostgres(cfg.Database) && !cfg.LocalMasterKey {
+	if isPostgres(cfg.Database) {
 		return errors.New("with --database, set GATEHOUSE_MASTER_KEY or --master-key-file: every replica needs the same master key, so none is generated")
 	}
 	keys, err := store.SigningKeys(ctx)

@@ -43,8 +43,11 @@ func (s *Service) audited(p *Principal, action, target string) gatehouse.AuditEn
 }
 
 // denied records a refused management action. Failing to record it does
-// not change the answer, which is a refusal anyway.
+// not change the answer, which is a refusal anyway; the write is bounded
+// like every store call of a request, and survives the caller hanging up.
 func (s *Service) denied(ctx context.Context, p *Principal, action, target string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.storeTimeout)
+	defer cancel()
 	if err := s.store.AppendAudit(ctx, s.auditEntry(p, action, target, gatehouse.OutcomeDenied)); err != nil {
 		s.log.Warn("recording a refused action failed", "action", action, "err", err)
 	}

@@ -16,6 +16,9 @@ const (
 	ActionTenantRead = "tenant.read"
 	ActionAuditRead  = "audit.read"
 	ActionKeyList    = "key.list"
+	// ActionConsoleSignIn is signing in to the console, and staying signed
+	// in: the console manages a tenant, so it takes its admin.
+	ActionConsoleSignIn = "console.signin"
 )
 
 // target is what a management action acts on, as far as the rules need to
@@ -62,6 +65,8 @@ var rules = map[string]rule{
 
 	ActionKeyList:   operator,
 	ActionKeyRotate: operator,
+
+	ActionConsoleSignIn: tenantAdmin,
 }
 
 // tenantAdmin: the caller administers its tenant, and with it (given
@@ -97,15 +102,15 @@ func tenantAdminNotOfItsOwnTenant(ctx context.Context, s *Service, p *Principal,
 
 // operator: an admin of the root tenant, who manages the data center
 // itself (its keys).
-func operator(ctx context.Context, s *Service, p *Principal, _ target) error {
-	if !p.IsTenantAdmin() {
-		return errForbidden
+func operator(ctx context.Context, s *Service, p *Principal, t target) error {
+	if err := tenantAdmin(ctx, s, p, t); err != nil {
+		return err
 	}
-	t, err := s.store.GetTenant(ctx, p.Client.TenantID)
+	own, err := s.store.GetTenant(ctx, p.Client.TenantID)
 	if err != nil {
 		return unavailable(err)
 	}
-	if t.ParentID != "" {
+	if own.ParentID != "" {
 		return errForbidden
 	}
 	return nil

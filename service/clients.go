@@ -52,9 +52,9 @@ func validData(d json.RawMessage) (json.RawMessage, error) {
 	if len(d) == 0 {
 		return json.RawMessage(`{}`), nil
 	}
-	if len(d) > MaxDataBytes {
-		return nil, invalid("data must be at most %d bytes.", MaxDataBytes)
-	}
+	// Parsed before the size is checked (the request body is bounded
+	// already), so that an overlong name is refused as that, not as
+	// oversized data.
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(d, &obj); err != nil || obj == nil {
 		return nil, invalid("data must be a JSON object.")
@@ -67,6 +67,9 @@ func validData(d json.RawMessage) (json.RawMessage, error) {
 		if utf8.RuneCountInString(name) > MaxClientNameRunes {
 			return nil, invalid("The name (data.client_name) is too long: at most %d characters.", MaxClientNameRunes)
 		}
+	}
+	if len(d) > MaxDataBytes {
+		return nil, invalid("data must be at most %d bytes.", MaxDataBytes)
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, d); err != nil {

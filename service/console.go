@@ -40,8 +40,8 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, cred ClientCredentials)
 		return nil, err
 	}
 	p := &Principal{Client: c, RemoteIP: cred.RemoteIP, Generation: ts.generationOf(c)}
-	if !p.IsTenantAdmin() {
-		return nil, errForbidden
+	if err := s.authorize(ctx, p, ActionConsoleSignIn, target{id: c.ID, tenantID: c.TenantID, clientID: c.ID}); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -76,8 +76,11 @@ func (s *Service) SessionPrincipal(ctx context.Context, clientID string, generat
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeTokenRevoked, "The API key you signed in with has been regenerated, or its client or tenant disabled since.")
 	}
 	p := &Principal{Client: c, RemoteIP: remoteIP, Generation: generation}
-	if !p.IsTenantAdmin() {
+	if err := s.authorize(ctx, p, ActionConsoleSignIn, target{id: c.ID, tenantID: c.TenantID, clientID: c.ID}); errors.Is(err, gatehouse.ErrForbidden) {
+		// It ends the session, as the other checks above do.
 		return nil, gatehouse.Errorf(gatehouse.ErrUnauthenticated, gatehouse.CodeAuthorizationFailed, "The API client you signed in with is no longer a tenant admin.")
+	} else if err != nil {
+		return nil, err
 	}
 	return p, nil
 }
