@@ -103,6 +103,16 @@ func (c *Cache) lifetime(t *Token) *cached {
 	return e
 }
 
+// DatacenterURL is the data center of the Cache's source, when the source
+// names one (a Fetcher does), so that a Transport over the Cache knows
+// where its tokens may go; "" otherwise.
+func (c *Cache) DatacenterURL() string {
+	if n, ok := c.src.(datacenterNamer); ok {
+		return n.DatacenterURL()
+	}
+	return ""
+}
+
 // Invalidate drops the cached token if it is still accessToken, which a
 // resource server has just rejected, so the next Token fetches a new one.
 // Comparing first means that when many requests fail with the same token

@@ -56,7 +56,6 @@ func TestTransportOriginOnly(t *testing.T) {
 		{name: "same host, another port", datacenter: dc.URL, url: other.URL + "/steal"},
 		{name: "another host name", datacenter: dc.URL, url: otherName + "/steal"},
 		{name: "another scheme", datacenter: strings.Replace(dc.URL, "http:", "https:", 1), url: dc.URL + "/x"},
-		{name: "no data center configured", datacenter: "", url: dc.URL + "/x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dcAuth.Store("")
@@ -83,6 +82,58 @@ func TestTransportOriginOnly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Transport that knows no data center refuses to send, rather than send
+// everything without its token; given none, it takes its Source's.
+func TestTransportNeedsAnOrigin(t *testing.T) {
+	var auth atomic.Value
+	auth.Store("")
+	dc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+	}))
+	defer dc.Close()
+	for _, tc := range []struct {
+		name       string
+		datacenter string
+	}{
+		{"none", ""},
+		{"not a URL", "eu8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc := &http.Client{Transport: &client.Transport{Source: &staticSource{tok: "tok-1"}, Datacenter: tc.datacenter}}
+			if resp, err := hc.Get(dc.URL + "/x"); err == nil {
+				resp.Body.Close()
+				t.Fatalf("sent with status %d, want an error", resp.StatusCode)
+			}
+			if got := auth.Load(); got != "" {
+				t.Errorf("the data center saw %q", got)
+			}
+		})
+	}
+
+	t.Run("the Source's data center", func(t *testing.T) {
+		f, err := client.NewFetcher(client.Config{DatacenterURL: dc.URL, ClientID: "id", ClientSecret: "secret"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache := client.NewCache(f, 0, nil)
+		tr := &client.Transport{Source: cache}
+		// The request to another origin goes out without a token, so the
+		// source is never asked for one (there is no token endpoint here).
+		other := strings.Replace(dc.URL, "127.0.0.1", "localhost", 1)
+		resp, err := (&http.Client{Transport: tr}).Get(other + "/x")
+		if err != nil {
+			t.Fatalf("a request off the data center: %v", err)
+		}
+		resp.Body.Close()
+		if got := auth.Load(); got != "" {
+			t.Errorf("another origin saw %q", got)
+		}
+		if cache.DatacenterURL() != dc.URL {
+			t.Errorf("the cache names %q, want the fetcher's %q", cache.DatacenterURL(), dc.URL)
+		}
+	})
 }
 
 // The layers compose by hand as Client composes them: Fetcher, Cache over

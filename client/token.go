@@ -40,6 +40,7 @@ type TokenSource interface {
 // on every call; put a Cache over it to reuse tokens. It is safe for
 // concurrent use.
 type Fetcher struct {
+	base     string
 	tokenURL string
 	id       string
 	secret   string
@@ -62,6 +63,7 @@ func NewFetcher(cfg Config) (*Fetcher, error) {
 
 func newFetcher(s *settings) *Fetcher {
 	return &Fetcher{
+		base:     s.base,
 		tokenURL: s.base + "/bc/idp/token",
 		id:       s.id,
 		secret:   s.secret,
@@ -71,6 +73,9 @@ func newFetcher(s *settings) *Fetcher {
 		retry:    s.retry,
 	}
 }
+
+// DatacenterURL is the base URL of the data center the tokens are for.
+func (f *Fetcher) DatacenterURL() string { return f.base }
 
 // Token requests a new access token. Answers 429 and 503 are retried as
 // Config.MaxRetries and Config.MaxRetryWait say, within ctx.

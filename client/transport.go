@@ -36,7 +36,10 @@ type Transport struct {
 	// required.
 	Source TokenSource
 	// Datacenter is the data center's base URL; the token goes to its
-	// origin only. Empty or unparsable, the token goes nowhere.
+	// origin only. Empty means the Source's data center, for a Source
+	// that names one (Fetcher, and a Cache over one, do): so
+	// Transport{Source, Base} is enough. A Transport that knows no origin
+	// refuses every request rather than send them all without a token.
 	Datacenter string
 	// Base sends the requests; nil means http.DefaultTransport.
 	Base http.RoundTripper
@@ -60,14 +63,19 @@ func (t *Transport) base() http.RoundTripper {
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.base()
-	if !t.sameOrigin(req) {
-		return base.RoundTrip(req)
-	}
 	if t.Source == nil {
 		// Sending the request without the token it was meant to carry
 		// would only earn a 401 that hides the mistake.
 		closeRequestBody(req)
 		return nil, errors.New("client: Transport has no Source")
+	}
+	origin, err := t.origin()
+	if err != nil {
+		closeRequestBody(req)
+		return nil, err
+	}
+	if !sameOrigin(origin, req) {
+		return base.RoundTrip(req)
 	}
 	ctx := req.Context()
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
@@ -156,11 +164,34 @@ func rewind(req *http.Request) (*http.Request, error) {
 	return r, nil
 }
 
+// datacenterNamer is a TokenSource that knows its data center's URL.
+type datacenterNamer interface {
+	DatacenterURL() string
+}
+
+// origin is the data center the token may go to: Datacenter, else the
+// Source's.
+func (t *Transport) origin() (*url.URL, error) {
+	raw := t.Datacenter
+	if raw == "" {
+		if n, ok := t.Source.(datacenterNamer); ok {
+			raw = n.DatacenterURL()
+		}
+	}
+	if raw == "" {
+		return nil, errors.New("client: Transport has no Datacenter, and its Source names none")
+	}
+	dc, err := url.Parse(raw)
+	if err != nil || dc.Host == "" {
+		return nil, fmt.Errorf("client: Transport's data center %q is not an absolute URL", raw)
+	}
+	return dc, nil
+}
+
 // sameOrigin reports whether req goes to the data center: same scheme,
 // same host and port.
-func (t *Transport) sameOrigin(req *http.Request) bool {
-	dc, err := url.Parse(t.Datacenter)
-	if err != nil || dc.Host == "" || req.URL == nil {
+func sameOrigin(dc *url.URL, req *http.Request) bool {
+	if req.URL == nil {
 		return false
 	}
 	return strings.EqualFold(req.URL.Scheme, dc.Scheme) &&
