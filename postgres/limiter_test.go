@@ -6,16 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
@@ -380,19 +375,9 @@ func TestLimiterDatabaseDown(t *testing.T) {
 // holds Fail no longer than the caller's deadline, or limiterFailTimeout
 // without one; the local limit applies throughout, and Allowed never waits.
 func TestLimiterFailBoundedDuringPartition(t *testing.T) {
-	dsn := pgtest.NewSchema(t)
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" || strings.HasPrefix(cfg.Host, "/") {
-		t.Skip("needs a postgres:// URL with a TCP address in " + pgtest.EnvVar)
-	}
-	f := newFreezer(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
-	u.Host = f.ln.Addr().String()
+	f, dsn := frozenSchema(t)
 	clk := testkit.NewClock(limiterT0)
-	l := newTestLimiter(t, openTest(t, u.String()), ratelimit.Config{Limit: 2, Window: time.Minute, Now: clk.Now})
+	l := newTestLimiter(t, openTest(t, dsn), ratelimit.Config{Limit: 2, Window: time.Minute, Now: clk.Now})
 	const key = "ip:192.0.2.1"
 
 	f.set(true)
