@@ -238,24 +238,18 @@ func TestInvalidDSN(t *testing.T) {
 	}
 }
 
-// bootstrapped is a fresh store holding testRoot and testAdmin.
-func bootstrapped(t *testing.T) *Store {
-	t.Helper()
+func TestBackendChecks(t *testing.T) {
+	storetest.RunBackendChecks(t, func(t *testing.T) gatehouse.Store { return openTest(t, pgtest.NewSchema(t)) })
+}
+
+// The server's own refusals keep secrets out of errors too (see
+// storetest.RunBackendChecks for the refusals every SQL backend makes).
+func TestServerErrorsDoNotCarrySecrets(t *testing.T) {
 	s := openTest(t, pgtest.NewSchema(t))
-	if _, err := s.Bootstrap(t.Context(), testRoot, testAdmin); err != nil {
+	ctx := t.Context()
+	if _, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil {
 		t.Fatal(err)
 	}
-	return s
-}
-
-func TestReadsDoNotWaitForWriter(t *testing.T) {
-	storetest.ReadsDoNotWaitForWriter(t, bootstrapped(t), testAdmin)
-}
-
-func TestErrorsDoNotCarrySecrets(t *testing.T) {
-	s := bootstrapped(t)
-	storetest.ErrorsDoNotCarrySecrets(t, s, testAdmin)
-	ctx := t.Context()
 	// A value the server itself rejects (text cannot hold NUL): the server's
 	// detail, which may quote values, stays out too.
 	nul := testAdmin

@@ -101,23 +101,8 @@ func TestCreatesPrivateDirectoryAndFile(t *testing.T) {
 	}
 }
 
-// bootstrapped is a fresh store holding testRoot and testAdmin.
-func bootstrapped(t *testing.T) *Store {
-	t.Helper()
-	s := openTemp(t, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if _, err := s.Bootstrap(t.Context(), testRoot, testAdmin); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func TestReadsDoNotWaitForWriter(t *testing.T) {
-	storetest.ReadsDoNotWaitForWriter(t, bootstrapped(t), testAdmin)
-}
-
-func TestErrorsDoNotCarrySecrets(t *testing.T) {
-	s := bootstrapped(t)
-	storetest.ErrorsDoNotCarrySecrets(t, s, testAdmin)
+func TestBackendChecks(t *testing.T) {
+	storetest.RunBackendChecks(t, func(t *testing.T) gatehouse.Store { return openTemp(t, filepath.Join(t.TempDir(), "gatehouse.db")) })
 }
 
 // crashEnv names the database the crash helper writes to. Set only in the

@@ -12,14 +12,30 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// The checks below are not part of Run: they ask for what the Store
-// contract leaves to a backend (how it locks, how it validates), and both
-// SQL backends promise it. Each takes a store that holds the client c.
+// RunBackendChecks runs the checks that are not part of Run, because they
+// ask for what the Store contract leaves to a backend (how it locks, how
+// it validates), and that both SQL backends promise: each on a fresh store
+// from newStore, bootstrapped with FixtureRoot and FixtureAdmin.
+func RunBackendChecks(t *testing.T, newStore func(t *testing.T) gatehouse.Store) {
+	t.Helper()
+	for _, tc := range []test{
+		{"ReadsDoNotWaitForWriter", func(t *testing.T, s gatehouse.Store) { readsDoNotWaitForWriter(t, s, FixtureAdmin) }},
+		{"ErrorsDoNotCarrySecrets", func(t *testing.T, s gatehouse.Store) { errorsDoNotCarrySecrets(t, s, FixtureAdmin) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			if _, err := s.Bootstrap(t.Context(), FixtureRoot, FixtureAdmin); err != nil {
+				t.Fatal(err)
+			}
+			tc.run(t, s)
+		})
+	}
+}
 
-// ReadsDoNotWaitForWriter checks that GetClient answers, with the committed
-// row, while an UpdateClient of the same client is still running its
-// function.
-func ReadsDoNotWaitForWriter(t *testing.T, s gatehouse.Store, c gatehouse.Client) {
+// readsDoNotWaitForWriter checks that GetClient answers, with the committed
+// row, while an UpdateClient of c, a client the store holds, is still
+// running its function.
+func readsDoNotWaitForWriter(t *testing.T, s gatehouse.Store, c gatehouse.Client) {
 	t.Helper()
 	ctx := t.Context()
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -49,10 +65,10 @@ func ReadsDoNotWaitForWriter(t *testing.T, s gatehouse.Store, c gatehouse.Client
 	}
 }
 
-// ErrorsDoNotCarrySecrets checks that refused client writes do not quote
-// what they were given: a duplicate's secret hash (ErrConflict), a client's
+// errorsDoNotCarrySecrets checks that refused client writes do not quote
+// what they were given, for a client c the store holds: a duplicate's secret hash (ErrConflict), a client's
 // data that is not JSON (ErrInvalid).
-func ErrorsDoNotCarrySecrets(t *testing.T, s gatehouse.Store, c gatehouse.Client) {
+func errorsDoNotCarrySecrets(t *testing.T, s gatehouse.Store, c gatehouse.Client) {
 	t.Helper()
 	ctx := t.Context()
 	dup := c
