@@ -28,7 +28,7 @@ type benchDC struct {
 func newBenchDC(t *testing.T) *benchDC {
 	t.Helper()
 	dc := testdc.Start(t, testdc.Options{AdminID: "bench-admin"})
-	d := &benchDC{URL: dc.URL, id: dc.AdminID, secret: dc.AdminSecret, svc: dc.Svc}
+	d := &benchDC{URL: dc.URL, id: dc.Admin.ID, secret: dc.Admin.Secret, svc: dc.Svc}
 	// Nothing from the environment may leak into the commands under test.
 	t.Setenv("GATEHOUSE_DATACENTER_URL", d.URL)
 	t.Setenv("GATEHOUSE_CLIENT_ID", d.id)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 const (
@@ -130,24 +131,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// clock is an injectable, movable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -334,7 +317,7 @@ func TestTokenFetchOutlivesCallerContext(t *testing.T) {
 }
 
 func TestTokenRefreshedAfterEarlyExpiryWindow(t *testing.T) {
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	f := newFakeDC(t)
 	f.now = clk.Now
 	f.expiresIn = 3600
@@ -355,11 +338,11 @@ func TestTokenRefreshedAfterEarlyExpiryWindow(t *testing.T) {
 	if got := get(); got != "token-1" {
 		t.Fatalf("first token = %q", got)
 	}
-	clk.Add(55*time.Minute - time.Second)
+	clk.Advance(55*time.Minute - time.Second)
 	if got := get(); got != "token-1" {
 		t.Errorf("just before the early window: token = %q, want the cached token-1", got)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if got := get(); got != "token-2" {
 		t.Errorf("inside the early window: token = %q, want a fresh token-2", got)
 	}
@@ -369,7 +352,7 @@ func TestTokenRefreshedAfterEarlyExpiryWindow(t *testing.T) {
 }
 
 func TestEarlyExpiryIsAtMostHalfTheLifetime(t *testing.T) {
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	f := newFakeDC(t)
 	f.now = clk.Now
 	f.expiresIn = 60 // shorter than the default 5-minute window
@@ -384,14 +367,14 @@ func TestEarlyExpiryIsAtMostHalfTheLifetime(t *testing.T) {
 	if n := f.tokenHits.Load(); n != 1 {
 		t.Fatalf("a 60s token was not reused: %d token requests", n)
 	}
-	clk.Add(29 * time.Second)
+	clk.Advance(29 * time.Second)
 	if _, err := c.Token(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.tokenHits.Load(); n != 1 {
 		t.Errorf("at 29s of 60s: %d token requests, want 1", n)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if _, err := c.Token(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +406,7 @@ func TestTokenExpiryIsEarlierOfExpiresInAndExpiresOn(t *testing.T) {
 		{name: "expires_on alone, already past", expiresIn: 0, skew: -2 * time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+			clk := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 			var hits atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				n := hits.Add(1)
@@ -454,14 +437,14 @@ func TestTokenExpiryIsEarlierOfExpiresInAndExpiresOn(t *testing.T) {
 				}
 				return
 			}
-			clk.Add(tc.lifetime - 5*time.Minute - time.Second)
+			clk.Advance(tc.lifetime - 5*time.Minute - time.Second)
 			if _, err := c.Token(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if n := hits.Load(); n != 1 {
 				t.Fatalf("1s before the early window: %d token requests, want 1", n)
 			}
-			clk.Add(time.Second)
+			clk.Advance(time.Second)
 			if _, err := c.Token(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -473,7 +456,7 @@ func TestTokenExpiryIsEarlierOfExpiresInAndExpiresOn(t *testing.T) {
 }
 
 func TestTokenSourceExpiry(t *testing.T) {
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	f := newFakeDC(t)
 	f.now = clk.Now
 	f.expiresIn = 3600

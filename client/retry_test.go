@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // answer is one scripted failure: a status and its Retry-After header.
@@ -192,7 +193,7 @@ func TestRetryReplaysBody(t *testing.T) {
 }
 
 func TestRetryAfterHTTPDate(t *testing.T) {
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	f := newFlakyDC(t, nil, []answer{
 		{429, clk.Now().Add(7 * time.Second).Format(http.TimeFormat)},
 		{503, clk.Now().Add(-time.Minute).Format(http.TimeFormat)}, // already past: no wait

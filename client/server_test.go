@@ -24,17 +24,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // realDC is one data center (internal/testdc) whose clock the test and the
 // SDK share.
 type realDC struct {
 	URL   string
-	clock *testdc.Clock
-	admin creds
+	clock *testkit.Clock
+	admin testdc.Creds
 }
-
-type creds struct{ id, secret string }
 
 // newRealDC starts a data center on a fresh SQLite file with a
 // bootstrapped admin client. Its tokens live two hours.
@@ -44,7 +43,7 @@ func newRealDC(t *testing.T) *realDC {
 	// so that moving the clock by whole minutes lands exactly on the
 	// refresh time.
 	d := testdc.Start(t, testdc.Options{ClockStart: time.Now().Truncate(time.Second)})
-	return &realDC{URL: d.URL, clock: d.Clock, admin: creds{d.AdminID, d.AdminSecret}}
+	return &realDC{URL: d.URL, clock: d.Clock, admin: d.Admin}
 }
 
 // counter is the RoundTripper under an SDK client: it counts token
@@ -93,11 +92,11 @@ func (c *counter) holdTokens() (started <-chan struct{}, release func()) {
 
 // sdk builds an SDK client for cr on the data center's clock, counting its
 // requests.
-func (d *realDC) sdk(t *testing.T, cr creds, mod func(*client.Config)) (*client.Client, *counter) {
+func (d *realDC) sdk(t *testing.T, cr testdc.Creds, mod func(*client.Config)) (*client.Client, *counter) {
 	t.Helper()
 	cnt := &counter{base: http.DefaultTransport}
 	cfg := client.Config{
-		DatacenterURL: d.URL, ClientID: cr.id, ClientSecret: cr.secret,
+		DatacenterURL: d.URL, ClientID: cr.ID, ClientSecret: cr.Secret,
 		HTTPClient: &http.Client{Transport: cnt, Timeout: 10 * time.Second},
 		Now:        d.clock.Now,
 	}
@@ -113,7 +112,7 @@ func (d *realDC) sdk(t *testing.T, cr creds, mod func(*client.Config)) (*client.
 
 // app creates an API client without a management role, as the admin,
 // through the SDK.
-func (d *realDC) app(t *testing.T, admin *client.Client) creds {
+func (d *realDC) app(t *testing.T, admin *client.Client) testdc.Creds {
 	t.Helper()
 	cl, err := admin.Accounts().Create(context.Background(), api.CreateClientRequest{Data: json.RawMessage(`{"client_name":"app"}`)})
 	if err != nil {
@@ -122,7 +121,7 @@ func (d *realDC) app(t *testing.T, admin *client.Client) creds {
 	if cl.ClientSecret == "" {
 		t.Fatal("CreateClient returned no secret")
 	}
-	return creds{cl.ClientID, cl.ClientSecret}
+	return testdc.Creds{ID: cl.ClientID, Secret: cl.ClientSecret}
 }
 
 func TestServerTokenReused(t *testing.T) {
@@ -131,11 +130,11 @@ func TestServerTokenReused(t *testing.T) {
 	ctx := context.Background()
 
 	for i := range 10 {
-		cl, err := c.Accounts().Get(ctx, d.admin.id)
+		cl, err := c.Accounts().Get(ctx, d.admin.ID)
 		if err != nil {
 			t.Fatalf("GetClient #%d: %v", i, err)
 		}
-		if cl.ClientID != d.admin.id {
+		if cl.ClientID != d.admin.ID {
 			t.Fatalf("GetClient #%d = %q", i, cl.ClientID)
 		}
 	}
@@ -173,7 +172,7 @@ func TestServerTokenRefreshedBeforeExpiry(t *testing.T) {
 	}
 	// One second before expires_on minus the early window: still cached.
 	d.clock.Advance(2*time.Hour - 5*time.Minute - time.Second)
-	if _, err := c.Accounts().Get(ctx, d.admin.id); err != nil {
+	if _, err := c.Accounts().Get(ctx, d.admin.ID); err != nil {
 		t.Fatal(err)
 	}
 	if n := cnt.tokens.Load(); n != 1 {
@@ -182,7 +181,7 @@ func TestServerTokenRefreshedBeforeExpiry(t *testing.T) {
 	// At expires_on minus the early window: replaced, and the old token,
 	// still valid at the server for five minutes, is no longer sent.
 	d.clock.Advance(time.Second)
-	if _, err := c.Accounts().Get(ctx, d.admin.id); err != nil {
+	if _, err := c.Accounts().Get(ctx, d.admin.ID); err != nil {
 		t.Fatal(err)
 	}
 	if n := cnt.tokens.Load(); n != 2 {
@@ -211,7 +210,7 @@ func TestServerConcurrentCallersShareOneTokenRequest(t *testing.T) {
 		var wg sync.WaitGroup
 		for range callers {
 			wg.Go(func() {
-				_, err := c.Accounts().Get(context.Background(), d.admin.id)
+				_, err := c.Accounts().Get(context.Background(), d.admin.ID)
 				errs <- err
 			})
 		}
@@ -251,20 +250,20 @@ func TestServerRetriesOnceWithFreshTokenAfterRevocation(t *testing.T) {
 	appCreds := d.app(t, admin)
 	app, cnt := d.sdk(t, appCreds, nil)
 
-	if _, err := app.Accounts().Get(ctx, appCreds.id); err != nil {
+	if _, err := app.Accounts().Get(ctx, appCreds.ID); err != nil {
 		t.Fatalf("GetClient before revocation: %v", err)
 	}
 	// Disabling revokes every token issued so far; enabling again does not
 	// bring them back. The app's cached token is now refused with 401
 	// invalid_token (tokenRevoked), though it has not expired.
 	for _, status := range []string{"disabled", "enabled"} {
-		if _, err := admin.Accounts().Update(ctx, appCreds.id, api.UpdateClientRequest{Status: &status}); err != nil {
+		if _, err := admin.Accounts().Update(ctx, appCreds.ID, api.UpdateClientRequest{Status: &status}); err != nil {
 			t.Fatalf("set status %s: %v", status, err)
 		}
 	}
 	tokens, calls := cnt.tokens.Load(), cnt.calls.Load()
 
-	cl, err := app.Accounts().Get(ctx, appCreds.id)
+	cl, err := app.Accounts().Get(ctx, appCreds.ID)
 	if err != nil {
 		t.Fatalf("GetClient after revocation: %v (want a transparent retry with a fresh token)", err)
 	}
@@ -281,11 +280,11 @@ func TestServerRetriesOnceWithFreshTokenAfterRevocation(t *testing.T) {
 	// Disabled for good: the retry cannot get a token, and the caller sees
 	// the data center's refusal of the request itself.
 	disabled := "disabled"
-	if _, err := admin.Accounts().Update(ctx, appCreds.id, api.UpdateClientRequest{Status: &disabled}); err != nil {
+	if _, err := admin.Accounts().Update(ctx, appCreds.ID, api.UpdateClientRequest{Status: &disabled}); err != nil {
 		t.Fatal(err)
 	}
 	calls = cnt.calls.Load()
-	_, err = app.Accounts().Get(ctx, appCreds.id)
+	_, err = app.Accounts().Get(ctx, appCreds.ID)
 	e, ok := errors.AsType[*client.Error](err)
 	if !ok || e.StatusCode != http.StatusUnauthorized || e.Code != gatehouse.CodeClientDisabled {
 		t.Errorf("GetClient by a disabled client: err = %v, want a 401 %s *client.Error", err, gatehouse.CodeClientDisabled)
@@ -299,16 +298,16 @@ func TestServerTypedErrors(t *testing.T) {
 	d := newRealDC(t)
 	ctx := context.Background()
 
-	wrong, _ := d.sdk(t, creds{d.admin.id, d.admin.secret + "x"}, nil)
+	wrong, _ := d.sdk(t, testdc.Creds{ID: d.admin.ID, Secret: d.admin.Secret + "x"}, nil)
 	_, err := wrong.Token(ctx)
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.StatusCode != http.StatusUnauthorized || e.Code != "invalid_client" {
 		t.Errorf("Token with a wrong secret: err = %v, want a 401 invalid_client *client.Error", err)
 	}
-	_, err = wrong.Accounts().Get(ctx, d.admin.id)
+	_, err = wrong.Accounts().Get(ctx, d.admin.ID)
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.Code != "invalid_client" {
 		t.Errorf("GetClient with a wrong secret: err = %v, want the token request's invalid_client", err)
 	}
-	if err != nil && strings.Contains(err.Error(), d.admin.secret) {
+	if err != nil && strings.Contains(err.Error(), d.admin.Secret) {
 		t.Errorf("error %q contains the secret", err)
 	}
 
@@ -344,13 +343,13 @@ func TestServerOAuth2TokenSource(t *testing.T) {
 
 	hc := oauth2.NewClient(ctx, ts)
 	for range 3 {
-		cl := getClient(t, hc, d.URL, d.admin.id)
-		if cl.ClientID != d.admin.id {
-			t.Errorf("client_id = %q, want %q", cl.ClientID, d.admin.id)
+		cl := getClient(t, hc, d.URL, d.admin.ID)
+		if cl.ClientID != d.admin.ID {
+			t.Errorf("client_id = %q, want %q", cl.ClientID, d.admin.ID)
 		}
 	}
 	// The SDK's own calls share the cache with the oauth2 client.
-	if _, err := c.Accounts().Get(ctx, d.admin.id); err != nil {
+	if _, err := c.Accounts().Get(ctx, d.admin.ID); err != nil {
 		t.Fatal(err)
 	}
 	if n := cnt.tokens.Load(); n != 1 {
@@ -358,7 +357,7 @@ func TestServerOAuth2TokenSource(t *testing.T) {
 	}
 
 	// Errors keep their type through oauth2's transport.
-	wrong, _ := d.sdk(t, creds{d.admin.id, "wrong-secret"}, nil)
+	wrong, _ := d.sdk(t, testdc.Creds{ID: d.admin.ID, Secret: "wrong-secret"}, nil)
 	_, err = oauth2.NewClient(ctx, wrong.OAuth2TokenSource()).Get(d.URL + "/api/2/clients")
 	if e, ok := errors.AsType[*client.Error](err); !ok || e.Code != "invalid_client" {
 		t.Errorf("oauth2 client with a wrong secret: err = %v, want an invalid_client *client.Error", err)
@@ -371,8 +370,8 @@ func TestServerThirdPartyClientCredentials(t *testing.T) {
 	d := newRealDC(t)
 	ctx := context.Background()
 	cfg := clientcredentials.Config{
-		ClientID:     d.admin.id,
-		ClientSecret: d.admin.secret,
+		ClientID:     d.admin.ID,
+		ClientSecret: d.admin.Secret,
 		TokenURL:     d.URL + "/bc/idp/token",
 		AuthStyle:    oauth2.AuthStyleInHeader,
 	}
@@ -383,8 +382,8 @@ func TestServerThirdPartyClientCredentials(t *testing.T) {
 	if tok.Type() != "Bearer" || tok.Expiry.IsZero() || !tok.Valid() {
 		t.Errorf("token type %q, expiry %v, valid %v", tok.Type(), tok.Expiry, tok.Valid())
 	}
-	cl := getClient(t, cfg.Client(ctx), d.URL, d.admin.id)
-	if cl.ClientID != d.admin.id || cl.Status != "enabled" {
+	cl := getClient(t, cfg.Client(ctx), d.URL, d.admin.ID)
+	if cl.ClientID != d.admin.ID || cl.Status != "enabled" {
 		t.Errorf("client = %+v", cl)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/console"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -31,7 +32,7 @@ type dc struct {
 	t     *testing.T
 	URL   string
 	svc   *service.Service
-	clock *testdc.Clock
+	clock *testkit.Clock
 	admin creds
 	p     *service.Principal // the admin, to arrange state through the service
 }
@@ -54,7 +55,7 @@ func newDC(t *testing.T, opt dcOptions) *dc {
 		admin = admin[:100]
 	}
 	td := testdc.Start(t, testdc.Options{AdminID: admin, ClockStart: opt.start, SyncInterval: time.Second})
-	d := &dc{t: t, URL: td.URL, svc: td.Svc, clock: td.Clock, admin: creds{td.AdminID, td.AdminSecret}}
+	d := &dc{t: t, URL: td.URL, svc: td.Svc, clock: td.Clock, admin: creds{td.Admin.ID, td.Admin.Secret}}
 	var err error
 	if d.p, err = d.svc.AuthenticateAdmin(ctx, service.ClientCredentials{ClientID: d.admin.id, Secret: d.admin.secret, RemoteIP: "127.0.0.1"}); err != nil {
 		t.Fatal(err)

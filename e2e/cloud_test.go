@@ -66,22 +66,10 @@ func startDev(t *testing.T, dir string) (*server, devTable, int) {
 	const attempts = 5
 	for i := 1; ; i++ {
 		base := freePortRun(t, 3) // two data centers and the locator
-		p := &server{stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{}), DataDir: dir}
-		p.cmd = exec.Command(binPath, "dev", "--datacenters", "eu8,us5", "--dir", dir, "--base-port", strconv.Itoa(base))
-		p.cmd.Env = []string{} // nothing from the test's own environment
-		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			_ = p.cmd.Wait()
-			p.state = p.cmd.ProcessState
-			close(p.done)
-		}()
-		t.Cleanup(func() {
-			p.kill()
-			p.checkLogClean(t)
-		})
+		cmd := exec.Command(binPath, "dev", "--datacenters", "eu8,us5", "--dir", dir, "--base-port", strconv.Itoa(base))
+		cmd.Env = []string{} // nothing from the test's own environment
+		p := &server{DataDir: dir}
+		p.spawn(t, cmd)
 		table, err := waitTable(p)
 		if err == nil {
 			return p, table, base
@@ -103,13 +91,8 @@ func waitTable(p *server) (devTable, error) {
 		if strings.Contains(out, "\nLOCATOR ") && strings.HasSuffix(out, "\n") {
 			return parseDevTable(out)
 		}
-		select {
-		case <-p.done:
-			if strings.Contains(p.stderr.String(), "address already in use") {
-				return devTable{}, errPortTaken
-			}
-			return devTable{}, fmt.Errorf("process exited early: %v", p.state)
-		case <-time.After(50 * time.Millisecond):
+		if err := p.pause(50 * time.Millisecond); err != nil {
+			return devTable{}, err
 		}
 		if time.Now().After(deadline) {
 			p.kill()
@@ -217,48 +200,42 @@ func TestLocalCloud(t *testing.T) {
 	for id, s := range dcs {
 		tok := s.token(t, boots[id].ClientID, boots[id].ClientSecret).AccessToken
 		toks[id] = tok
-		s.do(t, http.MethodGet, "/api/2/clients/"+boots[id].ClientID, bearer(tok), nil).want(t, http.StatusOK, id+": own client with own token")
+		s.do(t, http.MethodGet, "/api/2/clients/"+boots[id].ClientID, bearer(tok), nil).Want(t, http.StatusOK, id+": own client with own token")
 		r := s.do(t, http.MethodGet, "/api/2/datacenters", bearer(tok), nil)
-		r.want(t, http.StatusOK, id+": datacenters")
-		var list struct {
-			Items []struct {
-				ID   string `json:"id"`
-				URL  string `json:"url"`
-				Self bool   `json:"self"`
-			} `json:"items"`
-		}
-		r.decode(t, &list)
+		r.Want(t, http.StatusOK, id+": datacenters")
+		var list datacenterList
+		r.JSON(t, &list)
 		if len(list.Items) != 2 || list.Items[0].ID != "eu8" || list.Items[1].ID != "us5" ||
 			list.Items[0].URL != eu.URL || list.Items[1].URL != us.URL || list.Items[0].Self != (id == "eu8") {
-			t.Errorf("%s lists %s", id, r.body)
+			t.Errorf("%s lists %s", id, r.Body)
 		}
 	}
 	// eu8's token at us5: refused, naming eu8.
 	r := us.do(t, http.MethodGet, "/api/2/clients", bearer(toks["eu8"]), nil)
-	r.want(t, http.StatusUnauthorized, "eu8's token at us5")
+	r.Want(t, http.StatusUnauthorized, "eu8's token at us5")
 	var e apiError
-	r.decode(t, &e)
+	r.JSON(t, &e)
 	if e.Error.Code != "tokenIssuerMismatch" || !strings.Contains(e.Error.Message, "eu8 ("+eu.URL+")") || !strings.Contains(e.Error.Message, us.URL+"/bc") {
-		t.Errorf("eu8's token at us5: %s", r.body)
+		t.Errorf("eu8's token at us5: %s", r.Body)
 	}
 
 	// The locator finds each bootstrap client in its own data center.
 	loc := &server{URL: tab.locator}
 	for id, s := range dcs {
 		r := loc.do(t, http.MethodGet, "/api/1/accounts?login="+url.QueryEscape(boots[id].ClientID), "", nil)
-		r.want(t, http.StatusOK, "locate "+id+"'s client")
+		r.Want(t, http.StatusOK, "locate "+id+"'s client")
 		var a struct {
 			ServerURL    string `json:"server_url"`
 			ID           *int64 `json:"id"`
 			Login        string `json:"login"`
 			DatacenterID string `json:"datacenter_id"`
 		}
-		r.decode(t, &a)
+		r.JSON(t, &a)
 		if a.ServerURL != s.URL || a.DatacenterID != id || a.Login != boots[id].ClientID || a.ID == nil || *a.ID != 0 {
-			t.Errorf("locate %s's client: %s", id, r.body)
+			t.Errorf("locate %s's client: %s", id, r.Body)
 		}
 	}
-	loc.do(t, http.MethodGet, "/api/1/accounts?login=nobody", "", nil).want(t, http.StatusNotFound, "locate an unknown login")
+	loc.do(t, http.MethodGet, "/api/1/accounts?login=nobody", "", nil).Want(t, http.StatusNotFound, "locate an unknown login")
 
 	for _, s := range append([]*server{loc}, eu, us) {
 		s.mu.Lock()
@@ -292,15 +269,9 @@ func TestPeerFlags(t *testing.T) {
 		t.Helper()
 		boot := s.bootstrapCreds(t)
 		r := s.do(t, http.MethodGet, "/api/2/datacenters", bearer(s.token(t, boot.ClientID, boot.ClientSecret).AccessToken), nil)
-		r.want(t, http.StatusOK, "datacenters")
-		var list struct {
-			Items []struct {
-				ID   string `json:"id"`
-				URL  string `json:"url"`
-				Self bool   `json:"self"`
-			} `json:"items"`
-		}
-		r.decode(t, &list)
+		r.Want(t, http.StatusOK, "datacenters")
+		var list datacenterList
+		r.JSON(t, &list)
 		var got []string
 		for _, it := range list.Items {
 			if !it.Self {
@@ -364,20 +335,11 @@ func TestLocatorCommand(t *testing.T) {
 	var loc *server
 	for i := 1; ; i++ {
 		port := freePort(t)
-		loc = &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
-		loc.cmd = exec.Command(binPath, "locator", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--datacenter", "eu8="+s.URL, "--lookup-failure-limit", "1")
+		cmd := exec.Command(binPath, "locator", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--datacenter", "eu8="+s.URL, "--lookup-failure-limit", "1")
 		// The test's client is the locator's trusted proxy, by the twin.
-		loc.cmd.Env = []string{"GATEHOUSE_TRUSTED_PROXIES=127.0.0.1"}
-		loc.cmd.Stdout, loc.cmd.Stderr = loc.stdout, loc.stderr
-		if err := loc.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			_ = loc.cmd.Wait()
-			loc.state = loc.cmd.ProcessState
-			close(loc.done)
-		}()
-		t.Cleanup(loc.kill)
+		cmd.Env = []string{"GATEHOUSE_TRUSTED_PROXIES=127.0.0.1"}
+		loc = &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
+		loc.spawn(t, cmd)
 		err := waitHealthy(loc)
 		if err == nil {
 			break
@@ -388,16 +350,16 @@ func TestLocatorCommand(t *testing.T) {
 		t.Fatalf("locator: %v\n%s", err, loc.stderr.String())
 	}
 	r := loc.do(t, http.MethodGet, "/api/1/accounts?login="+url.QueryEscape(boot.ClientID), "", nil)
-	r.want(t, http.StatusOK, "locate the bootstrap client")
+	r.Want(t, http.StatusOK, "locate the bootstrap client")
 	var a struct {
 		ServerURL    string `json:"server_url"`
 		DatacenterID string `json:"datacenter_id"`
 	}
-	r.decode(t, &a)
+	r.JSON(t, &a)
 	if a.ServerURL != s.URL || a.DatacenterID != "eu8" {
-		t.Errorf("answer %s", r.body)
+		t.Errorf("answer %s", r.Body)
 	}
-	loc.do(t, http.MethodGet, "/api/1/accounts?login=nobody", "", nil).want(t, http.StatusNotFound, "unknown login")
+	loc.do(t, http.MethodGet, "/api/1/accounts?login=nobody", "", nil).Want(t, http.StatusNotFound, "unknown login")
 	// That miss was the proxy's own, and used up its one. The callers
 	// behind it are counted apart, by the address it forwards.
 	asCaller := func(ip string) int {
@@ -456,13 +418,8 @@ func waitHealthy(p *server) error {
 				return nil
 			}
 		}
-		select {
-		case <-p.done:
-			if strings.Contains(p.stderr.String(), "address already in use") {
-				return errPortTaken
-			}
-			return fmt.Errorf("process exited early: %v", p.state)
-		case <-time.After(50 * time.Millisecond):
+		if err := p.pause(50 * time.Millisecond); err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no 200 from %s/healthz within %s", p.URL, readyTimeout)

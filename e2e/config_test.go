@@ -128,13 +128,13 @@ func TestServeConfig(t *testing.T) {
 func checkDatacenterURL(t *testing.T, s *server, publicURL, wantAud string) {
 	t.Helper()
 	r := s.do(t, http.MethodGet, "/bc/.well-known/openid-configuration", "", nil)
-	r.want(t, http.StatusOK, "discovery")
+	r.Want(t, http.StatusOK, "discovery")
 	var d struct {
 		Issuer        string `json:"issuer"`
 		TokenEndpoint string `json:"token_endpoint"`
 		JWKSURI       string `json:"jwks_uri"`
 	}
-	r.decode(t, &d)
+	r.JSON(t, &d)
 	if want := publicURL + "/bc"; d.Issuer != want {
 		t.Errorf("issuer %q, want %q", d.Issuer, want)
 	}
@@ -178,7 +178,7 @@ func checkSigningAlg(t *testing.T, s *server, alg string) {
 	var doc struct {
 		Algs []string `json:"id_token_signing_alg_values_supported"`
 	}
-	s.do(t, http.MethodGet, "/bc/.well-known/openid-configuration", "", nil).decode(t, &doc)
+	s.do(t, http.MethodGet, "/bc/.well-known/openid-configuration", "", nil).JSON(t, &doc)
 	if !slices.Equal(doc.Algs, []string{alg}) {
 		t.Errorf("discovery lists %v, want [%s]", doc.Algs, alg)
 	}

@@ -34,12 +34,12 @@ func TestDurabilityAfterKill(t *testing.T) {
 	// The reads are done; from here on every request is a write, and the
 	// kill follows the last one's answer with nothing in between.
 	r := s.do(t, http.MethodPut, "/api/2/clients/"+url.PathEscape(disable.ClientID), bearer(admin), map[string]string{"status": "disabled"})
-	r.want(t, http.StatusOK, "disable")
+	r.Want(t, http.StatusOK, "disable")
 	newSecret := s.regenerate(t, admin, regen.ClientID)
 	r = s.do(t, http.MethodDelete, "/api/2/clients/"+url.PathEscape(del.ClientID), bearer(admin), nil)
-	if r.status != http.StatusNoContent {
+	if r.Status != http.StatusNoContent {
 		s.kill()
-		t.Fatalf("delete: %d %s", r.status, r.body)
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	s.kill()
 

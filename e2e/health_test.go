@@ -27,29 +27,29 @@ func TestHealthAndNotFound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			r := s.do(t, tt.method, tt.path, "", nil)
-			if r.status != tt.status {
-				t.Fatalf("status %d, want %d; body %s", r.status, tt.status, r.body)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}
 			if tt.method == http.MethodHead {
 				return
 			}
-			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q, want application/json", ct)
 			}
 			if tt.code == "" {
 				var ok struct {
 					Status string `json:"status"`
 				}
-				r.decode(t, &ok)
+				r.JSON(t, &ok)
 				if ok.Status != "ok" {
-					t.Errorf("body %s, want status ok", r.body)
+					t.Errorf("body %s, want status ok", r.Body)
 				}
 				return
 			}
 			var e apiError
-			r.decode(t, &e)
+			r.JSON(t, &e)
 			if e.Error.Code != tt.code || e.Error.Message == "" {
-				t.Errorf("error body %s, want code %q and a message", r.body, tt.code)
+				t.Errorf("error body %s, want code %q and a message", r.Body, tt.code)
 			}
 		})
 	}

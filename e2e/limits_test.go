@@ -30,8 +30,8 @@ func TestInputLimits(t *testing.T) {
 	boot := s.bootstrapCreds(t)
 	tok := s.token(t, boot.ClientID, boot.ClientSecret).AccessToken
 	big := map[string]any{"type": "api_client", "data": map[string]string{"pad": strings.Repeat("a", 2<<20)}}
-	if r := s.do(t, http.MethodPost, "/api/2/clients", bearer(tok), big); r.status != http.StatusRequestEntityTooLarge {
-		t.Errorf("2 MiB body: %d, want 413", r.status)
+	if r := s.do(t, http.MethodPost, "/api/2/clients", bearer(tok), big); r.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("2 MiB body: %d, want 413", r.Status)
 	}
 
 	// A connection that sends half a request line and stops is closed by

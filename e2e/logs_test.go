@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // TestNoCredentialsInLogs drives one server through every flow that
@@ -31,7 +33,9 @@ func TestNoCredentialsInLogs(t *testing.T) {
 }
 
 // basicB64 is the base64 part of a Basic Authorization value.
-func basicB64(id, secret string) string { return strings.TrimPrefix(basic(id, secret), "Basic ") }
+func basicB64(id, secret string) string {
+	return strings.TrimPrefix(testkit.Basic(id, secret), "Basic ")
+}
 
 func testNoCredentialsInLogs(t *testing.T, format string) {
 	s := startServer(t, serverOpts{env: []string{"GATEHOUSE_LOG_LEVEL=debug", "GATEHOUSE_LOG_FORMAT=" + format}})
@@ -59,38 +63,38 @@ func testNoCredentialsInLogs(t *testing.T, format string) {
 	aTR2 := s.token(t, a.ClientID, newA)
 	note(aTR2.AccessToken, aTR2.IDToken)
 	r := s.do(t, http.MethodPut, "/api/2/clients/"+a.ClientID, bearer(admin), map[string]string{"status": "disabled"})
-	r.want(t, http.StatusOK, "disable")
+	r.Want(t, http.StatusOK, "disable")
 	s.wantInvalidClient(t, a.ClientID, newA, "disabled client")
 	r = s.do(t, http.MethodDelete, "/api/2/clients/"+a.ClientID, bearer(admin), nil)
-	r.want(t, http.StatusNoContent, "delete")
+	r.Want(t, http.StatusNoContent, "delete")
 
 	// A client_secret_post client: the secret travels in the form body.
 	r = s.do(t, http.MethodPost, "/api/2/clients", bearer(admin), map[string]any{
 		"type": "api_client", "token_endpoint_auth_method": "client_secret_post",
 	})
-	r.want(t, http.StatusCreated, "create post client")
+	r.Want(t, http.StatusCreated, "create post client")
 	var p apiClient
-	r.decode(t, &p)
+	r.JSON(t, &p)
 	note(p.ClientSecret)
 	for _, secret := range []string{p.ClientSecret, p.ClientSecret + "x"} {
 		r = s.do(t, http.MethodPost, "/bc/idp/token", "", url.Values{
 			"grant_type": {"client_credentials"}, "client_id": {p.ClientID}, "client_secret": {secret},
 		})
 		if secret == p.ClientSecret {
-			r.want(t, http.StatusOK, "token by form post")
+			r.Want(t, http.StatusOK, "token by form post")
 			var tr tokenResponse
-			r.decode(t, &tr)
+			r.JSON(t, &tr)
 			note(tr.AccessToken, tr.IDToken)
 		} else {
-			r.want(t, http.StatusUnauthorized, "wrong secret by form post")
+			r.Want(t, http.StatusUnauthorized, "wrong secret by form post")
 		}
 	}
 	// A malformed request that carries the secret three times: Basic,
 	// form body and query string.
-	r = s.do(t, http.MethodPost, "/bc/idp/token?client_secret="+url.QueryEscape(p.ClientSecret), basic(p.ClientID, p.ClientSecret),
+	r = s.do(t, http.MethodPost, "/bc/idp/token?client_secret="+url.QueryEscape(p.ClientSecret), testkit.Basic(p.ClientID, p.ClientSecret),
 		url.Values{"grant_type": {"client_credentials"}, "client_secret": {p.ClientSecret}})
-	if r.status < 400 {
-		t.Errorf("two client authentication methods accepted: %d", r.status)
+	if r.Status < 400 {
+		t.Errorf("two client authentication methods accepted: %d", r.Status)
 	}
 
 	// Wrong and unknown credentials, and a bearer token in a query string
@@ -100,9 +104,9 @@ func testNoCredentialsInLogs(t *testing.T, format string) {
 	s.wantInvalidClient(t, boot.ClientID, wrong, "wrong admin secret")
 	s.wantInvalidClient(t, "no-such-client", wrong, "unknown client")
 	r = s.do(t, http.MethodGet, "/api/2/clients?access_token="+admin, "", nil)
-	r.want(t, http.StatusUnauthorized, "token in the query string only")
+	r.Want(t, http.StatusUnauthorized, "token in the query string only")
 	r = s.do(t, http.MethodGet, "/api/2/clients", bearer(admin+"tampered"), nil)
-	r.want(t, http.StatusUnauthorized, "tampered token")
+	r.Want(t, http.StatusUnauthorized, "tampered token")
 
 	// The CLI, as an operator would use it.
 	env := connEnv(s.URL, boot.ClientID, boot.ClientSecret)

@@ -28,6 +28,7 @@ import (
 	// TestMain, out of sight of go test, so without this import a change to
 	// the product would not invalidate cached e2e results.
 	_ "github.com/gatehouse-dev/gatehouse/cli"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // binPath is the gatehouse binary built once by TestMain.
@@ -101,25 +102,6 @@ func goCommand() (string, error) {
 	return p, nil
 }
 
-// syncBuffer collects a child's output, written by exec's copying goroutine
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // httpClient talks to every server under test. Keep-alives are off so that
 // no pooled connection to a killed server is reused against its successor
 // on the same port (a POST on such a connection fails with EOF rather than
@@ -145,8 +127,8 @@ type server struct {
 	DataDir string
 
 	cmd    *exec.Cmd
-	stderr *syncBuffer
-	stdout *syncBuffer
+	stderr *testkit.SyncBuffer
+	stdout *testkit.SyncBuffer
 	done   chan struct{} // closed when the process has exited and been reaped
 	state  *os.ProcessState
 
@@ -201,36 +183,55 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// launch starts the process without waiting for it. Its cleanup kills the
-// process if it still runs, then checks that nothing registered as a
-// credential reached its log: every test that starts a server therefore
-// also checks for leaked credentials.
+// launch starts the process without waiting for it. Its cleanup (see
+// spawn) checks for leaked credentials: every test that starts a server
+// therefore also checks for them.
 func launch(t *testing.T, opts serverOpts, port int) *server {
 	t.Helper()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := append([]string{"serve", "--listen", addr, "--data-dir", opts.dataDir}, opts.args...)
-	s := &server{
-		URL: "http://" + addr, Port: port, DataDir: opts.dataDir,
-		stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{}),
-	}
-	s.cmd = exec.Command(binPath, args...)
+	cmd := exec.Command(binPath, args...)
 	// Non-nil, so the child gets exactly this and nothing from the test's
 	// own environment (a developer's GATEHOUSE_* must not leak in).
-	s.cmd.Env = append([]string{}, opts.env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	if err := s.cmd.Start(); err != nil {
+	cmd.Env = append([]string{}, opts.env...)
+	s := &server{URL: "http://" + addr, Port: port, DataDir: opts.dataDir}
+	s.spawn(t, cmd)
+	return s
+}
+
+// spawn starts cmd as s's process, its output in s's buffers, and reaps it
+// when it exits. The test's cleanup kills the process if it still runs,
+// then checks that nothing registered as a credential reached its log.
+func (s *server) spawn(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	s.cmd, s.stdout, s.stderr, s.done = cmd, &testkit.SyncBuffer{}, &testkit.SyncBuffer{}, make(chan struct{})
+	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
-		_ = s.cmd.Wait()
-		s.state = s.cmd.ProcessState
+		_ = cmd.Wait()
+		s.state = cmd.ProcessState
 		close(s.done)
 	}()
 	t.Cleanup(func() {
 		s.kill()
 		s.checkLogClean(t)
 	})
-	return s
+}
+
+// pause waits d, unless the process exits first: then it says why,
+// errPortTaken if its address was taken.
+func (s *server) pause(d time.Duration) error {
+	select {
+	case <-s.done:
+		if strings.Contains(s.stderr.String(), "address already in use") {
+			return errPortTaken
+		}
+		return fmt.Errorf("process exited early: %v", s.state)
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // running reports whether the process has not exited yet.
@@ -245,16 +246,9 @@ func (s *server) running() bool {
 
 func (s *server) waitReady() error {
 	deadline := time.Now().Add(readyTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	for {
-		select {
-		case <-s.done:
-			if strings.Contains(s.stderr.String(), "address already in use") {
-				return errPortTaken
-			}
-			return fmt.Errorf("process exited early: %v", s.state)
-		case <-tick.C:
+		if err := s.pause(50 * time.Millisecond); err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
 			s.kill()
@@ -395,6 +389,14 @@ type clientList struct {
 	Items []apiClient `json:"items"`
 }
 
+type datacenterList struct {
+	Items []struct {
+		ID   string `json:"id"`
+		URL  string `json:"url"`
+		Self bool   `json:"self"`
+	} `json:"items"`
+}
+
 type secretResponse struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
@@ -412,30 +414,9 @@ type apiError struct {
 	} `json:"error"`
 }
 
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// decode parses the body strictly (no trailing data) into v.
-func (r response) decode(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("body %q is not the expected JSON: %v", r.body, err)
-	}
-}
-
-func (r response) want(t *testing.T, status int, what string) {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("%s: status %d, want %d; body %s", what, r.status, status, r.body)
-	}
-}
-
 // do sends a request to the server; body is marshalled as JSON unless it is
 // already a url.Values (then it is a form) or nil.
-func (s *server) do(t *testing.T, method, path, authorization string, body any) response {
+func (s *server) do(t *testing.T, method, path, authorization string, body any) testkit.Response {
 	t.Helper()
 	var rd io.Reader
 	contentType := ""
@@ -460,39 +441,25 @@ func (s *server) do(t *testing.T, method, path, authorization string, body any) 
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
-	res, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, path, err)
-	}
-	return response{res.StatusCode, res.Header, b}
-}
-
-// basic is the RFC 6749 2.3.1 Authorization value: form-encode, then Basic.
-func basic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+	return testkit.Do(t, httpClient, req)
 }
 
 func bearer(tok string) string { return "Bearer " + tok }
 
 // tokenRequest asks for a token with Basic client authentication.
-func (s *server) tokenRequest(t *testing.T, id, secret string) response {
+func (s *server) tokenRequest(t *testing.T, id, secret string) testkit.Response {
 	t.Helper()
 	s.noteCred(secret)
-	return s.do(t, http.MethodPost, "/bc/idp/token", basic(id, secret), url.Values{"grant_type": {"client_credentials"}})
+	return s.do(t, http.MethodPost, "/bc/idp/token", testkit.Basic(id, secret), url.Values{"grant_type": {"client_credentials"}})
 }
 
 // token gets a token for a client, failing the test otherwise.
 func (s *server) token(t *testing.T, id, secret string) tokenResponse {
 	t.Helper()
 	r := s.tokenRequest(t, id, secret)
-	r.want(t, http.StatusOK, "token for "+id)
+	r.Want(t, http.StatusOK, "token for "+id)
 	var tr tokenResponse
-	r.decode(t, &tr)
+	r.JSON(t, &tr)
 	s.noteCred(tr.AccessToken, tr.IDToken)
 	return tr
 }
@@ -502,9 +469,9 @@ func (s *server) token(t *testing.T, id, secret string) tokenResponse {
 func (s *server) wantInvalidClient(t *testing.T, id, secret, what string) {
 	t.Helper()
 	r := s.tokenRequest(t, id, secret)
-	r.want(t, http.StatusUnauthorized, what)
+	r.Want(t, http.StatusUnauthorized, what)
 	var e oauthError
-	r.decode(t, &e)
+	r.JSON(t, &e)
 	if e.Error != "invalid_client" {
 		t.Fatalf("%s: error %q, want invalid_client", what, e.Error)
 	}
@@ -515,12 +482,12 @@ func (s *server) createClient(t *testing.T, tok, name string) apiClient {
 	t.Helper()
 	r := s.do(t, http.MethodPost, "/api/2/clients", bearer(tok),
 		map[string]any{"type": "api_client", "data": map[string]string{"client_name": name}})
-	r.want(t, http.StatusCreated, "create client "+name)
+	r.Want(t, http.StatusCreated, "create client "+name)
 	var c apiClient
-	r.decode(t, &c)
+	r.JSON(t, &c)
 	s.noteCred(c.ClientSecret)
 	if c.ClientID == "" || c.ClientSecret == "" {
-		t.Fatalf("create client %s: no id or secret in %s", name, r.body)
+		t.Fatalf("create client %s: no id or secret in %s", name, r.Body)
 	}
 	return c
 }
@@ -530,30 +497,30 @@ func (s *server) getClient(t *testing.T, tok, id string) (apiClient, int) {
 	t.Helper()
 	r := s.do(t, http.MethodGet, "/api/2/clients/"+url.PathEscape(id), bearer(tok), nil)
 	var c apiClient
-	if r.status == http.StatusOK {
-		r.decode(t, &c)
+	if r.Status == http.StatusOK {
+		r.JSON(t, &c)
 	}
-	return c, r.status
+	return c, r.Status
 }
 
 func (s *server) listClients(t *testing.T, tok string) []apiClient {
 	t.Helper()
 	r := s.do(t, http.MethodGet, "/api/2/clients", bearer(tok), nil)
-	r.want(t, http.StatusOK, "list clients")
+	r.Want(t, http.StatusOK, "list clients")
 	var l clientList
-	r.decode(t, &l)
+	r.JSON(t, &l)
 	return l.Items
 }
 
 func (s *server) regenerate(t *testing.T, tok, id string) string {
 	t.Helper()
 	r := s.do(t, http.MethodPost, "/api/2/clients/"+url.PathEscape(id)+"/secret", bearer(tok), nil)
-	r.want(t, http.StatusOK, "regenerate secret of "+id)
+	r.Want(t, http.StatusOK, "regenerate secret of "+id)
 	var sr secretResponse
-	r.decode(t, &sr)
+	r.JSON(t, &sr)
 	s.noteCred(sr.ClientSecret)
 	if sr.ClientID != id || sr.ClientSecret == "" {
-		t.Fatalf("regenerate secret of %s: answer %s", id, r.body)
+		t.Fatalf("regenerate secret of %s: answer %s", id, r.Body)
 	}
 	return sr.ClientSecret
 }
@@ -561,20 +528,20 @@ func (s *server) regenerate(t *testing.T, tok, id string) string {
 func (s *server) jwksKids(t *testing.T) []string {
 	t.Helper()
 	r := s.do(t, http.MethodGet, "/bc/idp/keys", "", nil)
-	r.want(t, http.StatusOK, "JWKS")
+	r.Want(t, http.StatusOK, "JWKS")
 	var set struct {
 		Keys []struct {
 			Kid string `json:"kid"`
 		} `json:"keys"`
 	}
-	r.decode(t, &set)
+	r.JSON(t, &set)
 	var kids []string
 	for _, k := range set.Keys {
 		kids = append(kids, k.Kid)
 	}
 	slices.Sort(kids)
 	if len(kids) == 0 {
-		t.Fatalf("JWKS has no keys: %s", r.body)
+		t.Fatalf("JWKS has no keys: %s", r.Body)
 	}
 	return kids
 }

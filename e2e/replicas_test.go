@@ -7,24 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
 )
-
-// eventually polls cond every 10ms until it holds, failing the test after
-// deadline, and returns how long it took.
-func eventually(t *testing.T, what string, deadline time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > deadline {
-			t.Fatalf("%s: not within %s", what, deadline)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	took := time.Since(start)
-	t.Logf("%s: %s", what, took.Round(time.Millisecond))
-	return took
-}
 
 // Three replicas of one data center on one PostgreSQL database: tokens from
 // any replica work on every other, changes reach every replica within a
@@ -62,16 +47,16 @@ func TestReplicasOnPostgres(t *testing.T) {
 	// Disabled on replica 3, rejected by replicas 1 and 2 within a second,
 	// although both have the client in their caches.
 	r[2].do(t, http.MethodPut, "/api/2/clients/"+c.ClientID, bearer(admin), map[string]string{"status": "disabled"}).
-		want(t, http.StatusOK, "disable on replica 3")
+		Want(t, http.StatusOK, "disable on replica 3")
 	rejected := func(s *server) bool {
 		res := s.do(t, http.MethodGet, "/api/2/clients/"+c.ClientID, bearer(tok), nil)
 		var e apiError
-		if res.status == http.StatusUnauthorized {
-			res.decode(t, &e)
+		if res.Status == http.StatusUnauthorized {
+			res.JSON(t, &e)
 		}
 		return e.Error.Code == "clientDisabled"
 	}
-	if took := eventually(t, "disable reached replicas 1 and 2", 5*time.Second, func() bool {
+	if took := testkit.Eventually(t, "disable reached replicas 1 and 2", 5*time.Second, func() bool {
 		return rejected(r[0]) && rejected(r[1])
 	}); took > time.Second {
 		t.Errorf("propagation took %s, want under 1s", took)
@@ -90,28 +75,28 @@ func TestReplicasOnPostgres(t *testing.T) {
 	cluster.Stop(t, "immediate")
 	outage := time.Now()
 	for i, s := range r {
-		eventually(t, "replica "+string(rune('1'+i))+" fails closed", 5*time.Second-time.Since(outage), func() bool {
+		testkit.Eventually(t, "replica "+string(rune('1'+i))+" fails closed", 5*time.Second-time.Since(outage), func() bool {
 			tr := s.tokenRequest(t, live.ClientID, live.ClientSecret)
 			api := s.do(t, http.MethodGet, "/api/2/clients/"+live.ClientID, bearer(liveTok), nil)
 			ready := s.do(t, http.MethodGet, "/readyz", "", nil)
-			if tr.status == http.StatusOK || tr.status == http.StatusUnauthorized || api.status == http.StatusUnauthorized {
+			if tr.Status == http.StatusOK || tr.Status == http.StatusUnauthorized || api.Status == http.StatusUnauthorized {
 				t.Fatalf("replica %d during the outage: token %d, API %d (a token or a 401 for a client that cannot be checked)",
-					i+1, tr.status, api.status)
+					i+1, tr.Status, api.Status)
 			}
-			return tr.status == http.StatusServiceUnavailable && tr.header.Get("Retry-After") != "" &&
-				api.status == http.StatusServiceUnavailable && api.header.Get("Retry-After") != "" &&
-				ready.status == http.StatusServiceUnavailable
+			return tr.Status == http.StatusServiceUnavailable && tr.Header.Get("Retry-After") != "" &&
+				api.Status == http.StatusServiceUnavailable && api.Header.Get("Retry-After") != "" &&
+				ready.Status == http.StatusServiceUnavailable
 		})
-		s.do(t, http.MethodGet, "/healthz", "", nil).want(t, http.StatusOK, "healthz during the outage")
+		s.do(t, http.MethodGet, "/healthz", "", nil).Want(t, http.StatusOK, "healthz during the outage")
 	}
 
 	cluster.Start(t)
 	back := time.Now()
 	for i, s := range r {
-		eventually(t, "replica "+string(rune('1'+i))+" recovers", 15*time.Second-time.Since(back), func() bool {
+		testkit.Eventually(t, "replica "+string(rune('1'+i))+" recovers", 15*time.Second-time.Since(back), func() bool {
 			tr := s.tokenRequest(t, live.ClientID, live.ClientSecret)
 			api := s.do(t, http.MethodGet, "/api/2/clients/"+live.ClientID, bearer(liveTok), nil)
-			return tr.status == http.StatusOK && api.status == http.StatusOK
+			return tr.Status == http.StatusOK && api.Status == http.StatusOK
 		})
 	}
 	for _, id := range acked {
@@ -134,12 +119,12 @@ func TestReplicasOnPostgres(t *testing.T) {
 	target := r[0].createClient(t, admin, "guessed")
 	refusedAfter := 0
 	for i := 0; i < 60 && refusedAfter == 0; i++ {
-		switch res := r[i%3].tokenRequest(t, target.ClientID, "guess"); res.status {
+		switch res := r[i%3].tokenRequest(t, target.ClientID, "guess"); res.Status {
 		case http.StatusUnauthorized:
 		case http.StatusTooManyRequests:
 			refusedAfter = i
 		default:
-			t.Fatalf("guess %d: %d %s", i, res.status, res.body)
+			t.Fatalf("guess %d: %d %s", i, res.Status, res.Body)
 		}
 	}
 	t.Logf("guesses spread over 3 replicas refused after %d", refusedAfter)
@@ -150,9 +135,9 @@ func TestReplicasOnPostgres(t *testing.T) {
 		t.Fatalf("refused after %d guesses over 3 replicas; shared limit is 20", refusedAfter)
 	}
 	for i, s := range r {
-		eventually(t, "replica "+string(rune('1'+i))+" refuses the next guess", 5*time.Second, func() bool {
+		testkit.Eventually(t, "replica "+string(rune('1'+i))+" refuses the next guess", 5*time.Second, func() bool {
 			res := s.tokenRequest(t, target.ClientID, "guess")
-			return res.status == http.StatusTooManyRequests && res.header.Get("Retry-After") != ""
+			return res.Status == http.StatusTooManyRequests && res.Header.Get("Retry-After") != ""
 		})
 	}
 }

@@ -59,13 +59,13 @@ func TestGracefulShutdown(t *testing.T) {
 			s2 := startServer(t, serverOpts{dataDir: s.DataDir})
 			s2.noteCred(boot.ClientSecret, c.ClientSecret)
 			r := s2.do(t, http.MethodGet, "/api/2/clients/"+c.ClientID, bearer(s2.token(t, boot.ClientID, boot.ClientSecret).AccessToken), nil)
-			r.want(t, http.StatusOK, "GET client after restart")
+			r.Want(t, http.StatusOK, "GET client after restart")
 			var got struct {
 				LastAccessAt *time.Time `json:"last_access_at"`
 			}
-			r.decode(t, &got)
+			r.JSON(t, &got)
 			if got.LastAccessAt == nil || time.Since(*got.LastAccessAt) > time.Minute {
-				t.Errorf("last_access_at after an orderly stop: %v, want the token request's time (body %s)", got.LastAccessAt, r.body)
+				t.Errorf("last_access_at after an orderly stop: %v, want the token request's time (body %s)", got.LastAccessAt, r.Body)
 			}
 		})
 	}

@@ -9,14 +9,15 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/guard"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 )
 
 // The guard's Claims carry what the token says, times included, read from
 // the token itself rather than from the guard's own idea of them.
 func TestClaimsAreTheTokens(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
-	raw := d.adminToken()
+	d := testdc.Start(t, testdc.Options{})
+	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, Now: d.Clock.Now})
+	raw := d.AdminToken()
 
 	parts := strings.Split(raw, ".")
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])

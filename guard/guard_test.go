@@ -2,9 +2,6 @@ package guard_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,45 +14,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4/jwt"
-
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/guard"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
 // Every forged-token family is refused with the server's code, and where
 // the check is the same as the server's the answer is the same to the byte.
 func TestRefusals(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	other := newDC(t, dcOptions{admin: d.admin}) // same credentials, another data center
+	d := testdc.Start(t, testdc.Options{})
+	other := testdc.Start(t, testdc.Options{AdminID: d.Admin.ID, AdminSecret: d.Admin.Secret}) // same credentials, another data center
 	g := newGuard(t, guard.Config{
-		Issuers: []guard.Issuer{d.issuer(d.admin)},
+		Issuers: []guard.Issuer{issuer(d, d.Admin)},
 		Leeway:  30 * time.Second,
 		Now:     d.Clock.Now,
 	})
 	rs := protect(t, g)
 
-	good := d.adminToken()
-	parts := strings.Split(good, ".")
-	kid, key := d.SigningKey()
-	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	hs256 := func() string {
-		signing := b64(map[string]string{"alg": "HS256", "typ": "at+jwt", "kid": kid}) + "." + parts[1]
-		mac := hmac.New(sha256.New, pubDER)
-		mac.Write([]byte(signing))
-		return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-	}()
-	none := b64(map[string]string{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + parts[1] + "."
-	unknownKid := b64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": "nope"}) + "." + parts[1] + "." + parts[2]
-	stripped := parts[0] + "." + parts[1] + "."
-	foreignIssuer := d.forge("at+jwt", func(c *token.AccessClaims) { c.Issuer = "https://evil.example/bc" })
-	wrongAud := d.forge("at+jwt", func(c *token.AccessClaims) { c.Audience = jwt.Audience{"elsewhere.example"} })
-	noExp := d.forge("at+jwt", func(c *token.AccessClaims) { c.Expiry = nil })
-	future := d.forge("at+jwt", func(c *token.AccessClaims) { c.NotBefore = jwt.NewNumericDate(d.Clock.Now().Add(time.Hour)) })
-	idToken := d.token(d.admin).IDToken
+	f := d.Forgeries()
+	parts := strings.Split(f.Good, ".")
+	idToken := d.Token(d.Admin).IDToken
 
 	tests := []struct {
 		name   string
@@ -67,125 +48,109 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"no header", "", "bearerTokenMissing", true},
 		{"empty bearer", "Bearer ", "bearerTokenMissing", true},
-		{"Basic instead of Bearer", basic(d.admin.id, d.admin.secret), "bearerTokenMissing", true},
+		{"Basic instead of Bearer", testkit.Basic(d.Admin.ID, d.Admin.Secret), "bearerTokenMissing", true},
 		{"garbage", "Bearer garbage", "tokenMalformed", true},
 		{"bad base64", "Bearer !!.!!.!!", "tokenMalformed", true},
 		{"too long", "Bearer " + strings.Repeat("a", 9000), "tokenMalformed", true},
 		{"JWE", "Bearer a.b.c.d.e", "tokenMalformed", true},
-		{"other data center", "Bearer " + other.adminToken(), "tokenIssuerMismatch", false},
-		{"foreign issuer", "Bearer " + foreignIssuer, "tokenIssuerMismatch", false},
-		{"alg none", "Bearer " + none, "tokenInvalid", true},
-		{"HS256 with the public key", "Bearer " + hs256, "tokenInvalid", true},
-		{"stripped signature", "Bearer " + stripped, "tokenInvalid", true},
-		{"unknown kid", "Bearer " + unknownKid, "tokenInvalid", true},
-		{"wrong audience", "Bearer " + wrongAud, "tokenInvalid", true},
-		{"no expiry", "Bearer " + noExp, "tokenInvalid", true},
-		{"not yet valid", "Bearer " + future, "tokenInvalid", true},
+		{"other data center", "Bearer " + other.AdminToken(), "tokenIssuerMismatch", false},
+		{"foreign issuer", "Bearer " + f.ForeignIssuer, "tokenIssuerMismatch", false},
+		{"alg none", "Bearer " + f.None, "tokenInvalid", true},
+		{"HS256 with the public key", "Bearer " + f.HS256, "tokenInvalid", true},
+		{"stripped signature", "Bearer " + f.Stripped, "tokenInvalid", true},
+		{"unknown kid", "Bearer " + f.UnknownKid, "tokenInvalid", true},
+		{"wrong audience", "Bearer " + f.WrongAudience, "tokenInvalid", true},
+		{"no expiry", "Bearer " + f.NoExpiry, "tokenInvalid", true},
+		{"not yet valid", "Bearer " + f.NotYetValid, "tokenInvalid", true},
 		{"ID token as access token", "Bearer " + idToken, "tokenInvalid", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := get(t, rs, tc.header)
-			if r.status != http.StatusUnauthorized {
-				t.Fatalf("status %d: %s", r.status, r.body)
-			}
-			if e := r.apiError(t); e.Code != tc.code || e.Domain != "AccountServer" || e.Message == "" {
-				t.Errorf("error = %+v, want code %s", e, tc.code)
-			}
-			wa := r.header.Get("WWW-Authenticate")
-			if tc.code == "bearerTokenMissing" {
-				if wa != `Bearer realm="gatehouse"` {
-					t.Errorf("WWW-Authenticate = %q", wa)
-				}
-			} else if !strings.HasPrefix(wa, `Bearer realm="gatehouse", error="invalid_token", error_description="`) {
-				t.Errorf("WWW-Authenticate = %q", wa)
-			}
-			if strings.Contains(string(r.body), parts[2]) {
-				t.Error("the answer echoes the token")
-			}
+			r := testkit.Get(t, rs, tc.header)
+			r.WantBearerRefused(t, tc.code, parts[2])
 			if !tc.same {
 				return
 			}
-			s := get(t, d.URL+"/api/2/clients/"+d.admin.id, tc.header)
-			if s.status != r.status || string(s.body) != string(r.body) ||
-				s.header.Get("WWW-Authenticate") != wa || s.header.Get("Content-Type") != r.header.Get("Content-Type") {
+			s := testkit.Get(t, d.URL+"/api/2/clients/"+d.Admin.ID, tc.header)
+			if s.Status != r.Status || string(s.Body) != string(r.Body) ||
+				s.Header.Get("WWW-Authenticate") != r.Header.Get("WWW-Authenticate") || s.Header.Get("Content-Type") != r.Header.Get("Content-Type") {
 				t.Errorf("the guard answers\n%d %q %s\nthe data center answers\n%d %q %s",
-					r.status, wa, r.body, s.status, s.header.Get("WWW-Authenticate"), s.body)
+					r.Status, r.Header.Get("WWW-Authenticate"), r.Body, s.Status, s.Header.Get("WWW-Authenticate"), s.Body)
 			}
 		})
 	}
 
 	t.Run("issuer mismatch names the token's issuer and the trusted ones", func(t *testing.T) {
-		e := get(t, rs, "Bearer "+foreignIssuer).apiError(t)
+		e := testkit.Get(t, rs, "Bearer "+f.ForeignIssuer).APIError(t)
 		if !strings.Contains(e.Message, `"https://evil.example/bc"`) || !strings.Contains(e.Message, d.URL+"/bc") {
 			t.Errorf("message %q", e.Message)
 		}
 	})
 
 	t.Run("a huge foreign issuer is bounded in the message", func(t *testing.T) {
-		huge := d.forge("at+jwt", func(c *token.AccessClaims) { c.Issuer = "https://" + strings.Repeat("x", 5000) })
-		e := get(t, rs, "Bearer "+huge).apiError(t)
+		huge := d.ForgeAdmin("at+jwt", func(c *token.AccessClaims) { c.Issuer = "https://" + strings.Repeat("x", 5000) })
+		e := testkit.Get(t, rs, "Bearer "+huge).APIError(t)
 		if e.Code != "tokenIssuerMismatch" || len(e.Message) > 400 {
 			t.Errorf("%s: %d-byte message", e.Code, len(e.Message))
 		}
 	})
 
 	t.Run("a guard expecting another audience", func(t *testing.T) {
-		is := d.issuer(d.admin)
+		is := issuer(d, d.Admin)
 		is.Audience = "api.example"
 		g2 := newGuard(t, guard.Config{Issuers: []guard.Issuer{is}, Now: d.Clock.Now})
-		if e := get(t, protect(t, g2), "Bearer "+good).apiError(t); e.Code != "tokenInvalid" {
+		if e := testkit.Get(t, protect(t, g2), "Bearer "+f.Good).APIError(t); e.Code != "tokenInvalid" {
 			t.Errorf("code %s", e.Code)
 		}
 	})
 
 	t.Run("good token", func(t *testing.T) {
-		if r := get(t, rs, "Bearer "+good); r.status != http.StatusOK {
-			t.Errorf("%d %s", r.status, r.body)
+		if r := testkit.Get(t, rs, "Bearer "+f.Good); r.Status != http.StatusOK {
+			t.Errorf("%d %s", r.Status, r.Body)
 		}
 	})
 
 	t.Run("expired, moved by the injected clock", func(t *testing.T) {
-		tok := d.adminToken()
-		if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
-			t.Fatalf("before expiry: %d %s", r.status, r.body)
+		tok := d.AdminToken()
+		if r := testkit.Get(t, rs, "Bearer "+tok); r.Status != http.StatusOK {
+			t.Fatalf("before expiry: %d %s", r.Status, r.Body)
 		}
 		d.Clock.Advance(2*time.Hour + 20*time.Second) // within the leeway
 		defer d.Clock.Advance(-(2*time.Hour + 31*time.Second))
-		if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
-			t.Fatalf("within leeway: %d %s", r.status, r.body)
+		if r := testkit.Get(t, rs, "Bearer "+tok); r.Status != http.StatusOK {
+			t.Fatalf("within leeway: %d %s", r.Status, r.Body)
 		}
 		d.Clock.Advance(11 * time.Second)
-		r := get(t, rs, "Bearer "+tok)
-		if r.status != 401 || r.apiError(t).Code != "tokenExpired" {
-			t.Fatalf("%d %s", r.status, r.body)
+		r := testkit.Get(t, rs, "Bearer "+tok)
+		if r.Status != 401 || r.APIError(t).Code != "tokenExpired" {
+			t.Fatalf("%d %s", r.Status, r.Body)
 		}
-		if s := get(t, d.URL+"/api/2/clients/"+d.admin.id, "Bearer "+tok); string(s.body) != string(r.body) {
-			t.Errorf("guard %s, data center %s", r.body, s.body)
+		if s := testkit.Get(t, d.URL+"/api/2/clients/"+d.Admin.ID, "Bearer "+tok); string(s.Body) != string(r.Body) {
+			t.Errorf("guard %s, data center %s", r.Body, s.Body)
 		}
 	})
 }
 
 func TestTwoDataCenters(t *testing.T) {
-	eu := newDC(t, dcOptions{})
-	us := newDC(t, dcOptions{})
-	both := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{eu.issuer(eu.admin), us.issuer(us.admin)}}))
-	euOnly := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{eu.issuer(eu.admin)}}))
+	eu := testdc.Start(t, testdc.Options{})
+	us := testdc.Start(t, testdc.Options{})
+	both := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(eu, eu.Admin), issuer(us, us.Admin)}}))
+	euOnly := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(eu, eu.Admin)}}))
 
-	for _, d := range []*dc{eu, us} {
-		_, c := d.createClient()
-		r := get(t, both, "Bearer "+d.token(c).AccessToken)
-		if r.status != http.StatusOK {
-			t.Fatalf("%s: %d %s", d.URL, r.status, r.body)
+	for _, d := range []*testdc.DataCenter{eu, us} {
+		_, c := d.CreateClient(api.CreateClientRequest{})
+		r := testkit.Get(t, both, "Bearer "+d.Token(c).AccessToken)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", d.URL, r.Status, r.Body)
 		}
 		var s seen
-		r.json(t, &s)
-		if s.ClientID != c.id || s.Issuer != d.URL+"/bc" {
-			t.Errorf("handler saw %+v, want client %s of %s", s, c.id, d.URL)
+		r.JSON(t, &s)
+		if s.ClientID != c.ID || s.Issuer != d.URL+"/bc" {
+			t.Errorf("handler saw %+v, want client %s of %s", s, c.ID, d.URL)
 		}
 	}
-	if r := get(t, euOnly, "Bearer "+us.adminToken()); r.status != 401 || r.apiError(t).Code != "tokenIssuerMismatch" {
-		t.Errorf("a US token at an EU-only guard: %d %s", r.status, r.body)
+	if r := testkit.Get(t, euOnly, "Bearer "+us.AdminToken()); r.Status != 401 || r.APIError(t).Code != "tokenIssuerMismatch" {
+		t.Errorf("a US token at an EU-only guard: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -193,55 +158,55 @@ func TestTwoDataCenters(t *testing.T) {
 // revoked, stops working within StatusCacheTTL.
 func TestClientChangesWithinStatusTTL(t *testing.T) {
 	const ttl = 200 * time.Millisecond
-	d := newDC(t, dcOptions{})
-	rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, StatusCacheTTL: ttl}))
-	admin := d.adminToken()
+	d := testdc.Start(t, testdc.Options{})
+	rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, StatusCacheTTL: ttl}))
+	admin := d.AdminToken()
 
 	tests := []struct {
 		name   string
-		change func(c api.Client, cr creds, tok string)
+		change func(c api.Client, cr testdc.Creds, tok string)
 	}{
-		{"disabled", func(c api.Client, _ creds, _ string) {
-			if r := d.call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "disabled"}); r.status != 200 {
-				t.Fatalf("disable: %d %s", r.status, r.body)
+		{"disabled", func(c api.Client, _ testdc.Creds, _ string) {
+			if r := d.Call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "disabled"}); r.Status != 200 {
+				t.Fatalf("disable: %d %s", r.Status, r.Body)
 			}
 		}},
-		{"deleted", func(c api.Client, _ creds, _ string) {
-			if r := d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.status != 204 {
-				t.Fatalf("delete: %d %s", r.status, r.body)
+		{"deleted", func(c api.Client, _ testdc.Creds, _ string) {
+			if r := d.Call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 204 {
+				t.Fatalf("delete: %d %s", r.Status, r.Body)
 			}
 		}},
-		{"secret regenerated", func(c api.Client, _ creds, _ string) {
-			if r := d.call(http.MethodPost, "/api/2/clients/"+c.ClientID+"/secret", admin, nil); r.status != 200 {
-				t.Fatalf("regenerate: %d %s", r.status, r.body)
+		{"secret regenerated", func(c api.Client, _ testdc.Creds, _ string) {
+			if r := d.Call(http.MethodPost, "/api/2/clients/"+c.ClientID+"/secret", admin, nil); r.Status != 200 {
+				t.Fatalf("regenerate: %d %s", r.Status, r.Body)
 			}
 		}},
-		{"token revoked", func(_ api.Client, cr creds, tok string) {
-			if r := d.post("/bc/idp/revoke_token", url.Values{"token": {tok}}, basic(cr.id, cr.secret)); r.status != 200 {
-				t.Fatalf("revoke: %d %s", r.status, r.body)
+		{"token revoked", func(_ api.Client, cr testdc.Creds, tok string) {
+			if r := d.PostForm("/bc/idp/revoke_token", url.Values{"token": {tok}}, testkit.Basic(cr.ID, cr.Secret)); r.Status != 200 {
+				t.Fatalf("revoke: %d %s", r.Status, r.Body)
 			}
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, cr := d.createClient()
-			tok := d.token(cr).AccessToken
-			if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
-				t.Fatalf("before: %d %s", r.status, r.body)
+			c, cr := d.CreateClient(api.CreateClientRequest{})
+			tok := d.Token(cr).AccessToken
+			if r := testkit.Get(t, rs, "Bearer "+tok); r.Status != http.StatusOK {
+				t.Fatalf("before: %d %s", r.Status, r.Body)
 			}
 			tc.change(c, cr, tok)
 			changed := time.Now()
 			deadline := changed.Add(5 * time.Second)
 			for {
-				r := get(t, rs, "Bearer "+tok)
-				if r.status == http.StatusUnauthorized {
-					if code := r.apiError(t).Code; code != "tokenRevoked" {
+				r := testkit.Get(t, rs, "Bearer "+tok)
+				if r.Status == http.StatusUnauthorized {
+					if code := r.APIError(t).Code; code != "tokenRevoked" {
 						t.Fatalf("code %s, want tokenRevoked", code)
 					}
 					break
 				}
-				if r.status != http.StatusOK || time.Now().After(deadline) {
-					t.Fatalf("still %d %s after %s", r.status, r.body, time.Since(changed))
+				if r.Status != http.StatusOK || time.Now().After(deadline) {
+					t.Fatalf("still %d %s after %s", r.Status, r.Body, time.Since(changed))
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
@@ -260,17 +225,17 @@ func TestClientChangesWithinStatusTTL(t *testing.T) {
 // JWKS fetch per cooldown.
 func TestUnknownKidFlood(t *testing.T) {
 	const cooldown = time.Minute
-	d := newDC(t, dcOptions{})
+	d := testdc.Start(t, testdc.Options{})
 	rec := newRecorder()
-	clk := testdc.NewClock(time.Now())
+	clk := testkit.NewClock(time.Now())
 	rs := protect(t, newGuard(t, guard.Config{
-		Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(),
+		Issuers: []guard.Issuer{issuer(d, d.Admin)}, HTTPClient: rec.client(),
 		JWKSRefreshCooldown: cooldown, Now: clk.Now,
 	}))
-	good := d.adminToken()
+	good := d.AdminToken()
 	parts := strings.Split(good, ".")
-	if r := get(t, rs, "Bearer "+good); r.status != 200 {
-		t.Fatalf("%d %s", r.status, r.body)
+	if r := testkit.Get(t, rs, "Bearer "+good); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	if n := rec.count(keysPath); n != 1 {
 		t.Fatalf("%d JWKS fetches to start with", n)
@@ -282,9 +247,9 @@ func TestUnknownKidFlood(t *testing.T) {
 		codes := make([]string, 100)
 		for i := range codes {
 			wg.Go(func() {
-				h := b64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": fmt.Sprintf("made-up-%d-%d", round, i)})
-				r := get(t, rs, "Bearer "+h+"."+parts[1]+"."+parts[2])
-				codes[i] = strconv.Itoa(r.status) + " " + r.apiError(t).Code
+				h := testdc.B64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": fmt.Sprintf("made-up-%d-%d", round, i)})
+				r := testkit.Get(t, rs, "Bearer "+h+"."+parts[1]+"."+parts[2])
+				codes[i] = strconv.Itoa(r.Status) + " " + r.APIError(t).Code
 			})
 		}
 		wg.Wait()
@@ -308,8 +273,8 @@ func TestUnknownKidFlood(t *testing.T) {
 	if n := rec.count(keysPath); n != 2 {
 		t.Errorf("again within the cooldown: %d JWKS fetches, want 2", n)
 	}
-	if r := get(t, rs, "Bearer "+good); r.status != 200 {
-		t.Errorf("the good token after the flood: %d %s", r.status, r.body)
+	if r := testkit.Get(t, rs, "Bearer "+good); r.Status != 200 {
+		t.Errorf("the good token after the flood: %d %s", r.Status, r.Body)
 	}
 	if n := rec.count(discoveryPath); n != 1 {
 		t.Errorf("%d discovery fetches, want 1", n)
@@ -319,17 +284,17 @@ func TestUnknownKidFlood(t *testing.T) {
 // Concurrent requests with one new token share one discovery, one JWKS
 // fetch and one introspection call.
 func TestConcurrentRequestsShareOneIntrospection(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := testdc.Start(t, testdc.Options{})
 	rec := newRecorder()
-	rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: d.Clock.Now}))
-	_, c := d.createClient()
-	tok := d.token(c).AccessToken
+	rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, HTTPClient: rec.client(), Now: d.Clock.Now}))
+	_, c := d.CreateClient(api.CreateClientRequest{})
+	tok := d.Token(c).AccessToken
 
 	for round := range 2 {
 		var wg sync.WaitGroup
 		statuses := make([]int, 50)
 		for i := range statuses {
-			wg.Go(func() { statuses[i] = get(t, rs, "Bearer "+tok).status })
+			wg.Go(func() { statuses[i] = testkit.Get(t, rs, "Bearer "+tok).Status })
 		}
 		wg.Wait()
 		for i, s := range statuses {
@@ -348,8 +313,8 @@ func TestConcurrentRequestsShareOneIntrospection(t *testing.T) {
 // When a data center cannot answer, the guard fails closed with 503 and
 // Retry-After, never 401, and tries again after its backoff.
 func TestFailsClosed(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	tok := d.adminToken()
+	d := testdc.Start(t, testdc.Options{})
+	tok := d.AdminToken()
 
 	tests := []struct {
 		name   string
@@ -366,11 +331,11 @@ func TestFailsClosed(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder()
-			clk := testdc.NewClock(time.Now())
-			rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: clk.Now}))
+			clk := testkit.NewClock(time.Now())
+			rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, HTTPClient: rec.client(), Now: clk.Now}))
 			rec.setDown(tc.path, tc.status, true)
 			for range 3 {
-				r := get(t, rs, "Bearer "+tok)
+				r := testkit.Get(t, rs, "Bearer "+tok)
 				expectUnavailable(t, r)
 			}
 			if n := rec.count(tc.path); n != 1 {
@@ -378,56 +343,56 @@ func TestFailsClosed(t *testing.T) {
 			}
 			rec.setDown(tc.path, 0, false)
 			clk.Advance(time.Second)
-			if r := get(t, rs, "Bearer "+tok); r.status != http.StatusOK {
-				t.Errorf("after recovery: %d %s", r.status, r.body)
+			if r := testkit.Get(t, rs, "Bearer "+tok); r.Status != http.StatusOK {
+				t.Errorf("after recovery: %d %s", r.Status, r.Body)
 			}
 		})
 	}
 
 	t.Run("introspection refuses the guard's credentials", func(t *testing.T) {
-		rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(creds{d.admin.id, "wrong-" + d.admin.secret})}}))
-		expectUnavailable(t, get(t, rs, "Bearer "+tok))
+		rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, testdc.Creds{ID: d.Admin.ID, Secret: "wrong-" + d.Admin.Secret})}}))
+		expectUnavailable(t, testkit.Get(t, rs, "Bearer "+tok))
 	})
 
 	t.Run("known keys outlive a JWKS outage; unknown kids do not pass", func(t *testing.T) {
 		rec := newRecorder()
-		clk := testdc.NewClock(time.Now())
-		rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: rec.client(), Now: clk.Now}))
-		if r := get(t, rs, "Bearer "+tok); r.status != 200 {
-			t.Fatalf("%d %s", r.status, r.body)
+		clk := testkit.NewClock(time.Now())
+		rs := protect(t, newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, HTTPClient: rec.client(), Now: clk.Now}))
+		if r := testkit.Get(t, rs, "Bearer "+tok); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 		rec.setDown(keysPath, 0, true)
 		clk.Advance(10 * time.Minute) // the key set is stale and past the cooldown
 		parts := strings.Split(tok, ".")
-		unknown := b64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": "rotated-in"}) + "." + parts[1] + "." + parts[2]
-		expectUnavailable(t, get(t, rs, "Bearer "+unknown))
-		if r := get(t, rs, "Bearer "+d.adminToken()); r.status != 200 {
-			t.Errorf("a new token signed by a known key: %d %s", r.status, r.body)
+		unknown := testdc.B64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": "rotated-in"}) + "." + parts[1] + "." + parts[2]
+		expectUnavailable(t, testkit.Get(t, rs, "Bearer "+unknown))
+		if r := testkit.Get(t, rs, "Bearer "+d.AdminToken()); r.Status != 200 {
+			t.Errorf("a new token signed by a known key: %d %s", r.Status, r.Body)
 		}
 	})
 }
 
-func expectUnavailable(t *testing.T, r response) {
+func expectUnavailable(t *testing.T, r testkit.Response) {
 	t.Helper()
-	if r.status != http.StatusServiceUnavailable {
-		t.Fatalf("status %d: %s", r.status, r.body)
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
-	if e := r.apiError(t); e.Code != "serviceUnavailable" || e.Domain != "AccountServer" {
+	if e := r.APIError(t); e.Code != "serviceUnavailable" || e.Domain != "AccountServer" {
 		t.Errorf("error = %+v", e)
 	}
-	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 30 {
-		t.Errorf("Retry-After = %q", r.header.Get("Retry-After"))
+	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 || s > 30 {
+		t.Errorf("Retry-After = %q", r.Header.Get("Retry-After"))
 	}
-	if wa := r.header.Get("WWW-Authenticate"); wa != "" {
+	if wa := r.Header.Get("WWW-Authenticate"); wa != "" {
 		t.Errorf("a 503 with a challenge: %q", wa)
 	}
 }
 
 func TestClaimsReachHandler(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
-	c, cr := d.createClient()
-	tok := d.token(cr).AccessToken
+	d := testdc.Start(t, testdc.Options{})
+	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, Now: d.Clock.Now})
+	c, cr := d.CreateClient(api.CreateClientRequest{})
+	tok := d.Token(cr).AccessToken
 
 	var mu sync.Mutex
 	var got []*guard.Claims
@@ -447,8 +412,8 @@ func TestClaimsReachHandler(t *testing.T) {
 		claims.ClientID, claims.Scope, claims.Audience = "scribbled", nil, nil
 	})))
 	for range 2 {
-		if r := get(t, rs, "Bearer "+tok); r.status != 200 {
-			t.Fatalf("%d %s", r.status, r.body)
+		if r := testkit.Get(t, rs, "Bearer "+tok); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 	}
 	if len(got) != 2 {
@@ -468,12 +433,12 @@ func TestClaimsReachHandler(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
+	d := testdc.Start(t, testdc.Options{})
+	g := newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, Now: d.Clock.Now})
 	ctx := context.Background()
 
-	c, err := g.Verify(ctx, d.adminToken())
-	if err != nil || c.ClientID != d.admin.id {
+	c, err := g.Verify(ctx, d.AdminToken())
+	if err != nil || c.ClientID != d.Admin.ID {
 		t.Fatalf("Verify = %+v, %v", c, err)
 	}
 	for raw, code := range map[string]string{"": "bearerTokenMissing", "x": "tokenMalformed", strings.Repeat("x", 10000): "tokenMalformed"} {
@@ -491,11 +456,11 @@ func TestVerify(t *testing.T) {
 func TestSigningAlgorithms(t *testing.T) {
 	for _, alg := range []string{"ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
-			d := newDC(t, dcOptions{alg: alg})
-			g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
+			d := testdc.Start(t, testdc.Options{SigningAlgorithm: alg})
+			g := newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, Now: d.Clock.Now})
 			ctx := context.Background()
-			tok := d.adminToken()
-			if c, err := g.Verify(ctx, tok); err != nil || c.ClientID != d.admin.id {
+			tok := d.AdminToken()
+			if c, err := g.Verify(ctx, tok); err != nil || c.ClientID != d.Admin.ID {
 				t.Fatalf("Verify = %+v, %v", c, err)
 			}
 			parts := strings.Split(tok, ".")
@@ -510,17 +475,17 @@ func TestSigningAlgorithms(t *testing.T) {
 	}
 
 	t.Run("switch", func(t *testing.T) {
-		d := newDC(t, dcOptions{})
-		g := newGuard(t, guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, Now: d.Clock.Now})
+		d := testdc.Start(t, testdc.Options{})
+		g := newGuard(t, guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, Now: d.Clock.Now})
 		ctx := context.Background()
-		before := d.adminToken()
+		before := d.AdminToken()
 		if _, err := g.Verify(ctx, before); err != nil {
 			t.Fatal(err)
 		}
 		d.SigningAlgorithm = "ES256"
 		d.Restart()
 		d.Clock.Advance(6*time.Minute + time.Second) // past the publish delay, and the guard's JWKS max-age
-		after := d.adminToken()
+		after := d.AdminToken()
 		for name, tok := range map[string]string{"RS256 before": before, "ES256 after": after} {
 			if _, err := g.Verify(ctx, tok); err != nil {
 				t.Errorf("%s the switch: %v", name, err)
@@ -531,7 +496,7 @@ func TestSigningAlgorithms(t *testing.T) {
 
 // Close ends a fetch in flight; the guard then answers unavailable.
 func TestClose(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := testdc.Start(t, testdc.Options{})
 	started := make(chan struct{})
 	var once sync.Once
 	hang := roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -539,13 +504,13 @@ func TestClose(t *testing.T) {
 		<-req.Context().Done()
 		return nil, req.Context().Err()
 	})
-	g, err := guard.New(guard.Config{Issuers: []guard.Issuer{d.issuer(d.admin)}, HTTPClient: &http.Client{Transport: hang}})
+	g, err := guard.New(guard.Config{Issuers: []guard.Issuer{issuer(d, d.Admin)}, HTTPClient: &http.Client{Transport: hang}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := g.Verify(context.Background(), d.adminToken())
+		_, err := g.Verify(context.Background(), d.AdminToken())
 		errc <- err
 	}()
 	<-started
@@ -558,7 +523,7 @@ func TestClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Verify still waiting after Close")
 	}
-	if _, err := g.Verify(context.Background(), d.adminToken()); !errors.Is(err, guard.ErrClosed) {
+	if _, err := g.Verify(context.Background(), d.AdminToken()); !errors.Is(err, guard.ErrClosed) {
 		t.Errorf("Verify after Close = %v, want ErrClosed", err)
 	}
 }

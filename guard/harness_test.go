@@ -1,8 +1,6 @@
 package guard_test
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,147 +12,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/guard"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
-	"github.com/gatehouse-dev/gatehouse/token"
 )
 
 // The data centers are internal/testdc's: real servers on loopback
 // listeners, each on its own SQLite file.
 
-type clock = testdc.Clock
-
-type creds struct{ id, secret string }
-
-// dc is one data center with this package's request helpers.
-type dc struct {
-	*testdc.DataCenter
-	t     *testing.T
-	admin creds
-}
-
-type dcOptions struct {
-	admin creds
-	alg   string // signing algorithm; RS256 if ""
-}
-
-// newDC starts a data center on a fresh SQLite file with a bootstrapped
-// admin client.
-func newDC(t *testing.T, opt dcOptions) *dc {
-	t.Helper()
-	d := testdc.Start(t, testdc.Options{AdminID: opt.admin.id, AdminSecret: opt.admin.secret, SigningAlgorithm: opt.alg})
-	return &dc{DataCenter: d, t: t, admin: creds{d.AdminID, d.AdminSecret}}
-}
-
 // issuer is the guard's configuration for this data center, introspecting
 // with c's credentials.
-func (d *dc) issuer(c creds) guard.Issuer {
+func issuer(d *testdc.DataCenter, c testdc.Creds) guard.Issuer {
 	u, _ := url.Parse(d.URL)
-	return guard.Issuer{URL: d.URL + "/bc", Audience: u.Host, ClientID: c.id, ClientSecret: c.secret}
+	return guard.Issuer{URL: d.URL + "/bc", Audience: u.Host, ClientID: c.ID, ClientSecret: c.Secret}
 }
-
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r response) json(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("body %q is not JSON: %v", r.body, err)
-	}
-}
-
-func (r response) apiError(t *testing.T) api.ErrorDetail {
-	t.Helper()
-	var e api.ErrorBody
-	r.json(t, &e)
-	return e.Error
-}
-
-func do(t *testing.T, req *http.Request) response {
-	t.Helper()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{res.StatusCode, res.Header, b}
-}
-
-func basic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
-}
-
-// post sends a form to an IdP endpoint with optional Basic auth.
-func (d *dc) post(path string, form url.Values, authorization string) response {
-	d.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, d.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	return do(d.t, req)
-}
-
-// token gets an access token for c, failing the test otherwise.
-func (d *dc) token(c creds) api.TokenResponse {
-	d.t.Helper()
-	r := d.post("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.id, c.secret))
-	if r.status != http.StatusOK {
-		d.t.Fatalf("token for %s: %d %s", c.id, r.status, r.body)
-	}
-	var tr api.TokenResponse
-	r.json(d.t, &tr)
-	return tr
-}
-
-// call sends an account-API request with a bearer token ("" for none).
-func (d *dc) call(method, path, bearer string, body any) response {
-	d.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		j, _ := json.Marshal(body)
-		rd = bytes.NewReader(j)
-	}
-	req, _ := http.NewRequest(method, d.URL+path, rd)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	return do(d.t, req)
-}
-
-// adminToken is a fresh access token of the bootstrap admin.
-func (d *dc) adminToken() string { return d.token(d.admin).AccessToken }
-
-// createClient creates a client as the admin and returns it with its secret.
-func (d *dc) createClient() (api.Client, creds) {
-	d.t.Helper()
-	r := d.call(http.MethodPost, "/api/2/clients", d.adminToken(), api.CreateClientRequest{Type: "api_client"})
-	if r.status != http.StatusCreated {
-		d.t.Fatalf("create client: %d %s", r.status, r.body)
-	}
-	var c api.Client
-	r.json(d.t, &c)
-	return c, creds{c.ClientID, c.ClientSecret}
-}
-
-// forge re-signs the admin's token, changed by mutate (see testdc.Forge).
-func (d *dc) forge(typ string, mutate func(*token.AccessClaims)) string {
-	d.t.Helper()
-	return d.Forge(d.adminToken(), typ, mutate)
-}
-
-func b64(v any) string { return testdc.B64(v) }
 
 // recorder is an http.RoundTripper that counts the guard's requests by path
 // and can take an endpoint down.
@@ -257,14 +127,4 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	rs := httptest.NewServer(h)
 	t.Cleanup(rs.Close)
 	return rs.URL
-}
-
-// get calls a protected URL with an Authorization header ("" sends none).
-func get(t *testing.T, u, authorization string) response {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	return do(t, req)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/token"
 )
 
@@ -131,24 +132,6 @@ func newTestGuard(t *testing.T, cfg Config) *Guard {
 	return g
 }
 
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func code(err error) string {
 	var ge *Error
 	if errors.As(err, &ge) {
@@ -215,7 +198,7 @@ func (f keySourceFunc) VerificationKey(ctx context.Context, kid string) (token.P
 // expiry, even while the leeway still accepts the token.
 func TestStatusNeverOutlivesToken(t *testing.T) {
 	f := newFakeDC(t)
-	clk := &testClock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	g := newTestGuard(t, Config{Issuers: []Issuer{f.config("rs", "secret")}, Leeway: time.Minute, StatusCacheTTL: 2 * time.Hour, Now: clk.Now})
 	tok := f.mint("app", clk.Now()) // lives one hour
 	ctx := context.Background()

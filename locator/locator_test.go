@@ -2,7 +2,6 @@ package locator_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/httpedge"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/service"
@@ -65,21 +65,16 @@ func startLocator(t *testing.T, cfg locator.Config) string {
 	return hs.URL
 }
 
-type result struct {
-	status int
-	header http.Header
-	body   []byte
-}
+// result is an answer of the locator, with its shapes' decoders.
+type result struct{ testkit.Response }
 
 func get(t *testing.T, u string) result {
 	t.Helper()
-	res, err := http.Get(u)
+	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return result{res.StatusCode, res.Header, b}
+	return result{testkit.Do(t, http.DefaultClient, req)}
 }
 
 func lookup(t *testing.T, base, login string) result {
@@ -99,9 +94,7 @@ type account struct {
 func (r result) account(t *testing.T) account {
 	t.Helper()
 	var a account
-	if err := json.Unmarshal(r.body, &a); err != nil {
-		t.Fatalf("body %q: %v", r.body, err)
-	}
+	r.JSON(t, &a)
 	return a
 }
 
@@ -110,8 +103,8 @@ func (r result) code(t *testing.T) string {
 	var e struct {
 		Error struct{ Code, Domain string }
 	}
-	if err := json.Unmarshal(r.body, &e); err != nil || e.Error.Domain != "AccountServer" {
-		t.Fatalf("body %q is not the account API's error (%v)", r.body, err)
+	if err := json.Unmarshal(r.Body, &e); err != nil || e.Error.Domain != "AccountServer" {
+		t.Fatalf("body %q is not the account API's error (%v)", r.Body, err)
 	}
 	return e.Error.Code
 }
@@ -125,26 +118,26 @@ func TestLocateAcrossTwoDatacenters(t *testing.T) {
 
 	for login, want := range map[string]*dc{"eu-admin": eu, "us-admin": us} {
 		r := lookup(t, loc, login)
-		if r.status != http.StatusOK {
-			t.Fatalf("%s: %d %s", login, r.status, r.body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", login, r.Status, r.Body)
 		}
 		a := r.account(t)
 		if a.ServerURL != want.url || a.ID == nil || *a.ID != 0 || a.Login != login || a.DatacenterID != want.id {
-			t.Errorf("%s: %s, want %s at %s", login, r.body, want.id, want.url)
+			t.Errorf("%s: %s, want %s at %s", login, r.Body, want.id, want.url)
 		}
-		if r.header.Get("Content-Type") != "application/json" {
-			t.Errorf("Content-Type %q", r.header.Get("Content-Type"))
+		if r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("Content-Type %q", r.Header.Get("Content-Type"))
 		}
 	}
 	r := lookup(t, loc, "nobody")
-	if r.status != http.StatusNotFound || r.code(t) != "notFound" {
-		t.Errorf("unknown login: %d %s", r.status, r.body)
+	if r.Status != http.StatusNotFound || r.code(t) != "notFound" {
+		t.Errorf("unknown login: %d %s", r.Status, r.Body)
 	}
-	if r := get(t, loc+"/api/1/accounts"); r.status != http.StatusBadRequest || r.code(t) != "validationError" {
-		t.Errorf("no login: %d %s", r.status, r.body)
+	if r := get(t, loc+"/api/1/accounts"); r.Status != http.StatusBadRequest || r.code(t) != "validationError" {
+		t.Errorf("no login: %d %s", r.Status, r.Body)
 	}
-	if r := get(t, loc+"/healthz"); r.status != http.StatusOK {
-		t.Errorf("healthz: %d %s", r.status, r.body)
+	if r := get(t, loc+"/healthz"); r.Status != http.StatusOK {
+		t.Errorf("healthz: %d %s", r.Status, r.Body)
 	}
 	res, err := http.Post(loc+"/api/1/accounts?login=x", "text/plain", nil)
 	if err != nil {
@@ -221,15 +214,15 @@ func TestUnreachableDatacenters(t *testing.T) {
 			loc := startLocator(t, locator.Config{Datacenters: tc.dcs, Timeout: timeout})
 			start := time.Now()
 			r := lookup(t, loc, tc.login)
-			if r.status != tc.status {
-				t.Fatalf("%d %s, want %d", r.status, r.body, tc.status)
+			if r.Status != tc.status {
+				t.Fatalf("%d %s, want %d", r.Status, r.Body, tc.status)
 			}
 			if tc.code != "" && r.code(t) != tc.code {
-				t.Errorf("code of %s, want %s", r.body, tc.code)
+				t.Errorf("code of %s, want %s", r.Body, tc.code)
 			}
 			if tc.retryAtLe > 0 {
-				if ra, _ := strconv.Atoi(r.header.Get("Retry-After")); ra < tc.retryAtLe {
-					t.Errorf("Retry-After %q, want at least %d", r.header.Get("Retry-After"), tc.retryAtLe)
+				if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); ra < tc.retryAtLe {
+					t.Errorf("Retry-After %q, want at least %d", r.Header.Get("Retry-After"), tc.retryAtLe)
 				}
 			}
 			// No data center holds the answer past the timeout.
@@ -242,8 +235,8 @@ func TestUnreachableDatacenters(t *testing.T) {
 	t.Run("a slow data center listed after the one that knows does not delay", func(t *testing.T) {
 		loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{eu.datacenter(), slow}, Timeout: 3 * time.Second})
 		start := time.Now()
-		if r := lookup(t, loc, "eu-admin"); r.status != http.StatusOK {
-			t.Fatalf("%d %s", r.status, r.body)
+		if r := lookup(t, loc, "eu-admin"); r.Status != http.StatusOK {
+			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("took %s: waited for the slow data center", d)
@@ -269,8 +262,8 @@ func TestLocatorRateLimit(t *testing.T) {
 	})
 	loc := startLocator(t, locator.Config{Datacenters: []gatehouse.Datacenter{nowhere}})
 	for range 30 {
-		if r := lookup(t, loc, "known"); r.status != http.StatusOK {
-			t.Fatalf("known: %d %s", r.status, r.body)
+		if r := lookup(t, loc, "known"); r.Status != http.StatusOK {
+			t.Fatalf("known: %d %s", r.Status, r.Body)
 		}
 	}
 	// The data center is told whom the lookup is for, so that one that
@@ -279,16 +272,16 @@ func TestLocatorRateLimit(t *testing.T) {
 		t.Errorf("X-Forwarded-For %q, want the caller's address", got)
 	}
 	for i := range 20 {
-		if r := lookup(t, loc, "guess-"+strconv.Itoa(i)); r.status != http.StatusNotFound {
-			t.Fatalf("guess %d: %d %s", i, r.status, r.body)
+		if r := lookup(t, loc, "guess-"+strconv.Itoa(i)); r.Status != http.StatusNotFound {
+			t.Fatalf("guess %d: %d %s", i, r.Status, r.Body)
 		}
 	}
 	before := asked.Load()
 	for _, login := range []string{"guess-x", "known"} {
 		r := lookup(t, loc, login)
-		ra, _ := strconv.Atoi(r.header.Get("Retry-After"))
-		if r.status != http.StatusTooManyRequests || r.code(t) != "tooManyRequests" || ra < 1 || ra > 60 {
-			t.Errorf("%s past the limit: %d Retry-After=%q %s", login, r.status, r.header.Get("Retry-After"), r.body)
+		ra, _ := strconv.Atoi(r.Header.Get("Retry-After"))
+		if r.Status != http.StatusTooManyRequests || r.code(t) != "tooManyRequests" || ra < 1 || ra > 60 {
+			t.Errorf("%s past the limit: %d Retry-After=%q %s", login, r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 	}
 	if n := asked.Load() - before; n != 0 {
@@ -325,13 +318,7 @@ func lookupAs(t *testing.T, base, login, forwardedFor string) result {
 		t.Fatal(err)
 	}
 	req.Header.Set("X-Forwarded-For", forwardedFor)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return result{res.StatusCode, res.Header, b}
+	return result{testkit.Do(t, http.DefaultClient, req)}
 }
 
 // Behind a trusted proxy the locator counts misses per real caller, and
@@ -361,19 +348,19 @@ func TestLocatorBehindTrustedProxies(t *testing.T) {
 	t.Run("trusted proxy", func(t *testing.T) {
 		loc := start(t, "127.0.0.1") // the tests' client is the proxy
 		for i := range limit {
-			if r := lookupAs(t, loc, "guess-"+strconv.Itoa(i), "198.51.100.1"); r.status != http.StatusNotFound {
-				t.Fatalf("miss %d: %d %s", i, r.status, r.body)
+			if r := lookupAs(t, loc, "guess-"+strconv.Itoa(i), "198.51.100.1"); r.Status != http.StatusNotFound {
+				t.Fatalf("miss %d: %d %s", i, r.Status, r.Body)
 			}
 			if got := forwardedFor.Load(); got != "198.51.100.1" {
 				t.Fatalf("the data center was told X-Forwarded-For %q, want the caller behind the proxy", got)
 			}
 		}
-		if r := lookupAs(t, loc, "guess-x", "198.51.100.1"); r.status != http.StatusTooManyRequests {
-			t.Errorf("caller past the limit: %d %s", r.status, r.body)
+		if r := lookupAs(t, loc, "guess-x", "198.51.100.1"); r.Status != http.StatusTooManyRequests {
+			t.Errorf("caller past the limit: %d %s", r.Status, r.Body)
 		}
 		// Another caller behind the same proxy has misses of its own.
-		if r := lookupAs(t, loc, "guess-y", "198.51.100.2"); r.status != http.StatusNotFound {
-			t.Errorf("another caller behind the proxy: %d %s, want 404", r.status, r.body)
+		if r := lookupAs(t, loc, "guess-y", "198.51.100.2"); r.Status != http.StatusNotFound {
+			t.Errorf("another caller behind the proxy: %d %s, want 404", r.Status, r.Body)
 		}
 	})
 
@@ -382,15 +369,15 @@ func TestLocatorBehindTrustedProxies(t *testing.T) {
 		for i := range limit {
 			// A fresh forged address each time must not buy fresh misses.
 			forged := "198.51.100." + strconv.Itoa(10+i)
-			if r := lookupAs(t, loc, "guess-"+strconv.Itoa(i), forged); r.status != http.StatusNotFound {
-				t.Fatalf("miss %d: %d %s", i, r.status, r.body)
+			if r := lookupAs(t, loc, "guess-"+strconv.Itoa(i), forged); r.Status != http.StatusNotFound {
+				t.Fatalf("miss %d: %d %s", i, r.Status, r.Body)
 			}
 			if got := forwardedFor.Load(); got != "127.0.0.1" {
 				t.Fatalf("the data center was told X-Forwarded-For %q, want the peer's address", got)
 			}
 		}
-		if r := lookupAs(t, loc, "guess-x", "198.51.100.99"); r.status != http.StatusTooManyRequests {
-			t.Errorf("peer past the limit with a forged header: %d %s", r.status, r.body)
+		if r := lookupAs(t, loc, "guess-x", "198.51.100.99"); r.Status != http.StatusTooManyRequests {
+			t.Errorf("peer past the limit with a forged header: %d %s", r.Status, r.Body)
 		}
 	})
 }

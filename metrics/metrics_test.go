@@ -2,18 +2,16 @@ package metrics_test
 
 import (
 	"bufio"
-	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/server"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
@@ -34,7 +32,7 @@ func newDC(t *testing.T) *dc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := service.BootstrapCredentials{ClientID: d.AdminID, ClientSecret: d.AdminSecret, TenantID: root.ID}
+	admin := service.BootstrapCredentials{ClientID: d.Admin.ID, ClientSecret: d.Admin.Secret, TenantID: root.ID}
 	return &dc{t: t, URL: d.URL, svc: d.Svc, admin: admin}
 }
 
@@ -47,20 +45,8 @@ func (d *dc) do(method, path string, header http.Header, body string) (int, []by
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return res.StatusCode, b
-}
-
-func basic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+	r := testkit.Do(d.t, http.DefaultClient, req)
+	return r.Status, r.Body
 }
 
 // tokenRequest posts a token request and returns the status and the
@@ -125,17 +111,17 @@ func seriesNames(samples map[string]float64) map[string]bool {
 // the id of a client it created.
 func exercise(t *testing.T, d *dc) string {
 	t.Helper()
-	status, tok := d.tokenRequest("grant_type=client_credentials", basic(d.admin.ClientID, d.admin.ClientSecret))
+	status, tok := d.tokenRequest("grant_type=client_credentials", testkit.Basic(d.admin.ClientID, d.admin.ClientSecret))
 	if status != http.StatusOK || tok == "" {
 		t.Fatalf("token: %d", status)
 	}
-	if status, _ := d.tokenRequest("grant_type=client_credentials", basic(d.admin.ClientID, "wrong-"+d.admin.ClientSecret)); status != http.StatusUnauthorized {
+	if status, _ := d.tokenRequest("grant_type=client_credentials", testkit.Basic(d.admin.ClientID, "wrong-"+d.admin.ClientSecret)); status != http.StatusUnauthorized {
 		t.Fatalf("wrong secret: %d", status)
 	}
-	if status, _ := d.tokenRequest("", basic(d.admin.ClientID, d.admin.ClientSecret)); status != http.StatusBadRequest {
+	if status, _ := d.tokenRequest("", testkit.Basic(d.admin.ClientID, d.admin.ClientSecret)); status != http.StatusBadRequest {
 		t.Fatalf("no grant_type: %d", status)
 	}
-	if status, _ := d.tokenRequest("grant_type=password", basic(d.admin.ClientID, d.admin.ClientSecret)); status != http.StatusBadRequest {
+	if status, _ := d.tokenRequest("grant_type=password", testkit.Basic(d.admin.ClientID, d.admin.ClientSecret)); status != http.StatusBadRequest {
 		t.Fatalf("password grant: %d", status)
 	}
 

@@ -125,6 +125,25 @@ type freezer struct {
 	thaw   chan struct{} // closed when frozen ends
 }
 
+// frozenSchema is a fresh schema reached through a freezer, so the test
+// can cut the database off without a word; it skips the test unless the
+// database has a TCP address.
+func frozenSchema(t *testing.T) (*freezer, string) {
+	t.Helper()
+	dsn := pgtest.NewSchema(t)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" || strings.HasPrefix(cfg.Host, "/") {
+		t.Skip("needs a postgres:// URL with a TCP address in " + pgtest.EnvVar)
+	}
+	f := newFreezer(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+	u.Host = f.ln.Addr().String()
+	return f, u.String()
+}
+
 func newFreezer(t *testing.T, target string) *freezer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -199,18 +218,8 @@ func (f *freezer) pipe(dst, src net.Conn) {
 }
 
 func TestChangeFeedNoticesASilentPartition(t *testing.T) {
-	dsn := pgtest.NewSchema(t)
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" || strings.HasPrefix(cfg.Host, "/") {
-		t.Skip("needs a postgres:// URL with a TCP address in " + pgtest.EnvVar)
-	}
-	f := newFreezer(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
-	u.Host = f.ln.Addr().String()
-	s := openTest(t, u.String())
+	f, dsn := frozenSchema(t)
+	s := openTest(t, dsn)
 	ctx := t.Context()
 	changes := watch(t, s)
 	expect(t, changes, gatehouse.Change{Kind: gatehouse.ChangeResync}, 10*time.Second)
@@ -223,7 +232,7 @@ func TestChangeFeedNoticesASilentPartition(t *testing.T) {
 	}
 	gctx, cancel := context.WithTimeout(ctx, time.Second)
 	began := time.Now()
-	_, err = s.GetClient(gctx, "anyone")
+	_, err := s.GetClient(gctx, "anyone")
 	took := time.Since(began)
 	cancel()
 	if !errors.Is(err, gatehouse.ErrUnavailable) {

@@ -6,18 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/storetest"
@@ -112,7 +108,7 @@ func TestSharedLimiter(t *testing.T) {
 func TestLimiterSharesThroughTheSchema(t *testing.T) {
 	dsn := pgtest.NewSchema(t)
 	sa, sb := openTest(t, dsn), openTest(t, dsn)
-	clk := storetest.NewClock(limiterT0)
+	clk := testkit.NewClock(limiterT0)
 	cfg := ratelimit.Config{Limit: 5, Window: time.Minute, Now: clk.Now}
 	a, b := newTestLimiter(t, sa, cfg), newTestLimiter(t, sb, cfg)
 	elsewhere := newTestLimiter(t, openTest(t, pgtest.NewSchema(t)), cfg)
@@ -167,7 +163,7 @@ func TestLimiterSharesThroughTheSchema(t *testing.T) {
 func TestLimiterAllowedNeverQueries(t *testing.T) {
 	dsn := pgtest.NewSchema(t)
 	s, other := openTest(t, dsn), openTest(t, dsn)
-	clk := storetest.NewClock(limiterT0)
+	clk := testkit.NewClock(limiterT0)
 	cfg := ratelimit.Config{Limit: 3, Window: time.Minute, Now: clk.Now}
 	l, o := newTestLimiter(t, s, cfg), newTestLimiter(t, other, cfg)
 
@@ -222,7 +218,7 @@ func TestLimiterAllowedNeverQueries(t *testing.T) {
 func TestLimiterPurgesOldWindows(t *testing.T) {
 	dsn := pgtest.NewSchema(t)
 	sa, sb := openTest(t, dsn), openTest(t, dsn)
-	clk := storetest.NewClock(limiterT0)
+	clk := testkit.NewClock(limiterT0)
 	const (
 		limit  = 5
 		window = time.Minute
@@ -232,9 +228,9 @@ func TestLimiterPurgesOldWindows(t *testing.T) {
 	const key = "ip:192.0.2.1"
 
 	mustFail(t, a, limit, key)
-	clk.Add(window)
+	clk.Advance(window)
 	mustFail(t, a, 1, key)
-	clk.Add(2 * window)
+	clk.Advance(2 * window)
 	mustFail(t, a, limit, key)
 	awaitRefused(t, b, 5*time.Second, key)
 
@@ -276,7 +272,7 @@ func TestLimiterPurgesOldWindows(t *testing.T) {
 func TestLimiterConcurrentFailCountsExactly(t *testing.T) {
 	dsn := pgtest.NewSchema(t)
 	sa, sb := openTest(t, dsn), openTest(t, dsn)
-	cfg := ratelimit.Config{Limit: 1000, Window: time.Minute, Now: (storetest.NewClock(limiterT0)).Now}
+	cfg := ratelimit.Config{Limit: 1000, Window: time.Minute, Now: (testkit.NewClock(limiterT0)).Now}
 	replicas := []*Limiter{newTestLimiter(t, sa, cfg), newTestLimiter(t, sb, cfg)}
 
 	const goroutines, each = 20, 10
@@ -327,7 +323,7 @@ func TestLimiterDatabaseDown(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster")
 	}
 	c := pgtest.StartCluster(t)
-	clk := storetest.NewClock(limiterT0)
+	clk := testkit.NewClock(limiterT0)
 	cfg := ratelimit.Config{Limit: 3, Window: time.Minute, Now: clk.Now}
 	a, b := newTestLimiter(t, openTest(t, c.DSN), cfg), newTestLimiter(t, openTest(t, c.DSN), cfg)
 	const key = "ip:192.0.2.1"
@@ -379,19 +375,9 @@ func TestLimiterDatabaseDown(t *testing.T) {
 // holds Fail no longer than the caller's deadline, or limiterFailTimeout
 // without one; the local limit applies throughout, and Allowed never waits.
 func TestLimiterFailBoundedDuringPartition(t *testing.T) {
-	dsn := pgtest.NewSchema(t)
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" || strings.HasPrefix(cfg.Host, "/") {
-		t.Skip("needs a postgres:// URL with a TCP address in " + pgtest.EnvVar)
-	}
-	f := newFreezer(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
-	u.Host = f.ln.Addr().String()
-	clk := storetest.NewClock(limiterT0)
-	l := newTestLimiter(t, openTest(t, u.String()), ratelimit.Config{Limit: 2, Window: time.Minute, Now: clk.Now})
+	f, dsn := frozenSchema(t)
+	clk := testkit.NewClock(limiterT0)
+	l := newTestLimiter(t, openTest(t, dsn), ratelimit.Config{Limit: 2, Window: time.Minute, Now: clk.Now})
 	const key = "ip:192.0.2.1"
 
 	f.set(true)
@@ -485,7 +471,7 @@ func TestBlockSetBound(t *testing.T) {
 // Announcements are read strictly, and cannot block a key for longer than
 // two windows.
 func TestLimiterApply(t *testing.T) {
-	clk := storetest.NewClock(limiterT0)
+	clk := testkit.NewClock(limiterT0)
 	cfg := ratelimit.Config{Limit: 3, Window: time.Minute, Now: clk.Now}.WithDefaults()
 	l := &Limiter{limit: cfg.Limit, window: cfg.Window, now: cfg.Now,
 		local: ratelimit.NewMemory(cfg), blocked: newBlockSet(cfg.MaxKeys)}
@@ -515,7 +501,7 @@ func TestLimiterApply(t *testing.T) {
 	if n := l.blocked.len(); n != 2 {
 		t.Errorf("%d keys blocked, want the 2 valid announcements", n)
 	}
-	clk.Add(3 * time.Minute)
+	clk.Advance(3 * time.Minute)
 	if d, _ := l.Allowed(ctx, "k", "far"); d != 0 {
 		t.Errorf("refused for %v after every block ended", d)
 	}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,26 +26,10 @@ func TestStore(t *testing.T) {
 func openTest(t testing.TB, dsn string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return storetest.Opened(t, s, err)
 }
 
-var (
-	testRoot = gatehouse.Tenant{ID: "root", Name: "Root", Kind: "root", Enabled: true, Version: 1,
-		CreatedAt: time.Unix(1700000000, 0), UpdatedAt: time.Unix(1700000000, 0)}
-	testAdmin = gatehouse.Client{ID: "admin", TenantID: "root", AuthMethod: gatehouse.AuthSecretBasic,
-		Role: gatehouse.RoleTenantAdmin, Status: gatehouse.StatusEnabled, Data: json.RawMessage(`{"client_name":"Admin"}`),
-		SecretHash: []byte("hash"), Generation: 1, CreatedAt: time.Unix(1700000000, 0), UpdatedAt: time.Unix(1700000000, 0)}
-	testKey = gatehouse.SigningKey{ID: "kid-1", Algorithm: "RS256", PrivateKey: []byte("der"),
-		CreatedAt: time.Unix(1700000000, 0), ActiveAt: time.Unix(1700000000, 0)}
-)
+var testRoot, testAdmin, testKey = storetest.FixtureRoot, storetest.FixtureAdmin, storetest.FixtureKey
 
 func TestReopenKeepsData(t *testing.T) {
 	dsn := pgtest.NewSchema(t)
@@ -55,32 +38,13 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || !created {
-		t.Fatalf("Bootstrap = %v, %v", created, err)
-	}
-	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
-		t.Fatalf("UpdateSigningKeys: %v", err)
-	}
-	if err := s.DeleteClient(ctx, testAdmin.ID, gatehouse.NoAudit); err != nil {
-		t.Fatalf("DeleteClient: %v", err)
-	}
+	storetest.WriteBeforeReopen(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 
 	s = openTest(t, dsn)
-	if _, err := s.GetTenant(ctx, testRoot.ID); err != nil {
-		t.Errorf("GetTenant after reopen: %v", err)
-	}
-	if keys, err := s.SigningKeys(ctx); err != nil || len(keys) != 1 || string(keys[0].PrivateKey) != "der" {
-		t.Errorf("SigningKeys after reopen = %+v, %v", keys, err)
-	}
-	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || created {
-		t.Errorf("Bootstrap after reopen = %v, %v; want false, nil", created, err)
-	}
-	if err := s.CreateClient(ctx, testAdmin, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
-		t.Errorf("re-creating a deleted client after reopen: error = %v, want ErrConflict", err)
-	}
+	storetest.KeptAfterReopen(t, s)
 	if err := s.Migrate(ctx); err != nil {
 		t.Errorf("Migrate on a migrated database: %v", err)
 	}
@@ -274,64 +238,24 @@ func TestInvalidDSN(t *testing.T) {
 	}
 }
 
-func TestReadsDoNotWaitForWriter(t *testing.T) {
-	s := openTest(t, pgtest.NewSchema(t))
-	ctx := t.Context()
-	if _, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil {
-		t.Fatal(err)
-	}
-	entered, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.UpdateClient(ctx, testAdmin.ID, func(c gatehouse.Client) (gatehouse.Client, error) {
-			close(entered)
-			<-release
-			c.Generation++
-			return c, nil
-		}, gatehouse.NoAudit)
-		done <- err
-	}()
-	<-entered
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := s.GetClient(rctx, testAdmin.ID)
-	close(release)
-	if err != nil {
-		t.Fatalf("GetClient while an update holds the row: %v", err)
-	}
-	if c.Generation != testAdmin.Generation {
-		t.Errorf("reader saw Generation %d of an uncommitted update", c.Generation)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+func TestBackendChecks(t *testing.T) {
+	storetest.RunBackendChecks(t, func(t *testing.T) gatehouse.Store { return openTest(t, pgtest.NewSchema(t)) })
 }
 
-func TestErrorsDoNotCarrySecrets(t *testing.T) {
+// The server's own refusals keep secrets out of errors too (see
+// storetest.RunBackendChecks for the refusals every SQL backend makes).
+func TestServerErrorsDoNotCarrySecrets(t *testing.T) {
 	s := openTest(t, pgtest.NewSchema(t))
 	ctx := t.Context()
 	if _, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil {
 		t.Fatal(err)
-	}
-	dup := testAdmin
-	dup.SecretHash = []byte("SECRET-HASH-MARKER")
-	err := s.CreateClient(ctx, dup, gatehouse.NoAudit)
-	if !errors.Is(err, gatehouse.ErrConflict) || strings.Contains(err.Error(), "MARKER") {
-		t.Errorf("CreateClient(duplicate) error = %v; want ErrConflict without the hash", err)
-	}
-	bad := testAdmin
-	bad.ID = "bad-json"
-	bad.Data = json.RawMessage(`{"client_name": SECRET-MARKER`)
-	err = s.CreateClient(ctx, bad, gatehouse.NoAudit)
-	if !errors.Is(err, gatehouse.ErrInvalid) || strings.Contains(err.Error(), "MARKER") {
-		t.Errorf("CreateClient(invalid JSON) error = %v; want ErrInvalid without the data", err)
 	}
 	// A value the server itself rejects (text cannot hold NUL): the server's
 	// detail, which may quote values, stays out too.
 	nul := testAdmin
 	nul.ID = "nul"
 	nul.CreatedBy = "SECRET-MARKER\x00"
-	err = s.CreateClient(ctx, nul, gatehouse.NoAudit)
+	err := s.CreateClient(ctx, nul, gatehouse.NoAudit)
 	if !errors.Is(err, gatehouse.ErrInvalid) || strings.Contains(err.Error(), "MARKER") {
 		t.Errorf("CreateClient(NUL in text) error = %v; want ErrInvalid without the value", err)
 	}

@@ -8,25 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
-
-// clock is an injected clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // t0 lies 7 seconds into a one-minute window, as most real moments do.
 var t0 = time.Date(2025, 3, 1, 12, 0, 7, 0, time.UTC)
@@ -36,9 +20,9 @@ const (
 	testWindow = time.Minute
 )
 
-func newTest(t *testing.T, maxKeys int) (*Memory, *clock) {
+func newTest(t *testing.T, maxKeys int) (*Memory, *testkit.Clock) {
 	t.Helper()
-	c := &clock{t: t0}
+	c := testkit.NewClock(t0)
 	return NewMemory(Config{Limit: testLimit, Window: testWindow, MaxKeys: maxKeys, Now: c.Now}), c
 }
 
@@ -111,11 +95,11 @@ func TestWindowSlides(t *testing.T) {
 		t.Fatalf("retryAfter = %v, want %v (to the end of the window)", d, want)
 	}
 
-	c.Add(d - 1)
+	c.Advance(d - 1)
 	if allowed(t, m, "k") == 0 {
 		t.Fatal("allowed a nanosecond before retryAfter")
 	}
-	c.Add(1)
+	c.Advance(1)
 	if d := allowed(t, m, "k"); d != 0 {
 		t.Fatalf("still refused for %v after retryAfter", d)
 	}
@@ -127,13 +111,13 @@ func TestWindowSlides(t *testing.T) {
 	if d <= 0 || d > testWindow/testLimit {
 		t.Fatalf("after one more failure retryAfter = %v, want in (0, %v]", d, testWindow/testLimit)
 	}
-	c.Add(d)
+	c.Advance(d)
 	if d := allowed(t, m, "k"); d != 0 {
 		t.Fatalf("still refused for %v", d)
 	}
 
 	// Two windows after the last failure, the key starts afresh.
-	c.Add(2 * testWindow)
+	c.Advance(2 * testWindow)
 	fail(t, m, testLimit-1, "k")
 	if d := allowed(t, m, "k"); d != 0 {
 		t.Fatalf("refused for %v with %d fresh failures", d, testLimit-1)
@@ -156,9 +140,9 @@ func TestKeysAreIndependent(t *testing.T) {
 func TestLongestWait(t *testing.T) {
 	m, c := newTest(t, 0)
 	fail(t, m, testLimit, "a")
-	c.Add(10 * time.Second)
+	c.Advance(10 * time.Second)
 	fail(t, m, testLimit, "b")
-	c.Add(20 * time.Second) // a and b both still in the window that ends at 12:01
+	c.Advance(20 * time.Second) // a and b both still in the window that ends at 12:01
 
 	a, b := allowed(t, m, "a"), allowed(t, m, "b")
 	if a <= 0 || b <= 0 {
@@ -183,7 +167,7 @@ func TestLongestWait(t *testing.T) {
 	// b failed later, in a new window: b must wait longer.
 	m, c = newTest(t, 0)
 	fail(t, m, testLimit, "a")
-	c.Add(time.Minute)
+	c.Advance(time.Minute)
 	fail(t, m, testLimit, "b")
 	if a, b := allowed(t, m, "a"), allowed(t, m, "b"); b <= a {
 		t.Fatalf("b waits %v, a %v; want b longer", b, a)
@@ -212,7 +196,7 @@ func TestMaxKeysBound(t *testing.T) {
 					t.Fatal(err)
 				}
 				if i%10_000 == 0 {
-					c.Add(time.Millisecond)
+					c.Advance(time.Millisecond)
 				}
 			}
 			if l := m.Len(); l > maxKeys || l < maxKeys*9/10 {
@@ -231,9 +215,9 @@ func TestEvictsExpiredFirst(t *testing.T) {
 	m, c := newTest(t, 3)
 	fail(t, m, 1, "a")
 	fail(t, m, 1, "b")
-	c.Add(testWindow + 30*time.Second)
-	fail(t, m, 1, "c")                 // the least recently failed live key
-	c.Add(testWindow - 30*time.Second) // a and b expire, c does not
+	c.Advance(testWindow + 30*time.Second)
+	fail(t, m, 1, "c")                     // the least recently failed live key
+	c.Advance(testWindow - 30*time.Second) // a and b expire, c does not
 	fail(t, m, 1, "new")
 	for key, want := range map[string]bool{"a": false, "b": false, "c": true, "new": true} {
 		if _, _, ok := m.peek(key); ok != want {
@@ -250,7 +234,7 @@ func TestEvictsLeastRecentlyFailed(t *testing.T) {
 	fail(t, m, 1, "a")
 	fail(t, m, 1, "b")
 	fail(t, m, 1, "c")
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	fail(t, m, 1, "a") // a is now more recent than b and c
 	fail(t, m, 1, "d")
 	for key, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
@@ -315,7 +299,7 @@ func TestConcurrentFailCountsExactly(t *testing.T) {
 func TestClockSteppingBackForgetsNothing(t *testing.T) {
 	m, c := newTest(t, 0)
 	fail(t, m, testLimit-1, "k")
-	c.Add(-2 * testWindow)
+	c.Advance(-2 * testWindow)
 	fail(t, m, 1, "k")
 	if allowed(t, m, "k") == 0 {
 		t.Fatal("failures before a clock step back were forgotten")

@@ -21,6 +21,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/server"
 )
@@ -55,7 +57,7 @@ import (
 // secret or token used here reached the log, and that no header made the
 // server fetch anything.
 func TestAttackCatalogue(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := newDC(t, testdc.Options{})
 
 	// Where jku and x5u point: any hit means the server fetched a key (or
 	// a certificate) named by the token itself, which would let the token's
@@ -70,11 +72,11 @@ func TestAttackCatalogue(t *testing.T) {
 	// victim authenticates with client_secret_basic, poster with
 	// client_secret_post: the client-authentication cases use them, never
 	// the admin, whose credentials the bearer cases need.
-	_, victim := d.createClient(api.CreateClientRequest{})
-	_, poster := d.createClient(api.CreateClientRequest{TokenEndpointAuthMethod: "client_secret_post"})
-	adminAuth := basic(d.admin.id, d.admin.secret)
+	_, victim := d.CreateClient(api.CreateClientRequest{})
+	_, poster := d.CreateClient(api.CreateClientRequest{TokenEndpointAuthMethod: "client_secret_post"})
+	adminAuth := testkit.Basic(d.Admin.ID, d.Admin.Secret)
 
-	issued := d.token(d.admin)
+	issued := d.Token(d.Admin)
 	good := issued.AccessToken
 	parts := strings.Split(good, ".")
 	kid, key := d.SigningKey()
@@ -83,7 +85,7 @@ func TestAttackCatalogue(t *testing.T) {
 	// sensitive collects every secret and token this test sends; none may
 	// appear in the log.
 	sensitive := map[string]string{
-		"admin secret": d.admin.secret, "victim secret": victim.secret, "poster secret": poster.secret,
+		"admin secret": d.Admin.Secret, "victim secret": victim.Secret, "poster secret": poster.Secret,
 		"access token": good, "access token signature": parts[2], "ID token": issued.IDToken,
 	}
 
@@ -295,29 +297,29 @@ func TestAttackCatalogue(t *testing.T) {
 	t.Run("bearer", func(t *testing.T) {
 		for _, tc := range bearerCases {
 			t.Run(tc.name, func(t *testing.T) {
-				r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tc.token, nil)
+				r := d.Call(http.MethodGet, "/api/2/clients/"+d.Admin.ID, tc.token, nil)
 				if r.Status >= 500 {
-					t.Fatalf("account API answered %d: %s", r.Status, r.body)
+					t.Fatalf("account API answered %d: %s", r.Status, r.Body)
 				}
 				if tc.code == "" {
 					if r.Status != http.StatusOK {
-						t.Fatalf("control refused: %d %s", r.Status, r.body)
+						t.Fatalf("control refused: %d %s", r.Status, r.Body)
 					}
 				} else {
 					if r.Status != http.StatusUnauthorized {
-						t.Fatalf("status %d, want 401 %s: %s", r.Status, tc.code, r.body)
+						t.Fatalf("status %d, want 401 %s: %s", r.Status, tc.code, r.Body)
 					}
-					e := r.apiError(t)
+					e := r.APIError(t)
 					if e.Code != tc.code || e.Domain != "AccountServer" || e.Message == "" {
 						t.Errorf("error = %+v, want code %s", e, tc.code)
 					}
-					wa := r.header.Get("WWW-Authenticate")
+					wa := r.Header.Get("WWW-Authenticate")
 					if !strings.HasPrefix(wa, `Bearer realm="gatehouse", error="invalid_token", error_description="`) {
 						t.Errorf("WWW-Authenticate = %q", wa)
 					}
 				}
 				for _, leak := range []string{parts[2], crlfMarker, hostileKid10K[:64]} {
-					if strings.Contains(string(r.body), leak) || strings.Contains(fmt.Sprint(r.header), leak) {
+					if strings.Contains(string(r.Body), leak) || strings.Contains(fmt.Sprint(r.Header), leak) {
 						t.Errorf("the answer echoes %.20q... from the token", leak)
 					}
 				}
@@ -326,23 +328,23 @@ func TestAttackCatalogue(t *testing.T) {
 				// is exactly {"active":false}. A form carrying the 1 MB
 				// token is over the body limit.
 				form := url.Values{"token": {tc.token}}
-				ir := d.tokenRequest("/bc/idp/introspect_token", form, adminAuth)
+				ir := d.PostForm("/bc/idp/introspect_token", form, adminAuth)
 				switch {
 				case ir.Status >= 500:
-					t.Fatalf("introspection answered %d: %s", ir.Status, ir.body)
+					t.Fatalf("introspection answered %d: %s", ir.Status, ir.Body)
 				case len(form.Encode()) > server.MaxBodyBytes:
 					if ir.Status != http.StatusRequestEntityTooLarge {
-						t.Errorf("introspection of an oversized form: %d %s, want 413", ir.Status, ir.body)
+						t.Errorf("introspection of an oversized form: %d %s, want 413", ir.Status, ir.Body)
 					}
 				case tc.code == "":
 					var got map[string]any
-					ir.json(t, &got)
+					ir.JSON(t, &got)
 					if ir.Status != http.StatusOK || got["active"] != true {
-						t.Errorf("introspection of a control: %d %s", ir.Status, ir.body)
+						t.Errorf("introspection of a control: %d %s", ir.Status, ir.Body)
 					}
 				default:
-					if ir.Status != http.StatusOK || strings.TrimSpace(string(ir.body)) != `{"active":false}` {
-						t.Errorf("introspection: %d %s, want 200 {\"active\":false}", ir.Status, ir.body)
+					if ir.Status != http.StatusOK || strings.TrimSpace(string(ir.Body)) != `{"active":false}` {
+						t.Errorf("introspection: %d %s, want 200 {\"active\":false}", ir.Status, ir.Body)
 					}
 				}
 			})
@@ -365,7 +367,7 @@ func TestAttackCatalogue(t *testing.T) {
 		{"/bc/idp/revoke_token", notAToken},
 	}
 	std64 := base64.StdEncoding.EncodeToString
-	changed := victim.secret[:len(victim.secret)-1] + map[bool]string{true: "B", false: "A"}[strings.HasSuffix(victim.secret, "A")]
+	changed := victim.Secret[:len(victim.Secret)-1] + map[bool]string{true: "B", false: "A"}[strings.HasSuffix(victim.Secret, "A")]
 	// percentAll percent-encodes every byte: a valid, if unusual, form
 	// encoding of the same credentials (RFC 6749 2.3.1).
 	percentAll := func(s string) string {
@@ -377,14 +379,14 @@ func TestAttackCatalogue(t *testing.T) {
 	}
 	// The right credentials, but base64 without the padding RFC 7617
 	// requires: one more way for two parsers to disagree.
-	unpadded := strings.TrimRight(std64([]byte(victim.id+":"+victim.secret)), "=")
-	if unpadded == std64([]byte(victim.id+":"+victim.secret)) {
-		unpadded = strings.TrimRight(std64([]byte(victim.id+":"+victim.secret+"xx")), "=")
+	unpadded := strings.TrimRight(std64([]byte(victim.ID+":"+victim.Secret)), "=")
+	if unpadded == std64([]byte(victim.ID+":"+victim.Secret)) {
+		unpadded = strings.TrimRight(std64([]byte(victim.ID+":"+victim.Secret+"xx")), "=")
 	}
 	sensitive["unpadded Basic"] = unpadded
 	sensitive["changed secret"] = changed
-	sensitive["percent-encoded secret"] = percentAll(victim.secret)
-	sensitive["percent-encoded Basic"] = std64([]byte(percentAll(victim.id) + ":" + percentAll(victim.secret)))
+	sensitive["percent-encoded secret"] = percentAll(victim.Secret)
+	sensitive["percent-encoded Basic"] = std64([]byte(percentAll(victim.ID) + ":" + percentAll(victim.Secret)))
 
 	type idpCase struct {
 		name   string
@@ -409,7 +411,7 @@ func TestAttackCatalogue(t *testing.T) {
 
 	// These come first: they carry the admin's access token, which the
 	// clock advances below (see "idp") would expire.
-	auth := []string{basic(victim.id, victim.secret)}
+	auth := []string{testkit.Basic(victim.ID, victim.Secret)}
 	idpCases = append(idpCases,
 		idpCase{name: "grant_type repeated", path: "/bc/idp/token", form: url.Values{"grant_type": {"client_credentials", "client_credentials"}},
 			auth: auth, status: 400, code: "invalid_request"},
@@ -436,23 +438,23 @@ func TestAttackCatalogue(t *testing.T) {
 			status int
 			code   string
 		}{
-			{"control: Basic", basic(victim.id, victim.secret), 200, ""},
-			{"control: Basic, every byte percent-encoded", "Basic " + std64([]byte(percentAll(victim.id)+":"+percentAll(victim.secret))), 200, ""},
-			{"Basic without a colon", "Basic " + std64([]byte(victim.id+victim.secret)), 401, "invalid_client"},
-			{"Basic not base64", "Basic " + victim.id + ":" + victim.secret, 401, "invalid_client"},
+			{"control: Basic", testkit.Basic(victim.ID, victim.Secret), 200, ""},
+			{"control: Basic, every byte percent-encoded", "Basic " + std64([]byte(percentAll(victim.ID)+":"+percentAll(victim.Secret))), 200, ""},
+			{"Basic without a colon", "Basic " + std64([]byte(victim.ID+victim.Secret)), 401, "invalid_client"},
+			{"Basic not base64", "Basic " + victim.ID + ":" + victim.Secret, 401, "invalid_client"},
 			{"Basic base64 without its padding", "Basic " + unpadded, 401, "invalid_client"},
 			{"Basic empty", "Basic ", 401, "invalid_client"},
-			{"Basic empty id", "Basic " + std64([]byte(":"+victim.secret)), 401, "invalid_client"},
-			{"Basic empty secret", "Basic " + std64([]byte(victim.id+":")), 401, "invalid_client"},
+			{"Basic empty id", "Basic " + std64([]byte(":"+victim.Secret)), 401, "invalid_client"},
+			{"Basic empty secret", "Basic " + std64([]byte(victim.ID+":")), 401, "invalid_client"},
 			{"Basic empty id and secret", "Basic " + std64([]byte(":")), 401, "invalid_client"},
-			{"Basic invalid percent sequence in the secret", "Basic " + std64([]byte(victim.id+":"+victim.secret+"%zz")), 401, "invalid_client"},
-			{"Basic truncated percent sequence in the secret", "Basic " + std64([]byte(victim.id+":"+victim.secret+"%4")), 401, "invalid_client"},
-			{"Basic invalid percent sequence in the id", "Basic " + std64([]byte(victim.id+"%g0:"+victim.secret)), 401, "invalid_client"},
-			{"Basic plus for a space", "Basic " + std64([]byte(victim.id+":"+victim.secret+"+")), 401, "invalid_client"},
-			{"secret with its last character changed", basic(victim.id, changed), 401, "invalid_client"},
-			{"secret with a character added", basic(victim.id, victim.secret+"A"), 401, "invalid_client"},
-			{"secret with its last character removed", basic(victim.id, victim.secret[:len(victim.secret)-1]), 401, "invalid_client"},
-			{"another client's secret", basic(victim.id, poster.secret), 401, "invalid_client"},
+			{"Basic invalid percent sequence in the secret", "Basic " + std64([]byte(victim.ID+":"+victim.Secret+"%zz")), 401, "invalid_client"},
+			{"Basic truncated percent sequence in the secret", "Basic " + std64([]byte(victim.ID+":"+victim.Secret+"%4")), 401, "invalid_client"},
+			{"Basic invalid percent sequence in the id", "Basic " + std64([]byte(victim.ID+"%g0:"+victim.Secret)), 401, "invalid_client"},
+			{"Basic plus for a space", "Basic " + std64([]byte(victim.ID+":"+victim.Secret+"+")), 401, "invalid_client"},
+			{"secret with its last character changed", testkit.Basic(victim.ID, changed), 401, "invalid_client"},
+			{"secret with a character added", testkit.Basic(victim.ID, victim.Secret+"A"), 401, "invalid_client"},
+			{"secret with its last character removed", testkit.Basic(victim.ID, victim.Secret[:len(victim.Secret)-1]), 401, "invalid_client"},
+			{"another client's secret", testkit.Basic(victim.ID, poster.Secret), 401, "invalid_client"},
 		} {
 			idpCases = append(idpCases, idpCase{name: c.name, path: ep.path, form: ep.form, auth: []string{c.auth}, status: c.status, code: c.code})
 		}
@@ -460,34 +462,34 @@ func TestAttackCatalogue(t *testing.T) {
 		// Credentials in the URL (RFC 6749 2.3.1): every proxy and
 		// access log keeps them, so they are refused even when the right
 		// credentials came in the header or body too.
-		q := url.Values{"client_secret": {victim.secret}}.Encode()
+		q := url.Values{"client_secret": {victim.Secret}}.Encode()
 		idpCases = append(idpCases,
 			idpCase{name: "secret in the query string, with Basic", path: ep.path, query: q, form: ep.form,
-				auth: []string{basic(victim.id, victim.secret)}, status: 400, code: "invalid_request"},
+				auth: []string{testkit.Basic(victim.ID, victim.Secret)}, status: 400, code: "invalid_request"},
 			idpCase{name: "secret in the query string, id in the body", path: ep.path,
-				query: url.Values{"client_secret": {poster.secret}}.Encode(),
-				form:  with(ep.form, url.Values{"client_id": {poster.id}}), status: 400, code: "invalid_request"},
+				query: url.Values{"client_secret": {poster.Secret}}.Encode(),
+				form:  with(ep.form, url.Values{"client_id": {poster.ID}}), status: 400, code: "invalid_request"},
 			idpCase{name: "id and secret in the query string", path: ep.path,
-				query: url.Values{"client_id": {poster.id}, "client_secret": {poster.secret}}.Encode(),
+				query: url.Values{"client_id": {poster.ID}, "client_secret": {poster.Secret}}.Encode(),
 				form:  ep.form, status: 400, code: "invalid_request"},
 			idpCase{name: "secret in the query string, and in the body", path: ep.path,
-				query: url.Values{"client_secret": {poster.secret}}.Encode(),
-				form:  with(ep.form, url.Values{"client_id": {poster.id}, "client_secret": {poster.secret}}), status: 400, code: "invalid_request"},
+				query: url.Values{"client_secret": {poster.Secret}}.Encode(),
+				form:  with(ep.form, url.Values{"client_id": {poster.ID}, "client_secret": {poster.Secret}}), status: 400, code: "invalid_request"},
 		)
 
 		// Repeated parameters: which of two values counts is exactly the
 		// kind of ambiguity two parsers disagree on, so none is chosen.
-		postCreds := url.Values{"client_id": {poster.id}, "client_secret": {poster.secret}}
+		postCreds := url.Values{"client_id": {poster.ID}, "client_secret": {poster.Secret}}
 		idpCases = append(idpCases,
 			idpCase{name: "control: client_secret_post", path: ep.path, form: with(ep.form, postCreds), status: 200},
-			idpCase{name: "client_id repeated", path: ep.path, form: with(with(ep.form, postCreds), url.Values{"client_id": {poster.id}}), status: 400, code: "invalid_request"},
-			idpCase{name: "client_id repeated, other client", path: ep.path, form: with(with(ep.form, postCreds), url.Values{"client_id": {victim.id}}), status: 400, code: "invalid_request"},
-			idpCase{name: "client_secret repeated", path: ep.path, form: with(with(ep.form, postCreds), url.Values{"client_secret": {poster.secret}}), status: 400, code: "invalid_request"},
+			idpCase{name: "client_id repeated", path: ep.path, form: with(with(ep.form, postCreds), url.Values{"client_id": {poster.ID}}), status: 400, code: "invalid_request"},
+			idpCase{name: "client_id repeated, other client", path: ep.path, form: with(with(ep.form, postCreds), url.Values{"client_id": {victim.ID}}), status: 400, code: "invalid_request"},
+			idpCase{name: "client_secret repeated", path: ep.path, form: with(with(ep.form, postCreds), url.Values{"client_secret": {poster.Secret}}), status: 400, code: "invalid_request"},
 			idpCase{name: "client_secret repeated, one wrong", path: ep.path, form: with(with(ep.form, postCreds), url.Values{"client_secret": {"wrong"}}), status: 400, code: "invalid_request"},
 			idpCase{name: "Basic and client_secret_post at once", path: ep.path, form: with(ep.form, postCreds),
-				auth: []string{basic(victim.id, victim.secret)}, status: 400, code: "invalid_request"},
+				auth: []string{testkit.Basic(victim.ID, victim.Secret)}, status: 400, code: "invalid_request"},
 			idpCase{name: "two Authorization headers", path: ep.path, form: ep.form,
-				auth: []string{basic(victim.id, victim.secret), basic(victim.id, victim.secret)}, status: 400, code: "invalid_request"},
+				auth: []string{testkit.Basic(victim.ID, victim.Secret), testkit.Basic(victim.ID, victim.Secret)}, status: 400, code: "invalid_request"},
 		)
 	}
 
@@ -507,30 +509,30 @@ func TestAttackCatalogue(t *testing.T) {
 				for _, a := range tc.auth {
 					req.Header.Add("Authorization", a)
 				}
-				r := do(t, req)
+				r := testkit.Do(t, http.DefaultClient, req)
 				if r.Status >= 500 {
-					t.Fatalf("answered %d: %s", r.Status, r.body)
+					t.Fatalf("answered %d: %s", r.Status, r.Body)
 				}
 				if r.Status != tc.status {
-					t.Fatalf("status %d, want %d %s: %s", r.Status, tc.status, tc.code, r.body)
+					t.Fatalf("status %d, want %d %s: %s", r.Status, tc.status, tc.code, r.Body)
 				}
-				for _, s := range []string{victim.secret, poster.secret} {
-					if strings.Contains(string(r.body), s) {
-						t.Errorf("the answer echoes a secret: %s", r.body)
+				for _, s := range []string{victim.Secret, poster.Secret} {
+					if strings.Contains(string(r.Body), s) {
+						t.Errorf("the answer echoes a secret: %s", r.Body)
 					}
 				}
 				if tc.code == "" {
 					return
 				}
 				var e api.OAuthError
-				r.json(t, &e)
+				r.JSON(t, &e)
 				if e.Error != tc.code || e.ErrorDescription == "" {
 					t.Errorf("error = %+v, want %s", e, tc.code)
 				}
-				if r.header.Get("Cache-Control") != "no-store" {
-					t.Errorf("Cache-Control = %q", r.header.Get("Cache-Control"))
+				if r.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("Cache-Control = %q", r.Header.Get("Cache-Control"))
 				}
-				if wa := r.header.Get("WWW-Authenticate"); (tc.status == 401) != (wa == `Basic realm="gatehouse"`) {
+				if wa := r.Header.Get("WWW-Authenticate"); (tc.status == 401) != (wa == `Basic realm="gatehouse"`) {
 					t.Errorf("status %d with WWW-Authenticate %q", r.Status, wa)
 				}
 			})

@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 )
 
 func TestClientsCRUD(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
 	_, adminClaims := decodeJWT(t, admin)
 	tenant := adminClaims["owner_tuid"].(string)
 
@@ -22,19 +23,19 @@ func TestClientsCRUD(t *testing.T) {
 		"token_endpoint_auth_method": "client_secret_basic",
 		"data":                       map[string]any{"client_name": "My app", "n": 12345678901234567},
 	}
-	r := d.call(http.MethodPost, "/api/2/clients", admin, body)
+	r := d.Call(http.MethodPost, "/api/2/clients", admin, body)
 	if r.Status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.Status, r.body)
+		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
 	var c api.Client
-	r.json(t, &c)
-	if r.header.Get("Location") != "/api/2/clients/"+c.ClientID || r.header.Get("Cache-Control") != "no-store" {
-		t.Errorf("headers = %v", r.header)
+	r.JSON(t, &c)
+	if r.Header.Get("Location") != "/api/2/clients/"+c.ClientID || r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers = %v", r.Header)
 	}
 	if !uuidRE.MatchString(c.ClientID) || len(c.ClientSecret) < 43 || strings.Trim(c.ClientSecret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
 		t.Errorf("id %q / secret of %d chars", c.ClientID, len(c.ClientSecret))
 	}
-	if c.Type != "api_client" || c.TenantID != tenant || c.Status != "enabled" || c.CreatedBy != d.admin.id ||
+	if c.Type != "api_client" || c.TenantID != tenant || c.Status != "enabled" || c.CreatedBy != d.Admin.ID ||
 		c.ClientSecretExpiresAt == nil || *c.ClientSecretExpiresAt != 0 || c.CreatedAt.IsZero() {
 		t.Errorf("created = %+v", c)
 	}
@@ -42,16 +43,16 @@ func TestClientsCRUD(t *testing.T) {
 		t.Errorf("data = %s", c.Data)
 	}
 
-	r = d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil)
-	if r.Status != 200 || strings.Contains(string(r.body), "client_secret\":\"") || strings.Contains(string(r.body), c.ClientSecret) {
-		t.Fatalf("get: %d %s", r.Status, r.body)
+	r = d.Call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil)
+	if r.Status != 200 || strings.Contains(string(r.Body), "client_secret\":\"") || strings.Contains(string(r.Body), c.ClientSecret) {
+		t.Fatalf("get: %d %s", r.Status, r.Body)
 	}
 
-	r = d.call(http.MethodGet, "/api/2/clients", admin, nil)
+	r = d.Call(http.MethodGet, "/api/2/clients", admin, nil)
 	var list api.ClientList
-	r.json(t, &list)
+	r.JSON(t, &list)
 	if r.Status != 200 || len(list.Items) != 2 {
-		t.Fatalf("list: %d %s", r.Status, r.body)
+		t.Fatalf("list: %d %s", r.Status, r.Body)
 	}
 	for _, it := range list.Items {
 		if it.ClientSecret != "" {
@@ -59,35 +60,35 @@ func TestClientsCRUD(t *testing.T) {
 		}
 	}
 
-	r = d.call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]any{"data": map[string]string{"client_name": "Renamed"}})
+	r = d.Call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]any{"data": map[string]string{"client_name": "Renamed"}})
 	var upd api.Client
-	r.json(t, &upd)
+	r.JSON(t, &upd)
 	if r.Status != 200 || string(upd.Data) != `{"client_name":"Renamed"}` || upd.Status != "enabled" {
-		t.Errorf("update data: %d %s", r.Status, r.body)
+		t.Errorf("update data: %d %s", r.Status, r.Body)
 	}
-	r = d.call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]any{"status": "disabled"})
-	r.json(t, &upd)
+	r = d.Call(http.MethodPut, "/api/2/clients/"+c.ClientID, admin, map[string]any{"status": "disabled"})
+	r.JSON(t, &upd)
 	if r.Status != 200 || upd.Status != "disabled" || string(upd.Data) != `{"client_name":"Renamed"}` {
-		t.Errorf("update status: %d %s", r.Status, r.body)
+		t.Errorf("update status: %d %s", r.Status, r.Body)
 	}
 
-	if r = d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 204 {
-		t.Errorf("delete: %d %s", r.Status, r.body)
+	if r = d.Call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 204 {
+		t.Errorf("delete: %d %s", r.Status, r.Body)
 	}
-	if r = d.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 404 {
-		t.Errorf("delete again: %d %s", r.Status, r.body)
+	if r = d.Call(http.MethodDelete, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 404 {
+		t.Errorf("delete again: %d %s", r.Status, r.Body)
 	}
-	if r = d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 404 || r.apiError(t).Code != "notFound" {
-		t.Errorf("get deleted: %d %s", r.Status, r.body)
+	if r = d.Call(http.MethodGet, "/api/2/clients/"+c.ClientID, admin, nil); r.Status != 404 || r.APIError(t).Code != "notFound" {
+		t.Errorf("get deleted: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestClientsPaging(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := newDC(t, testdc.Options{})
 	for i := 0; i < 5; i++ {
-		d.createClient(api.CreateClientRequest{})
+		d.CreateClient(api.CreateClientRequest{})
 	}
-	admin := d.adminToken()
+	admin := d.AdminToken()
 	seen := map[string]bool{}
 	after := ""
 	for pages := 0; ; pages++ {
@@ -99,7 +100,7 @@ func TestClientsPaging(t *testing.T) {
 			path += "&after=" + after
 		}
 		var list api.ClientList
-		d.call(http.MethodGet, path, admin, nil).json(t, &list)
+		d.Call(http.MethodGet, path, admin, nil).JSON(t, &list)
 		for _, it := range list.Items {
 			if seen[it.ClientID] {
 				t.Fatalf("%s listed twice", it.ClientID)
@@ -115,16 +116,16 @@ func TestClientsPaging(t *testing.T) {
 		t.Errorf("listed %d clients, want 6", len(seen))
 	}
 	for _, q := range []string{"limit=0", "limit=-1", "limit=x", "limit=1001"} {
-		if r := d.call(http.MethodGet, "/api/2/clients?"+q, admin, nil); r.Status != 400 {
+		if r := d.Call(http.MethodGet, "/api/2/clients?"+q, admin, nil); r.Status != 400 {
 			t.Errorf("%s: %d", q, r.Status)
 		}
 	}
 }
 
 func TestClientsValidation(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
-	c, _ := d.createClient(api.CreateClientRequest{})
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
+	c, _ := d.CreateClient(api.CreateClientRequest{})
 	tests := []struct {
 		name, method, path, body string
 		status                   int
@@ -155,27 +156,27 @@ func TestClientsValidation(t *testing.T) {
 			if tc.body != "" {
 				body = tc.body
 			}
-			r := d.call(tc.method, tc.path, admin, body)
+			r := d.Call(tc.method, tc.path, admin, body)
 			if r.Status != tc.status {
-				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.body)
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
 			}
-			e := r.apiError(t)
+			e := r.APIError(t)
 			if e.Code == "" || e.Message == "" || e.Domain != "AccountServer" {
-				t.Errorf("error body = %s", r.body)
+				t.Errorf("error body = %s", r.Body)
 			}
 			if tc.status == 400 && (e.Code != "validationError" || e.Details == nil) {
-				t.Errorf("error body = %s", r.body)
+				t.Errorf("error body = %s", r.Body)
 			}
 		})
 	}
 }
 
 func TestAuthorization(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	self, selfCred := d.createClient(api.CreateClientRequest{})
-	peer, _ := d.createClient(api.CreateClientRequest{})
-	subAdmin, subAdminCred := d.createClient(api.CreateClientRequest{Role: "tenant_admin"})
-	tok := d.token(selfCred).AccessToken
+	d := newDC(t, testdc.Options{})
+	self, selfCred := d.CreateClient(api.CreateClientRequest{})
+	peer, _ := d.CreateClient(api.CreateClientRequest{})
+	subAdmin, subAdminCred := d.CreateClient(api.CreateClientRequest{Role: "tenant_admin"})
+	tok := d.Token(selfCred).AccessToken
 
 	forbidden := []struct{ name, method, path, body string }{
 		{"get a peer", "GET", "/api/2/clients/" + peer.ClientID, ""},
@@ -191,40 +192,40 @@ func TestAuthorization(t *testing.T) {
 			if tc.body != "" {
 				body = tc.body
 			}
-			r := d.call(tc.method, tc.path, tok, body)
-			if r.Status != 403 || r.apiError(t).Code != "authorizationFailed" {
-				t.Fatalf("%d %s", r.Status, r.body)
+			r := d.Call(tc.method, tc.path, tok, body)
+			if r.Status != 403 || r.APIError(t).Code != "authorizationFailed" {
+				t.Fatalf("%d %s", r.Status, r.Body)
 			}
-			if wa := r.header.Get("WWW-Authenticate"); !strings.Contains(wa, `error="insufficient_scope"`) {
+			if wa := r.Header.Get("WWW-Authenticate"); !strings.Contains(wa, `error="insufficient_scope"`) {
 				t.Errorf("WWW-Authenticate = %q", wa)
 			}
 		})
 	}
 	t.Run("a client reads itself", func(t *testing.T) {
-		r := d.call("GET", "/api/2/clients/"+self.ClientID, tok, nil)
+		r := d.Call("GET", "/api/2/clients/"+self.ClientID, tok, nil)
 		var got api.Client
-		r.json(t, &got)
+		r.JSON(t, &got)
 		if r.Status != 200 || got.ClientID != self.ClientID {
-			t.Errorf("%d %s", r.Status, r.body)
+			t.Errorf("%d %s", r.Status, r.Body)
 		}
 	})
 	t.Run("an admin created by an admin manages the tenant", func(t *testing.T) {
-		at := d.token(subAdminCred).AccessToken
-		if r := d.call("PUT", "/api/2/clients/"+peer.ClientID, at, map[string]string{"status": "disabled"}); r.Status != 200 {
-			t.Errorf("%d %s", r.Status, r.body)
+		at := d.Token(subAdminCred).AccessToken
+		if r := d.Call("PUT", "/api/2/clients/"+peer.ClientID, at, map[string]string{"status": "disabled"}); r.Status != 200 {
+			t.Errorf("%d %s", r.Status, r.Body)
 		}
 		_ = subAdmin
 	})
 	t.Run("forbidden leaves no trace", func(t *testing.T) {
 		var got api.Client
-		d.call("GET", "/api/2/clients/"+self.ClientID, d.adminToken(), nil).json(t, &got)
+		d.Call("GET", "/api/2/clients/"+self.ClientID, d.AdminToken(), nil).JSON(t, &got)
 		if got.Status != "enabled" {
 			t.Errorf("status changed to %s", got.Status)
 		}
 	})
 	t.Run("every refusal is audited once", func(t *testing.T) {
 		var log api.AuditList
-		d.call("GET", "/api/2/audit?limit=1000", d.adminToken(), nil).json(t, &log)
+		d.Call("GET", "/api/2/audit?limit=1000", d.AdminToken(), nil).JSON(t, &log)
 		denied := map[string]int{}
 		for _, e := range log.Items {
 			if e.Outcome == "denied" {
@@ -244,9 +245,9 @@ func TestAuthorization(t *testing.T) {
 // The name rule is the service's, so the API enforces what the console
 // does: at most 200 characters (not bytes), and no name at all is fine.
 func TestClientNameLength(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
-	existing, _ := d.createClient(api.CreateClientRequest{})
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
+	existing, _ := d.CreateClient(api.CreateClientRequest{})
 	named := func(name string) string {
 		b, _ := json.Marshal(map[string]any{"type": "api_client", "data": map[string]string{"client_name": name}})
 		return string(b)
@@ -270,46 +271,46 @@ func TestClientNameLength(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := d.call(tc.method, tc.path, admin, tc.body)
+			r := d.Call(tc.method, tc.path, admin, tc.body)
 			if r.Status != tc.status {
-				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.body)
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
 			}
 			if tc.status == 400 {
-				if e := r.apiError(t); e.Code != "validationError" || !strings.Contains(e.Message, "client_name") {
+				if e := r.APIError(t); e.Code != "validationError" || !strings.Contains(e.Message, "client_name") {
 					t.Errorf("error = %+v", e)
 				}
 			}
 		})
 	}
 	var got api.Client
-	d.call("GET", "/api/2/clients/"+existing.ClientID, admin, nil).json(t, &got)
+	d.Call("GET", "/api/2/clients/"+existing.ClientID, admin, nil).JSON(t, &got)
 	if string(got.Data) != `{"client_name":"`+strings.Repeat("b", 200)+`"}` {
 		t.Errorf("after a refused rename the data is %s, want the 200-character name", got.Data)
 	}
 }
 
 func TestClientsSearch(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
 	create := func(name string) api.Client {
 		req := api.CreateClientRequest{}
 		if name != "" {
 			req.Data = json.RawMessage(`{"client_name":"` + name + `"}`)
 		}
-		c, _ := d.createClient(req)
+		c, _ := d.CreateClient(req)
 		return c
 	}
 	billing, worker, reports, unnamed := create("Billing App"), create("billing-worker"), create("Reports"), create("")
 	// A tenant below, with a client of the same name: searched only with
 	// tenant_id, as listing is.
-	r := d.call("POST", "/api/2/tenants", admin, map[string]string{"name": "Sub", "kind": "customer"})
+	r := d.Call("POST", "/api/2/tenants", admin, map[string]string{"name": "Sub", "kind": "customer"})
 	var sub api.Tenant
-	r.json(t, &sub)
+	r.JSON(t, &sub)
 	if r.Status != 201 {
-		t.Fatalf("create tenant: %d %s", r.Status, r.body)
+		t.Fatalf("create tenant: %d %s", r.Status, r.Body)
 	}
 	subReq := api.CreateClientRequest{TenantID: sub.ID, Data: json.RawMessage(`{"client_name":"Billing below"}`)}
-	below, _ := d.createClient(subReq)
+	below, _ := d.CreateClient(subReq)
 
 	ids := func(cs ...api.Client) []string {
 		out := []string{}
@@ -328,16 +329,16 @@ func TestClientsSearch(t *testing.T) {
 		{"a substring", "q=port", ids(reports)},
 		{"by id", "q=" + strings.ToUpper(unnamed.ClientID[:13]), ids(unnamed)},
 		{"nothing matches", "q=nothing-like-it", ids()},
-		{"empty is a plain list", "q=", ids(billing, worker, reports, unnamed, creds2client(d.admin))},
+		{"empty is a plain list", "q=", ids(billing, worker, reports, unnamed, creds2client(d.Admin))},
 		{"in a tenant below", "tenant_id=" + sub.ID + "&q=billing", ids(below)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := d.call("GET", "/api/2/clients?"+tc.query, admin, nil)
+			r := d.Call("GET", "/api/2/clients?"+tc.query, admin, nil)
 			var list api.ClientList
-			r.json(t, &list)
+			r.JSON(t, &list)
 			if r.Status != 200 {
-				t.Fatalf("%d %s", r.Status, r.body)
+				t.Fatalf("%d %s", r.Status, r.Body)
 			}
 			if got := ids(list.Items...); !slices.Equal(got, tc.want) {
 				t.Errorf("found %v, want %v", got, tc.want)
@@ -353,7 +354,7 @@ func TestClientsSearch(t *testing.T) {
 				path += "&after=" + after
 			}
 			var list api.ClientList
-			d.call("GET", path, admin, nil).json(t, &list)
+			d.Call("GET", path, admin, nil).JSON(t, &list)
 			if len(list.Items) > 1 {
 				t.Fatalf("page %d holds %d clients, limit 1", pages, len(list.Items))
 			}
@@ -371,27 +372,27 @@ func TestClientsSearch(t *testing.T) {
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
-		if r := d.call("GET", "/api/2/clients?q="+strings.Repeat("x", 201), admin, nil); r.Status != 400 || r.apiError(t).Code != "validationError" {
-			t.Errorf("a 201-character query: %d %s", r.Status, r.body)
+		if r := d.Call("GET", "/api/2/clients?q="+strings.Repeat("x", 201), admin, nil); r.Status != 400 || r.APIError(t).Code != "validationError" {
+			t.Errorf("a 201-character query: %d %s", r.Status, r.Body)
 		}
-		_, plain := d.createClient(api.CreateClientRequest{})
-		if r := d.call("GET", "/api/2/clients?q=billing", d.token(plain).AccessToken, nil); r.Status != 403 {
-			t.Errorf("a search by a client that is no admin: %d %s", r.Status, r.body)
+		_, plain := d.CreateClient(api.CreateClientRequest{})
+		if r := d.Call("GET", "/api/2/clients?q=billing", d.Token(plain).AccessToken, nil); r.Status != 403 {
+			t.Errorf("a search by a client that is no admin: %d %s", r.Status, r.Body)
 		}
 	})
 }
 
 // creds2client names the bootstrap admin as a listed client, by its id.
-func creds2client(c creds) api.Client { return api.Client{ClientID: c.id} }
+func creds2client(c testdc.Creds) api.Client { return api.Client{ClientID: c.ID} }
 
 func TestDiscoveryAndKeys(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := newDC(t, testdc.Options{})
 	for _, path := range []string{"/bc/.well-known/openid-configuration", "/.well-known/openid-configuration"} {
-		r := d.call("GET", path, "", nil)
+		r := d.Call("GET", path, "", nil)
 		var m map[string]any
-		r.json(t, &m)
+		r.JSON(t, &m)
 		if r.Status != 200 || m["issuer"] != d.URL+"/bc" || m["token_endpoint"] != d.URL+"/bc/idp/token" || m["jwks_uri"] != d.URL+"/bc/idp/keys" {
-			t.Errorf("%s: %d %s", path, r.Status, r.body)
+			t.Errorf("%s: %d %s", path, r.Status, r.Body)
 		}
 		if strings.HasSuffix(m["issuer"].(string), "/") {
 			t.Error("issuer ends in a slash")
@@ -399,16 +400,16 @@ func TestDiscoveryAndKeys(t *testing.T) {
 	}
 	kid, _ := d.SigningKey()
 	for _, path := range []string{"/bc/idp/keys", "/api/2/idp/keys"} {
-		r := d.call("GET", path, "", nil)
-		if r.Status != 200 || !strings.Contains(r.header.Get("Cache-Control"), "max-age=") {
-			t.Fatalf("%s: %d %v", path, r.Status, r.header)
+		r := d.Call("GET", path, "", nil)
+		if r.Status != 200 || !strings.Contains(r.Header.Get("Cache-Control"), "max-age=") {
+			t.Fatalf("%s: %d %v", path, r.Status, r.Header)
 		}
 		var set struct {
 			Keys []map[string]any `json:"keys"`
 		}
-		r.json(t, &set)
+		r.JSON(t, &set)
 		if len(set.Keys) != 1 {
-			t.Fatalf("keys = %s", r.body)
+			t.Fatalf("keys = %s", r.Body)
 		}
 		k := set.Keys[0]
 		if k["kty"] != "RSA" || k["use"] != "sig" || k["alg"] != "RS256" || k["kid"] != kid || k["e"] != "AQAB" || k["n"] == nil {
@@ -421,7 +422,7 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if r := d.call("GET", path, "", nil); r.Status != 200 {
+		if r := d.Call("GET", path, "", nil); r.Status != 200 {
 			t.Errorf("%s: %d", path, r.Status)
 		}
 	}
@@ -431,16 +432,16 @@ func TestDiscoveryAndKeys(t *testing.T) {
 // Field names match exactly and once: encoding/json alone would take
 // {"TYPE":...} for "type" and let a repeated member win.
 func TestClientsJSONFieldsExact(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
-	c, _ := d.createClient(api.CreateClientRequest{})
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
+	c, _ := d.CreateClient(api.CreateClientRequest{})
 	for name, tc := range map[string]struct{ method, path, body string }{
 		"case-folded field": {"POST", "/api/2/clients", `{"TYPE":"api_client"}`},
 		"repeated field":    {"POST", "/api/2/clients", `{"type":"api_client","type":"api_client"}`},
 		"repeated status":   {"PUT", "/api/2/clients/" + c.ClientID, `{"status":"enabled","status":"disabled"}`},
 	} {
-		if r := d.call(tc.method, tc.path, admin, tc.body); r.Status != 400 || r.apiError(t).Code != "validationError" {
-			t.Errorf("%s: %d %s", name, r.Status, r.body)
+		if r := d.Call(tc.method, tc.path, admin, tc.body); r.Status != 400 || r.APIError(t).Code != "validationError" {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
 		}
 	}
 }

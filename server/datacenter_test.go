@@ -9,14 +9,16 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // Two servers with different URLs and stores are two data centers: each
 // rejects the other's tokens, even for clients with the same credentials.
 func TestTwoDataCenters(t *testing.T) {
-	eu := newDC(t, dcOptions{})
-	us := newDC(t, dcOptions{admin: eu.admin})
-	euTok, usTok := eu.adminToken(), us.adminToken()
+	eu := newDC(t, testdc.Options{})
+	us := newDC(t, testdc.Options{AdminID: eu.Admin.ID, AdminSecret: eu.Admin.Secret})
+	euTok, usTok := eu.AdminToken(), us.AdminToken()
 	for _, tc := range []struct {
 		name  string
 		at    *dc
@@ -24,15 +26,15 @@ func TestTwoDataCenters(t *testing.T) {
 		other *dc
 	}{{"eu token at us", us, euTok, eu}, {"us token at eu", eu, usTok, us}} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := tc.at.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, tc.tok, nil)
-			e := r.apiError(t)
+			r := tc.at.Call(http.MethodGet, "/api/2/clients/"+eu.Admin.ID, tc.tok, nil)
+			e := r.APIError(t)
 			if r.Status != 401 || e.Code != "tokenIssuerMismatch" || !strings.Contains(e.Message, tc.at.URL+"/bc") {
-				t.Errorf("%d %s", r.Status, r.body)
+				t.Errorf("%d %s", r.Status, r.Body)
 			}
 		})
 	}
-	if r := eu.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, euTok, nil); r.Status != 200 {
-		t.Errorf("own token: %d %s", r.Status, r.body)
+	if r := eu.Call(http.MethodGet, "/api/2/clients/"+eu.Admin.ID, euTok, nil); r.Status != 200 {
+		t.Errorf("own token: %d %s", r.Status, r.Body)
 	}
 	ek, _ := eu.SigningKey()
 	uk, _ := us.SigningKey()
@@ -44,19 +46,19 @@ func TestTwoDataCenters(t *testing.T) {
 // coreos/go-oidc, a third-party relying party, accepts the issuer and
 // verifies the ID token.
 func TestGoOIDCVerifiesIDToken(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	_, cred := d.createClient(api.CreateClientRequest{})
+	d := newDC(t, testdc.Options{})
+	_, cred := d.CreateClient(api.CreateClientRequest{})
 	ctx := context.Background()
 	p, err := oidc.NewProvider(ctx, d.URL+"/bc")
 	if err != nil {
 		t.Fatalf("discovery: %v", err)
 	}
-	tr := d.token(cred)
-	idt, err := p.Verifier(&oidc.Config{ClientID: cred.id}).Verify(ctx, tr.IDToken)
+	tr := d.Token(cred)
+	idt, err := p.Verifier(&oidc.Config{ClientID: cred.ID}).Verify(ctx, tr.IDToken)
 	if err != nil {
 		t.Fatalf("verify ID token: %v", err)
 	}
-	if idt.Subject != cred.id || idt.Issuer != d.URL+"/bc" {
+	if idt.Subject != cred.ID || idt.Issuer != d.URL+"/bc" {
 		t.Errorf("id token = %+v", idt)
 	}
 	if _, err := p.Verifier(&oidc.Config{ClientID: "someone-else"}).Verify(ctx, tr.IDToken); err == nil {
@@ -71,23 +73,23 @@ func TestGoOIDCVerifiesIDToken(t *testing.T) {
 
 // No secret and no token reaches the logs, whatever the request.
 func TestLogsHoldNoCredentials(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	c, cred := d.createClient(api.CreateClientRequest{})
-	tr := d.token(cred)
-	admin := d.adminToken()
-	d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, tr.AccessToken, nil)
-	d.call(http.MethodGet, "/api/2/clients/"+c.ClientID+"?access_token="+tr.AccessToken, "", nil)
-	r := d.call(http.MethodPost, "/api/2/clients/"+c.ClientID+"/secret", admin, nil)
+	d := newDC(t, testdc.Options{})
+	c, cred := d.CreateClient(api.CreateClientRequest{})
+	tr := d.Token(cred)
+	admin := d.AdminToken()
+	d.Call(http.MethodGet, "/api/2/clients/"+c.ClientID, tr.AccessToken, nil)
+	d.Call(http.MethodGet, "/api/2/clients/"+c.ClientID+"?access_token="+tr.AccessToken, "", nil)
+	r := d.Call(http.MethodPost, "/api/2/clients/"+c.ClientID+"/secret", admin, nil)
 	var sr api.SecretResponse
-	r.json(t, &sr)
-	d.tokenRequest("/bc/idp/token", nil, basic(cred.id, "wrong-"+cred.secret))
-	d.call(http.MethodGet, "/api/2/clients", tr.AccessToken+"x", nil)
+	r.JSON(t, &sr)
+	d.PostForm("/bc/idp/token", nil, testkit.Basic(cred.ID, "wrong-"+cred.Secret))
+	d.Call(http.MethodGet, "/api/2/clients", tr.AccessToken+"x", nil)
 	logs := d.Logs.String()
 	if !strings.Contains(logs, "/api/2/clients") {
 		t.Fatalf("requests were not logged at all:\n%s", logs)
 	}
 	for name, s := range map[string]string{
-		"secret": cred.secret, "regenerated secret": sr.ClientSecret, "admin secret": d.admin.secret,
+		"secret": cred.Secret, "regenerated secret": sr.ClientSecret, "admin secret": d.Admin.Secret,
 		"access token": tr.AccessToken, "id token": tr.IDToken, "admin token": admin,
 		"token signature": tr.AccessToken[strings.LastIndex(tr.AccessToken, ".")+1:],
 	} {

@@ -34,7 +34,7 @@ func newCloud(t *testing.T, ids ...string) map[string]*dc {
 			}
 		}
 		d.Run()
-		cloud[id] = &dc{DataCenter: d, t: t, admin: creds{d.AdminID, d.AdminSecret}}
+		cloud[id] = &dc{d, t}
 	}
 	return cloud
 }
@@ -51,12 +51,12 @@ type datacenterItem struct {
 func TestDatacenterDirectory(t *testing.T) {
 	cloud := newCloud(t, "us5", "eu8", "ap2")
 	for id, d := range cloud {
-		r := d.call(http.MethodGet, "/api/2/datacenters", d.adminToken(), nil)
+		r := d.Call(http.MethodGet, "/api/2/datacenters", d.AdminToken(), nil)
 		if r.Status != http.StatusOK {
-			t.Fatalf("%s: %d %s", id, r.Status, r.body)
+			t.Fatalf("%s: %d %s", id, r.Status, r.Body)
 		}
 		var list struct{ Items []datacenterItem }
-		r.json(t, &list)
+		r.JSON(t, &list)
 		var got []string
 		for _, item := range list.Items {
 			got = append(got, item.ID)
@@ -72,30 +72,30 @@ func TestDatacenterDirectory(t *testing.T) {
 
 	// A client that is no admin reads it too: only public URLs are in it.
 	eu := cloud["eu8"]
-	_, app := eu.createClient(api.CreateClientRequest{})
-	if r := eu.call(http.MethodGet, "/api/2/datacenters", eu.token(app).AccessToken, nil); r.Status != http.StatusOK {
-		t.Errorf("as a plain client: %d %s", r.Status, r.body)
+	_, app := eu.CreateClient(api.CreateClientRequest{})
+	if r := eu.Call(http.MethodGet, "/api/2/datacenters", eu.Token(app).AccessToken, nil); r.Status != http.StatusOK {
+		t.Errorf("as a plain client: %d %s", r.Status, r.Body)
 	}
-	r := eu.call(http.MethodGet, "/api/2/datacenters", "", nil)
-	if e := r.apiError(t); r.Status != http.StatusUnauthorized || e.Code != "bearerTokenMissing" {
-		t.Errorf("without a token: %d %s", r.Status, r.body)
+	r := eu.Call(http.MethodGet, "/api/2/datacenters", "", nil)
+	if e := r.APIError(t); r.Status != http.StatusUnauthorized || e.Code != "bearerTokenMissing" {
+		t.Errorf("without a token: %d %s", r.Status, r.Body)
 	}
-	if r := eu.call(http.MethodPost, "/api/2/datacenters", eu.adminToken(), nil); r.Status != http.StatusMethodNotAllowed {
-		t.Errorf("POST: %d %s", r.Status, r.body)
+	if r := eu.Call(http.MethodPost, "/api/2/datacenters", eu.AdminToken(), nil); r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d %s", r.Status, r.Body)
 	}
 
 	// A data center with no peers lists itself.
-	alone := newDC(t, dcOptions{})
-	r = alone.call(http.MethodGet, "/api/2/datacenters", alone.adminToken(), nil)
+	alone := newDC(t, testdc.Options{})
+	r = alone.Call(http.MethodGet, "/api/2/datacenters", alone.AdminToken(), nil)
 	var list struct{ Items []datacenterItem }
-	r.json(t, &list)
+	r.JSON(t, &list)
 	if len(list.Items) != 1 || !list.Items[0].Self || list.Items[0].URL != alone.URL {
-		t.Errorf("alone: %s", r.body)
+		t.Errorf("alone: %s", r.Body)
 	}
 	// The body's exact shape: these four members, in this order, no more.
 	want := `{"items":[{"id":"test","url":"` + alone.URL + `","issuer":"` + alone.URL + `/bc","self":true}]}` + "\n"
-	if string(r.body) != want {
-		t.Errorf("alone: body %s, want %s", r.body, want)
+	if string(r.Body) != want {
+		t.Errorf("alone: body %s, want %s", r.Body, want)
 	}
 }
 
@@ -105,29 +105,29 @@ func TestDatacenterDirectory(t *testing.T) {
 func TestPeerTokenNamesItsDatacenter(t *testing.T) {
 	cloud := newCloud(t, "eu8", "us5")
 	eu, us := cloud["eu8"], cloud["us5"]
-	euTok := eu.adminToken()
+	euTok := eu.AdminToken()
 	for _, path := range []string{"/api/2/clients", "/api/2/datacenters"} {
-		r := us.call(http.MethodGet, path, euTok, nil)
-		e := r.apiError(t)
+		r := us.Call(http.MethodGet, path, euTok, nil)
+		e := r.APIError(t)
 		if r.Status != http.StatusUnauthorized || e.Code != "tokenIssuerMismatch" {
-			t.Fatalf("%s: %d %s", path, r.Status, r.body)
+			t.Fatalf("%s: %d %s", path, r.Status, r.Body)
 		}
 		for _, want := range []string{"data center eu8", "(" + eu.URL + ")", "us5", "issuer " + us.URL + "/bc"} {
 			if !strings.Contains(e.Message, want) {
 				t.Errorf("%s: message %q does not contain %q", path, e.Message, want)
 			}
 		}
-		if ch := r.header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="invalid_token"`) || !strings.Contains(ch, "eu8") {
+		if ch := r.Header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="invalid_token"`) || !strings.Contains(ch, "eu8") {
 			t.Errorf("%s: challenge %q", path, ch)
 		}
 	}
 	// The peer's token still works at home, and the check order is kept:
 	// a malformed token is malformed, whoever its peers are.
-	if r := eu.call(http.MethodGet, "/api/2/clients/"+eu.admin.id, euTok, nil); r.Status != http.StatusOK {
-		t.Errorf("at home: %d %s", r.Status, r.body)
+	if r := eu.Call(http.MethodGet, "/api/2/clients/"+eu.Admin.ID, euTok, nil); r.Status != http.StatusOK {
+		t.Errorf("at home: %d %s", r.Status, r.Body)
 	}
-	if r := us.call(http.MethodGet, "/api/2/clients", "not-a-jwt", nil); r.apiError(t).Code != "tokenMalformed" {
-		t.Errorf("malformed: %s", r.body)
+	if r := us.Call(http.MethodGet, "/api/2/clients", "not-a-jwt", nil); r.APIError(t).Code != "tokenMalformed" {
+		t.Errorf("malformed: %s", r.Body)
 	}
 }
 
@@ -135,10 +135,10 @@ func TestPeerTokenNamesItsDatacenter(t *testing.T) {
 // message: its issuer is untrusted text, shown quoted and nothing more.
 func TestUnknownIssuerMessageUnchanged(t *testing.T) {
 	cloud := newCloud(t, "eu8", "us5")
-	stranger := newDC(t, dcOptions{})
+	stranger := newDC(t, testdc.Options{})
 	us := cloud["us5"]
-	r := us.call(http.MethodGet, "/api/2/clients", stranger.adminToken(), nil)
-	e := r.apiError(t)
+	r := us.Call(http.MethodGet, "/api/2/clients", stranger.AdminToken(), nil)
+	e := r.APIError(t)
 	want := fmt.Sprintf("The token was issued by %q, not by this data center (issuer %s).", stranger.URL+"/bc", us.URL+"/bc")
 	if r.Status != http.StatusUnauthorized || e.Code != "tokenIssuerMismatch" || e.Message != want {
 		t.Errorf("got %d %q, want %q", r.Status, e.Message, want)
@@ -180,9 +180,9 @@ type account struct {
 	DatacenterID string `json:"datacenter_id"`
 }
 
-func (d *dc) locate(login string) response {
+func (d *dc) locate(login string) testkit.Response {
 	d.t.Helper()
-	return d.call(http.MethodGet, "/api/1/accounts?login="+url.QueryEscape(login), "", nil)
+	return d.Call(http.MethodGet, "/api/1/accounts?login="+url.QueryEscape(login), "", nil)
 }
 
 // Each data center answers the locator route for its own clients, without
@@ -190,37 +190,37 @@ func (d *dc) locate(login string) response {
 func TestLocateRoute(t *testing.T) {
 	cloud := newCloud(t, "eu8", "us5")
 	eu, us := cloud["eu8"], cloud["us5"]
-	c, _ := eu.createClient(api.CreateClientRequest{})
+	c, _ := eu.CreateClient(api.CreateClientRequest{})
 	// A disabled client still lives here: its app is better told so by
 	// its data center than told it exists nowhere.
-	if r := eu.call(http.MethodPut, "/api/2/clients/"+c.ClientID, eu.adminToken(), map[string]string{"status": "disabled"}); r.Status != http.StatusOK {
-		t.Fatalf("disable: %d %s", r.Status, r.body)
+	if r := eu.Call(http.MethodPut, "/api/2/clients/"+c.ClientID, eu.AdminToken(), map[string]string{"status": "disabled"}); r.Status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.Status, r.Body)
 	}
-	for _, login := range []string{eu.admin.id, c.ClientID} {
+	for _, login := range []string{eu.Admin.ID, c.ClientID} {
 		r := eu.locate(login)
 		if r.Status != http.StatusOK {
-			t.Fatalf("%s: %d %s", login, r.Status, r.body)
+			t.Fatalf("%s: %d %s", login, r.Status, r.Body)
 		}
 		var a account
-		r.json(t, &a)
+		r.JSON(t, &a)
 		if a.ServerURL != eu.URL || a.ID == nil || *a.ID != 0 || a.Login != login || a.DatacenterID != "eu8" {
-			t.Errorf("%s: %s", login, r.body)
+			t.Errorf("%s: %s", login, r.Body)
 		}
-		if r.header.Get("Cache-Control") != "no-store" {
-			t.Errorf("Cache-Control %q", r.header.Get("Cache-Control"))
+		if r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("Cache-Control %q", r.Header.Get("Cache-Control"))
 		}
 	}
 	// Another data center's client is not here.
 	r := us.locate(c.ClientID)
-	if e := r.apiError(t); r.Status != http.StatusNotFound || e.Code != "notFound" || e.Domain != "AccountServer" {
-		t.Errorf("another data center's client: %d %s", r.Status, r.body)
+	if e := r.APIError(t); r.Status != http.StatusNotFound || e.Code != "notFound" || e.Domain != "AccountServer" {
+		t.Errorf("another data center's client: %d %s", r.Status, r.Body)
 	}
 	// A deleted client no longer exists anywhere.
-	if r := eu.call(http.MethodDelete, "/api/2/clients/"+c.ClientID, eu.adminToken(), nil); r.Status != http.StatusNoContent {
-		t.Fatalf("delete: %d %s", r.Status, r.body)
+	if r := eu.Call(http.MethodDelete, "/api/2/clients/"+c.ClientID, eu.AdminToken(), nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	if r := eu.locate(c.ClientID); r.Status != http.StatusNotFound {
-		t.Errorf("deleted client: %d %s", r.Status, r.body)
+		t.Errorf("deleted client: %d %s", r.Status, r.Body)
 	}
 
 	for name, path := range map[string]string{
@@ -228,13 +228,13 @@ func TestLocateRoute(t *testing.T) {
 		"empty login":    "/api/1/accounts?login=",
 		"repeated login": "/api/1/accounts?login=a&login=b",
 	} {
-		r := eu.call(http.MethodGet, path, "", nil)
-		if e := r.apiError(t); r.Status != http.StatusBadRequest || e.Code != "validationError" {
-			t.Errorf("%s: %d %s", name, r.Status, r.body)
+		r := eu.Call(http.MethodGet, path, "", nil)
+		if e := r.APIError(t); r.Status != http.StatusBadRequest || e.Code != "validationError" {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
 		}
 	}
-	if r := eu.call(http.MethodPost, "/api/1/accounts?login=x", "", nil); r.Status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET" {
-		t.Errorf("POST: %d %s", r.Status, r.body)
+	if r := eu.Call(http.MethodPost, "/api/1/accounts?login=x", "", nil); r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET" {
+		t.Errorf("POST: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -243,33 +243,33 @@ func TestLocateRoute(t *testing.T) {
 // own, so that a locator, whose forwarded lookups miss in all data
 // centers but one, does not lock its host out of the token endpoint.
 func TestLocateRateLimit(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := newDC(t, testdc.Options{})
 	for i := range 20 {
 		if r := d.locate("nobody-" + strconv.Itoa(i)); r.Status != http.StatusNotFound {
-			t.Fatalf("lookup %d: %d %s", i, r.Status, r.body)
+			t.Fatalf("lookup %d: %d %s", i, r.Status, r.Body)
 		}
 	}
-	for _, login := range []string{"nobody-x", d.admin.id} {
+	for _, login := range []string{"nobody-x", d.Admin.ID} {
 		r := d.locate(login)
-		e := r.apiError(t)
-		ra, _ := strconv.Atoi(r.header.Get("Retry-After"))
+		e := r.APIError(t)
+		ra, _ := strconv.Atoi(r.Header.Get("Retry-After"))
 		if r.Status != http.StatusTooManyRequests || e.Code != "tooManyRequests" || ra < 1 || ra > 60 {
-			t.Errorf("%s past the limit: %d Retry-After=%q %s", login, r.Status, r.header.Get("Retry-After"), r.body)
+			t.Errorf("%s past the limit: %d Retry-After=%q %s", login, r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 	}
 	// Lookups of existing logins never count.
-	d2 := newDC(t, dcOptions{})
+	d2 := newDC(t, testdc.Options{})
 	for i := range 30 {
-		if r := d2.locate(d2.admin.id); r.Status != http.StatusOK {
-			t.Fatalf("known lookup %d: %d %s", i, r.Status, r.body)
+		if r := d2.locate(d2.Admin.ID); r.Status != http.StatusOK {
+			t.Fatalf("known lookup %d: %d %s", i, r.Status, r.Body)
 		}
 	}
 
 	t.Run("the token endpoint is not affected", func(t *testing.T) {
-		d.token(d.admin)
+		d.Token(d.Admin)
 	})
 	t.Run("another address is not limited", func(t *testing.T) {
-		res, err := clientFrom("127.0.0.2").Get(d.URL + "/api/1/accounts?login=" + url.QueryEscape(d.admin.id))
+		res, err := clientFrom("127.0.0.2").Get(d.URL + "/api/1/accounts?login=" + url.QueryEscape(d.Admin.ID))
 		if err != nil {
 			t.Skipf("cannot send from 127.0.0.2 here: %v", err)
 		}
@@ -281,8 +281,8 @@ func TestLocateRateLimit(t *testing.T) {
 	t.Run("the window slides", func(t *testing.T) {
 		d.Clock.Advance(2 * time.Minute)
 		defer d.Clock.Advance(-2 * time.Minute)
-		if r := d.locate(d.admin.id); r.Status != http.StatusOK {
-			t.Errorf("after the window: %d %s", r.Status, r.body)
+		if r := d.locate(d.Admin.ID); r.Status != http.StatusOK {
+			t.Errorf("after the window: %d %s", r.Status, r.Body)
 		}
 	})
 }

@@ -8,40 +8,42 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
-func (d *dc) idpPost(path, authorization string, form url.Values) response {
+func (d *dc) idpPost(path, authorization string, form url.Values) testkit.Response {
 	d.t.Helper()
-	return d.tokenRequest(path, form, authorization)
+	return d.PostForm(path, form, authorization)
 }
 
 func bearerHeader(tok string) string { return "Bearer " + tok }
 
 func TestIntrospection(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	other := newDC(t, dcOptions{})
-	c, cred := d.createClient(api.CreateClientRequest{})
-	_, caller := d.createClient(api.CreateClientRequest{})
-	live := d.token(cred).AccessToken
-	callerTok := d.token(caller).AccessToken
+	d := newDC(t, testdc.Options{})
+	other := newDC(t, testdc.Options{})
+	c, cred := d.CreateClient(api.CreateClientRequest{})
+	_, caller := d.CreateClient(api.CreateClientRequest{})
+	live := d.Token(cred).AccessToken
+	callerTok := d.Token(caller).AccessToken
 
 	for _, path := range []string{"/bc/idp/introspect_token", "/api/2/idp/introspect_token"} {
 		for name, auth := range map[string]string{
-			"Basic":  basic(caller.id, caller.secret),
+			"Basic":  testkit.Basic(caller.ID, caller.Secret),
 			"Bearer": bearerHeader(callerTok),
 		} {
 			t.Run(path+" "+name, func(t *testing.T) {
 				r := d.idpPost(path, auth, url.Values{"token": {live}})
-				if r.Status != 200 || r.header.Get("Cache-Control") != "no-store" {
-					t.Fatalf("%d %s", r.Status, r.body)
+				if r.Status != 200 || r.Header.Get("Cache-Control") != "no-store" {
+					t.Fatalf("%d %s", r.Status, r.Body)
 				}
 				var got map[string]any
-				r.json(t, &got)
+				r.JSON(t, &got)
 				_, claims := decodeJWT(t, live)
 				if got["active"] != true || got["client_id"] != c.ClientID || got["sub"] != c.ClientID ||
 					got["iss"] != d.URL+"/bc" || got["owner_tuid"] != c.TenantID || got["jti"] != claims["jti"] ||
 					got["token_type"] != "access_token" || got["aud"] != claims["aud"] {
-					t.Errorf("answer = %s", r.body)
+					t.Errorf("answer = %s", r.Body)
 				}
 				if exp, ok := got["exp"].(float64); !ok || int64(exp) <= time.Now().Unix() {
 					t.Errorf("exp = %v", got["exp"])
@@ -53,15 +55,15 @@ func TestIntrospection(t *testing.T) {
 		}
 	}
 
-	disabledCli, disabledCred := d.createClient(api.CreateClientRequest{})
-	disabledTok := d.token(disabledCred).AccessToken
-	d.call("PUT", "/api/2/clients/"+disabledCli.ClientID, d.adminToken(), map[string]string{"status": "disabled"})
-	expiring := d.token(cred).AccessToken
+	disabledCli, disabledCred := d.CreateClient(api.CreateClientRequest{})
+	disabledTok := d.Token(disabledCred).AccessToken
+	d.Call("PUT", "/api/2/clients/"+disabledCli.ClientID, d.AdminToken(), map[string]string{"status": "disabled"})
+	expiring := d.Token(cred).AccessToken
 	inactive := map[string]string{
 		"unparsable":         "garbage",
 		"forged":             live[:len(live)-4] + "AAAA",
-		"foreign":            other.adminToken(),
-		"ID token":           d.token(cred).IDToken,
+		"foreign":            other.AdminToken(),
+		"ID token":           d.Token(cred).IDToken,
 		"disabled client":    disabledTok,
 		"expired (by clock)": expiring,
 	}
@@ -71,65 +73,65 @@ func TestIntrospection(t *testing.T) {
 				d.Clock.Advance(3 * time.Hour)
 				defer d.Clock.Advance(-3 * time.Hour)
 			}
-			r := d.idpPost("/bc/idp/introspect_token", basic(caller.id, caller.secret), url.Values{"token": {tok}})
-			if r.Status != 200 || strings.TrimSpace(string(r.body)) != `{"active":false}` {
-				t.Errorf("%d %s", r.Status, r.body)
+			r := d.idpPost("/bc/idp/introspect_token", testkit.Basic(caller.ID, caller.Secret), url.Values{"token": {tok}})
+			if r.Status != 200 || strings.TrimSpace(string(r.Body)) != `{"active":false}` {
+				t.Errorf("%d %s", r.Status, r.Body)
 			}
 		})
 	}
 
 	unauth := map[string]string{
 		"no credentials":   "",
-		"wrong secret":     basic(caller.id, caller.secret+"x"),
+		"wrong secret":     testkit.Basic(caller.ID, caller.Secret+"x"),
 		"bad bearer":       bearerHeader("garbage"),
-		"foreign bearer":   bearerHeader(other.adminToken()),
+		"foreign bearer":   bearerHeader(other.AdminToken()),
 		"disabled bearer":  bearerHeader(disabledTok),
 		"empty bearer":     "Bearer ",
-		"unknown client":   basic("nobody", caller.secret),
+		"unknown client":   testkit.Basic("nobody", caller.Secret),
 		"Basic not base64": "Basic !!!",
 	}
 	for name, auth := range unauth {
 		t.Run("unauthenticated "+name, func(t *testing.T) {
 			r := d.idpPost("/bc/idp/introspect_token", auth, url.Values{"token": {live}})
 			var e api.OAuthError
-			r.json(t, &e)
+			r.JSON(t, &e)
 			if r.Status != 401 || e.Error != "invalid_client" {
-				t.Errorf("%d %s", r.Status, r.body)
+				t.Errorf("%d %s", r.Status, r.Body)
 			}
 		})
 	}
 	t.Run("missing token", func(t *testing.T) {
-		r := d.idpPost("/bc/idp/introspect_token", basic(caller.id, caller.secret), url.Values{})
+		r := d.idpPost("/bc/idp/introspect_token", testkit.Basic(caller.ID, caller.Secret), url.Values{})
 		if r.Status != 400 {
-			t.Errorf("%d %s", r.Status, r.body)
+			t.Errorf("%d %s", r.Status, r.Body)
 		}
 	})
 }
 
 func TestRevocation(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	c, cred := d.createClient(api.CreateClientRequest{})
-	_, peer := d.createClient(api.CreateClientRequest{})
-	revoked := d.token(cred).AccessToken
-	kept := d.token(cred).AccessToken
-	peerTok := d.token(peer).AccessToken
+	d := newDC(t, testdc.Options{})
+	c, cred := d.CreateClient(api.CreateClientRequest{})
+	_, peer := d.CreateClient(api.CreateClientRequest{})
+	revoked := d.Token(cred).AccessToken
+	kept := d.Token(cred).AccessToken
+	peerTok := d.Token(peer).AccessToken
 
 	for _, path := range []string{"/bc/idp/revoke_token", "/api/2/idp/revoke_token"} {
-		r := d.idpPost(path, basic(cred.id, cred.secret), url.Values{"token": {"unknown-token"}, "token_type_hint": {"access_token"}})
-		if r.Status != 200 || len(r.body) != 0 {
-			t.Errorf("%s unknown token: %d %q", path, r.Status, r.body)
+		r := d.idpPost(path, testkit.Basic(cred.ID, cred.Secret), url.Values{"token": {"unknown-token"}, "token_type_hint": {"access_token"}})
+		if r.Status != 200 || len(r.Body) != 0 {
+			t.Errorf("%s unknown token: %d %q", path, r.Status, r.Body)
 		}
 	}
-	r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{"token": {revoked}})
-	if r.Status != 200 || len(r.body) != 0 {
-		t.Fatalf("revoke: %d %q", r.Status, r.body)
+	r := d.idpPost("/bc/idp/revoke_token", testkit.Basic(cred.ID, cred.Secret), url.Values{"token": {revoked}})
+	if r.Status != 200 || len(r.Body) != 0 {
+		t.Fatalf("revoke: %d %q", r.Status, r.Body)
 	}
 	get := func(tok string) (int, string) {
-		r := d.call("GET", "/api/2/clients/"+c.ClientID, tok, nil)
+		r := d.Call("GET", "/api/2/clients/"+c.ClientID, tok, nil)
 		if r.Status == 200 {
 			return 200, ""
 		}
-		return r.Status, r.apiError(t).Code
+		return r.Status, r.APIError(t).Code
 	}
 	if s, code := get(revoked); s != 401 || code != "tokenRevoked" {
 		t.Errorf("revoked token: %d %s", s, code)
@@ -137,28 +139,28 @@ func TestRevocation(t *testing.T) {
 	if s, _ := get(kept); s != 200 {
 		t.Errorf("another token of the same client: %d", s)
 	}
-	intro := d.idpPost("/bc/idp/introspect_token", basic(peer.id, peer.secret), url.Values{"token": {revoked}})
-	if strings.TrimSpace(string(intro.body)) != `{"active":false}` {
-		t.Errorf("introspection of a revoked token: %s", intro.body)
+	intro := d.idpPost("/bc/idp/introspect_token", testkit.Basic(peer.ID, peer.Secret), url.Values{"token": {revoked}})
+	if strings.TrimSpace(string(intro.Body)) != `{"active":false}` {
+		t.Errorf("introspection of a revoked token: %s", intro.Body)
 	}
 
 	// A client cannot revoke another client's token.
-	if r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{"token": {peerTok}}); r.Status != 200 {
+	if r := d.idpPost("/bc/idp/revoke_token", testkit.Basic(cred.ID, cred.Secret), url.Values{"token": {peerTok}}); r.Status != 200 {
 		t.Errorf("revoke a foreign token: %d", r.Status)
 	}
-	if r := d.call("GET", "/api/2/clients/"+peer.id, peerTok, nil); r.Status != 200 {
-		t.Errorf("a foreign revocation took effect: %d %s", r.Status, r.body)
+	if r := d.Call("GET", "/api/2/clients/"+peer.ID, peerTok, nil); r.Status != 200 {
+		t.Errorf("a foreign revocation took effect: %d %s", r.Status, r.Body)
 	}
 
-	for name, auth := range map[string]string{"none": "", "wrong secret": basic(cred.id, "x"), "bearer": bearerHeader(kept)} {
+	for name, auth := range map[string]string{"none": "", "wrong secret": testkit.Basic(cred.ID, "x"), "bearer": bearerHeader(kept)} {
 		r := d.idpPost("/bc/idp/revoke_token", auth, url.Values{"token": {kept}})
 		var e api.OAuthError
-		r.json(t, &e)
+		r.JSON(t, &e)
 		if r.Status != 401 || e.Error != "invalid_client" {
-			t.Errorf("%s: %d %s", name, r.Status, r.body)
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
 		}
 	}
-	if r := d.idpPost("/bc/idp/revoke_token", basic(cred.id, cred.secret), url.Values{}); r.Status != 400 {
+	if r := d.idpPost("/bc/idp/revoke_token", testkit.Basic(cred.ID, cred.Secret), url.Values{}); r.Status != 400 {
 		t.Errorf("missing token: %d", r.Status)
 	}
 	if s, _ := get(kept); s != 200 {

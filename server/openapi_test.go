@@ -33,6 +33,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/locator"
 	"github.com/gatehouse-dev/gatehouse/server"
 )
@@ -117,19 +119,6 @@ type oaCall struct {
 	nonConforming bool
 }
 
-type oaResponse struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r oaResponse) json(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("body %q is not JSON: %v", r.body, err)
-	}
-}
-
 // oaClient shows the client redirects as they are: the console answers
 // with them, and they are documented.
 var oaClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -164,33 +153,24 @@ func (s *oaSpec) newRequest(t *testing.T, base string, c oaCall) *http.Request {
 
 // do sends c to the server at base, checks its status, and validates the
 // request and the answer against the document.
-func (s *oaSpec) do(t *testing.T, base string, c oaCall) oaResponse {
+func (s *oaSpec) do(t *testing.T, base string, c oaCall) testkit.Response {
 	t.Helper()
-	res, err := oaClient.Do(s.newRequest(t, base, c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := oaResponse{res.StatusCode, res.Header, body}
-	if out.status != c.want {
-		t.Errorf("%s %s = %d %s, want %d", c.method, c.path, out.status, body, c.want)
+	out := testkit.Do(t, oaClient, s.newRequest(t, base, c))
+	if out.Status != c.want {
+		t.Errorf("%s %s = %d %s, want %d", c.method, c.path, out.Status, out.Body, c.want)
 	}
 	s.validate(t, base, c, out)
 	return out
 }
 
-func (s *oaSpec) validate(t *testing.T, base string, c oaCall, res oaResponse) {
+func (s *oaSpec) validate(t *testing.T, base string, c oaCall, res testkit.Response) {
 	t.Helper()
 	what := c.method + " " + c.path
 	ctx := context.Background()
 	req := s.newRequest(t, base, c)
 	route, params, err := s.router.FindRoute(req)
 	switch {
-	case errors.Is(err, routers.ErrPathNotFound) && strings.HasPrefix(req.URL.Path, "/api/2/") && res.status == http.StatusUnauthorized:
+	case errors.Is(err, routers.ErrPathNotFound) && strings.HasPrefix(req.URL.Path, "/api/2/") && res.Status == http.StatusUnauthorized:
 		// The account API checks the bearer token before it routes.
 		s.validateComponent(t, what, "Unauthorized", http.StatusUnauthorized, res)
 		return
@@ -204,7 +184,7 @@ func (s *oaSpec) validate(t *testing.T, base string, c oaCall, res oaResponse) {
 		// that lists exactly the documented methods.
 		s.validateComponent(t, what, "MethodNotAllowed", http.StatusMethodNotAllowed, res)
 		tmpl := s.template(req.URL.Path)
-		if got, want := allowList(res.header.Get("Allow")), s.methods(tmpl); !slices.Equal(got, want) {
+		if got, want := allowList(res.Header.Get("Allow")), s.methods(tmpl); !slices.Equal(got, want) {
 			t.Errorf("%s: Allow = %v, the document has %v for %s", what, got, want, tmpl)
 		}
 		return
@@ -230,59 +210,59 @@ func (s *oaSpec) validate(t *testing.T, base string, c oaCall, res oaResponse) {
 		t.Logf("%s: refused by the document as intended: %v", what, err)
 	}
 
-	doc := route.Operation.Responses.Status(res.status)
+	doc := route.Operation.Responses.Status(res.Status)
 	if doc == nil {
-		t.Errorf("%s: status %d is not documented for %s %s", what, res.status, route.Method, route.Path)
+		t.Errorf("%s: status %d is not documented for %s %s", what, res.Status, route.Method, route.Path)
 		return
 	}
 	// kin-openapi skips HEAD answers and some statuses (301, 304):
 	// their documented headers are checked here, for every answer.
 	for name, h := range doc.Value.Headers {
-		if h.Value.Required && res.header.Get(name) == "" {
-			t.Errorf("%s: answer %d lacks the documented header %s", what, res.status, name)
+		if h.Value.Required && res.Header.Get(name) == "" {
+			t.Errorf("%s: answer %d lacks the documented header %s", what, res.Status, name)
 		}
 	}
-	if len(doc.Value.Content) == 0 && len(res.body) > 0 && c.method != http.MethodHead {
-		t.Errorf("%s: answer %d has a body the document does not describe: %q", what, res.status, res.body)
+	if len(doc.Value.Content) == 0 && len(res.Body) > 0 && c.method != http.MethodHead {
+		t.Errorf("%s: answer %d has a body the document does not describe: %q", what, res.Status, res.Body)
 	}
 	// A fresh input: ValidateRequest may have consumed the request body.
 	in.Request = s.newRequest(t, base, c)
 	err = openapi3filter.ValidateResponse(ctx, &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in, Status: res.status, Header: res.header,
-		Body:    io.NopCloser(bytes.NewReader(res.body)),
+		RequestValidationInput: in, Status: res.Status, Header: res.Header,
+		Body:    io.NopCloser(bytes.NewReader(res.Body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	})
 	if err != nil {
-		t.Errorf("%s: the answer %d does not conform to the document: %v\nbody: %s", what, res.status, err, res.body)
+		t.Errorf("%s: the answer %d does not conform to the document: %v\nbody: %s", what, res.Status, err, res.Body)
 	}
 }
 
 // validateComponent checks an answer against a response of the document's
 // components: the answers no operation owns (fallback 404, 405).
-func (s *oaSpec) validateComponent(t *testing.T, what, name string, status int, res oaResponse) {
+func (s *oaSpec) validateComponent(t *testing.T, what, name string, status int, res testkit.Response) {
 	t.Helper()
-	if res.status != status {
-		t.Errorf("%s: %d %s; a path or method the document lacks must answer %d", what, res.status, res.body, status)
+	if res.Status != status {
+		t.Errorf("%s: %d %s; a path or method the document lacks must answer %d", what, res.Status, res.Body, status)
 		return
 	}
 	r := s.doc.Components.Responses[name].Value
 	for h, hr := range r.Headers {
-		if hr.Value.Required && res.header.Get(h) == "" {
+		if hr.Value.Required && res.Header.Get(h) == "" {
 			t.Errorf("%s: lacks the header %s of %s", what, h, name)
 		}
 	}
-	mt := r.Content.Get(res.header.Get("Content-Type"))
+	mt := r.Content.Get(res.Header.Get("Content-Type"))
 	if mt == nil {
-		t.Errorf("%s: content type %q is not that of %s", what, res.header.Get("Content-Type"), name)
+		t.Errorf("%s: content type %q is not that of %s", what, res.Header.Get("Content-Type"), name)
 		return
 	}
-	v, err := oaDecode(res.body)
+	v, err := oaDecode(res.Body)
 	if err != nil {
 		t.Errorf("%s: %v", what, err)
 		return
 	}
 	if err := mt.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
-		t.Errorf("%s: the answer is not %s: %v\nbody: %s", what, name, err, res.body)
+		t.Errorf("%s: the answer is not %s: %v\nbody: %s", what, name, err, res.Body)
 	}
 }
 
@@ -393,24 +373,24 @@ func oaHead(path string, want int) oaCall {
 // operation against real data centers, validating each request and answer
 // with kin-openapi, then fails if any documented operation went unused.
 func TestOpenAPIConformance(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := newDC(t, testdc.Options{})
 	// Assembled as gatehouse serve runs, so /metrics is registered and
 	// exercised too.
 	spec, raw := oaLoad(t, d.URL)
-	do := func(t *testing.T, c oaCall) oaResponse {
+	do := func(t *testing.T, c oaCall) testkit.Response {
 		t.Helper()
 		return spec.do(t, d.URL, c)
 	}
-	admin := d.adminToken()
-	adminBasic := basic(d.admin.id, d.admin.secret)
+	admin := d.AdminToken()
+	adminBasic := testkit.Basic(d.Admin.ID, d.Admin.Secret)
 	grant := url.Values{"grant_type": {"client_credentials"}}
 
 	t.Run("documentation", func(t *testing.T) {
 		r := do(t, oaGet("/api/2/openapi.json", http.StatusOK))
-		if !bytes.Equal(r.body, raw) || r.header.Get("Content-Type") != "application/json" {
-			t.Errorf("served %s, %d bytes", r.header.Get("Content-Type"), len(r.body))
+		if !bytes.Equal(r.Body, raw) || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("served %s, %d bytes", r.Header.Get("Content-Type"), len(r.Body))
 		}
-		etag := r.header.Get("ETag")
+		etag := r.Header.Get("ETag")
 		do(t, oaGet("/api/2/openapi.json", http.StatusNotModified).with("If-None-Match", etag))
 		do(t, oaGet("/api/2/openapi.json", http.StatusOK).with("If-None-Match", `"stale"`))
 		do(t, oaHead("/api/2/openapi.json", http.StatusOK))
@@ -439,13 +419,13 @@ func TestOpenAPIConformance(t *testing.T) {
 	})
 
 	var app api.Client
-	var appCreds creds
+	var appCreds testdc.Creds
 	t.Run("token endpoint", func(t *testing.T) {
 		do(t, oaForm("/bc/idp/token", adminBasic, grant, http.StatusOK))
 		do(t, oaForm("/api/2/idp/token", adminBasic, grant, http.StatusOK))
 		do(t, oaForm("/bc/idp/token", adminBasic, url.Values{"scope": {"x"}}, http.StatusBadRequest).invalid())
 		do(t, oaForm("/bc/idp/token", adminBasic, url.Values{"grant_type": {"password"}}, http.StatusBadRequest).invalid())
-		do(t, oaForm("/bc/idp/token", basic(d.admin.id, "wrong"), grant, http.StatusUnauthorized))
+		do(t, oaForm("/bc/idp/token", testkit.Basic(d.Admin.ID, "wrong"), grant, http.StatusUnauthorized))
 		do(t, oaForm("/api/2/idp/token", "", grant, http.StatusUnauthorized))
 		do(t, oaForm("/bc/idp/token?client_id=x", adminBasic, grant, http.StatusBadRequest))
 		big := url.Values{"grant_type": {"client_credentials"}, "padding": {strings.Repeat("a", server.MaxBodyBytes)}}
@@ -455,15 +435,15 @@ func TestOpenAPIConformance(t *testing.T) {
 		// A client of the other method authenticates in the body.
 		r := do(t, oaJSON(http.MethodPost, "/api/2/clients", admin, api.CreateClientRequest{Type: "api_client", TokenEndpointAuthMethod: "client_secret_post"}, http.StatusCreated))
 		var post api.Client
-		r.json(t, &post)
+		r.JSON(t, &post)
 		do(t, oaForm("/bc/idp/token", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {post.ClientID}, "client_secret": {post.ClientSecret}}, http.StatusOK))
 	})
 
 	t.Run("clients", func(t *testing.T) {
 		r := do(t, oaJSON(http.MethodPost, "/api/2/clients", admin, map[string]any{"type": "api_client", "data": map[string]any{"client_name": "conformance"}}, http.StatusCreated))
-		r.json(t, &app)
-		appCreds = creds{app.ClientID, app.ClientSecret}
-		if loc := r.header.Get("Location"); loc != "/api/2/clients/"+app.ClientID {
+		r.JSON(t, &app)
+		appCreds = testdc.Creds{ID: app.ClientID, Secret: app.ClientSecret}
+		if loc := r.Header.Get("Location"); loc != "/api/2/clients/"+app.ClientID {
 			t.Errorf("Location = %q", loc)
 		}
 		do(t, oaJSON(http.MethodPost, "/api/2/clients", admin, map[string]any{"type": "api_client", "nope": 1}, http.StatusBadRequest).invalid())
@@ -475,9 +455,9 @@ func TestOpenAPIConformance(t *testing.T) {
 
 		r = do(t, oaJSON(http.MethodGet, "/api/2/clients?limit=1", admin, nil, http.StatusOK))
 		var page api.ClientList
-		r.json(t, &page)
+		r.JSON(t, &page)
 		if page.Paging == nil {
-			t.Fatalf("no next page: %s", r.body)
+			t.Fatalf("no next page: %s", r.Body)
 		}
 		do(t, oaJSON(http.MethodGet, "/api/2/clients?limit=2&after="+url.QueryEscape(page.Paging.Cursors.After), admin, nil, http.StatusOK))
 		do(t, oaJSON(http.MethodGet, "/api/2/clients?tenant_id="+url.QueryEscape(app.TenantID), admin, nil, http.StatusOK))
@@ -486,9 +466,9 @@ func TestOpenAPIConformance(t *testing.T) {
 		do(t, oaJSON(http.MethodGet, "/api/2/clients?limit=many", admin, nil, http.StatusBadRequest).invalid())
 		r = do(t, oaJSON(http.MethodGet, "/api/2/clients?limit=5&q="+url.QueryEscape(strings.ToUpper(app.ClientID[:8])), admin, nil, http.StatusOK))
 		var found api.ClientList
-		r.json(t, &found)
+		r.JSON(t, &found)
 		if len(found.Items) != 1 || found.Items[0].ClientID != app.ClientID {
-			t.Errorf("searching for the app's id: %s", r.body)
+			t.Errorf("searching for the app's id: %s", r.Body)
 		}
 		do(t, oaJSON(http.MethodGet, "/api/2/clients?q="+strings.Repeat("x", 201), admin, nil, http.StatusBadRequest).invalid())
 		longName := map[string]any{"type": "api_client", "data": map[string]any{"client_name": strings.Repeat("n", 201)}}
@@ -496,13 +476,13 @@ func TestOpenAPIConformance(t *testing.T) {
 		do(t, oaJSON(http.MethodDelete, "/api/2/clients", admin, nil, http.StatusMethodNotAllowed))
 
 		// The app uses its credentials, so that last_access_* are set.
-		appTok := d.token(appCreds).AccessToken
+		appTok := d.Token(appCreds).AccessToken
 		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+app.ClientID, appTok, nil, http.StatusOK))
 		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+app.ClientID, admin, nil, http.StatusOK))
 		do(t, oaJSON(http.MethodGet, "/api/2/clients/no-such-client", admin, nil, http.StatusNotFound))
 		// A client that is not an admin may read itself only.
 		do(t, oaJSON(http.MethodGet, "/api/2/clients", appTok, nil, http.StatusForbidden))
-		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+d.admin.id, appTok, nil, http.StatusForbidden))
+		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+d.Admin.ID, appTok, nil, http.StatusForbidden))
 		do(t, oaJSON(http.MethodPut, "/api/2/clients/"+app.ClientID, appTok, map[string]any{"status": "disabled"}, http.StatusForbidden))
 
 		do(t, oaJSON(http.MethodPut, "/api/2/clients/"+app.ClientID, admin, map[string]any{"data": map[string]any{"client_name": "renamed", "team": "qa"}}, http.StatusOK))
@@ -517,8 +497,8 @@ func TestOpenAPIConformance(t *testing.T) {
 
 		r = do(t, oaJSON(http.MethodPost, "/api/2/clients/"+app.ClientID+"/secret", admin, nil, http.StatusOK))
 		var sec api.SecretResponse
-		r.json(t, &sec)
-		appCreds.secret = sec.ClientSecret
+		r.JSON(t, &sec)
+		appCreds.Secret = sec.ClientSecret
 		do(t, oaJSON(http.MethodPost, "/api/2/clients/no-such-client/secret", admin, nil, http.StatusNotFound))
 		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+app.ClientID+"/secret", admin, nil, http.StatusMethodNotAllowed))
 	})
@@ -531,32 +511,32 @@ func TestOpenAPIConformance(t *testing.T) {
 		do(t, oaJSON(http.MethodGet, "/api/2/no-such-route", "", nil, http.StatusUnauthorized))
 		do(t, oaJSON(http.MethodGet, "/api/2/no-such-route", admin, nil, http.StatusNotFound))
 		// Another data center's token.
-		other := newDC(t, dcOptions{})
-		do(t, oaJSON(http.MethodGet, "/api/2/datacenters", other.adminToken(), nil, http.StatusUnauthorized))
+		other := newDC(t, testdc.Options{})
+		do(t, oaJSON(http.MethodGet, "/api/2/datacenters", other.AdminToken(), nil, http.StatusUnauthorized))
 		// A deleted client's token.
-		_, gone := d.createClient(api.CreateClientRequest{})
-		goneTok := d.token(gone).AccessToken
-		do(t, oaJSON(http.MethodDelete, "/api/2/clients/"+gone.id, admin, nil, http.StatusNoContent))
-		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+gone.id, goneTok, nil, http.StatusUnauthorized))
-		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+gone.id, admin, nil, http.StatusNotFound))
-		do(t, oaJSON(http.MethodDelete, "/api/2/clients/"+gone.id, admin, nil, http.StatusNotFound))
+		_, gone := d.CreateClient(api.CreateClientRequest{})
+		goneTok := d.Token(gone).AccessToken
+		do(t, oaJSON(http.MethodDelete, "/api/2/clients/"+gone.ID, admin, nil, http.StatusNoContent))
+		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+gone.ID, goneTok, nil, http.StatusUnauthorized))
+		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+gone.ID, admin, nil, http.StatusNotFound))
+		do(t, oaJSON(http.MethodDelete, "/api/2/clients/"+gone.ID, admin, nil, http.StatusNotFound))
 	})
 
 	t.Run("introspection and revocation", func(t *testing.T) {
-		appTok := d.token(appCreds).AccessToken
-		appBasic := basic(appCreds.id, appCreds.secret)
+		appTok := d.Token(appCreds).AccessToken
+		appBasic := testkit.Basic(appCreds.ID, appCreds.Secret)
 		r := do(t, oaForm("/bc/idp/introspect_token", adminBasic, url.Values{"token": {appTok}}, http.StatusOK))
-		if !bytes.Contains(r.body, []byte(`"active":true`)) {
-			t.Errorf("introspection of a live token: %s", r.body)
+		if !bytes.Contains(r.Body, []byte(`"active":true`)) {
+			t.Errorf("introspection of a live token: %s", r.Body)
 		}
 		do(t, oaForm("/api/2/idp/introspect_token", "Bearer "+admin, url.Values{"token": {appTok}}, http.StatusOK))
-		do(t, oaForm("/api/2/idp/introspect_token", "", url.Values{"token": {"garbage"}, "client_id": {d.admin.id}, "client_secret": {d.admin.secret}}, http.StatusUnauthorized)) // the admin is a basic client
+		do(t, oaForm("/api/2/idp/introspect_token", "", url.Values{"token": {"garbage"}, "client_id": {d.Admin.ID}, "client_secret": {d.Admin.Secret}}, http.StatusUnauthorized)) // the admin is a basic client
 		r = do(t, oaForm("/bc/idp/introspect_token", adminBasic, url.Values{"token": {"garbage"}}, http.StatusOK))
-		if string(bytes.TrimSpace(r.body)) != `{"active":false}` {
-			t.Errorf("introspection of garbage: %s", r.body)
+		if string(bytes.TrimSpace(r.Body)) != `{"active":false}` {
+			t.Errorf("introspection of garbage: %s", r.Body)
 		}
 		do(t, oaForm("/bc/idp/introspect_token", adminBasic, url.Values{"token_type_hint": {"access_token"}}, http.StatusBadRequest).invalid())
-		do(t, oaForm("/bc/idp/introspect_token", basic(d.admin.id, "wrong"), url.Values{"token": {appTok}}, http.StatusUnauthorized))
+		do(t, oaForm("/bc/idp/introspect_token", testkit.Basic(d.Admin.ID, "wrong"), url.Values{"token": {appTok}}, http.StatusUnauthorized))
 		do(t, oaForm("/bc/idp/introspect_token", "Bearer not-a-jwt", url.Values{"token": {appTok}}, http.StatusUnauthorized))
 
 		do(t, oaForm("/api/2/idp/revoke_token", appBasic, url.Values{"token": {""}}, http.StatusBadRequest).invalid())
@@ -564,18 +544,18 @@ func TestOpenAPIConformance(t *testing.T) {
 		do(t, oaForm("/bc/idp/revoke_token", appBasic, url.Values{"token": {appTok}, "token_type_hint": {"access_token"}}, http.StatusOK))
 		do(t, oaForm("/api/2/idp/revoke_token", appBasic, url.Values{"token": {"unknown"}}, http.StatusOK))
 		do(t, oaForm("/bc/idp/introspect_token", adminBasic, url.Values{"token": {appTok}}, http.StatusOK))
-		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+appCreds.id, appTok, nil, http.StatusUnauthorized)) // tokenRevoked
+		do(t, oaJSON(http.MethodGet, "/api/2/clients/"+appCreds.ID, appTok, nil, http.StatusUnauthorized)) // tokenRevoked
 	})
 
 	t.Run("keys and audit", func(t *testing.T) {
-		appTok := d.token(appCreds).AccessToken
+		appTok := d.Token(appCreds).AccessToken
 		do(t, oaJSON(http.MethodGet, "/api/2/keys", admin, nil, http.StatusOK))
 		r := do(t, oaJSON(http.MethodPost, "/api/2/keys/rotate", admin, nil, http.StatusCreated))
 		var k api.Key
-		r.json(t, &k)
+		r.JSON(t, &k)
 		r = do(t, oaJSON(http.MethodGet, "/api/2/keys", admin, nil, http.StatusOK))
-		if !bytes.Contains(r.body, []byte(k.KID)) {
-			t.Errorf("rotated key %s not listed: %s", k.KID, r.body)
+		if !bytes.Contains(r.Body, []byte(k.KID)) {
+			t.Errorf("rotated key %s not listed: %s", k.KID, r.Body)
 		}
 		do(t, oaJSON(http.MethodGet, "/api/2/keys", appTok, nil, http.StatusForbidden))
 		do(t, oaJSON(http.MethodPost, "/api/2/keys/rotate", appTok, nil, http.StatusForbidden))
@@ -583,24 +563,24 @@ func TestOpenAPIConformance(t *testing.T) {
 
 		r = do(t, oaJSON(http.MethodGet, "/api/2/audit?limit=1", admin, nil, http.StatusOK))
 		var page api.AuditList
-		r.json(t, &page)
+		r.JSON(t, &page)
 		if page.Paging == nil {
-			t.Fatalf("no next page of the audit log: %s", r.body)
+			t.Fatalf("no next page of the audit log: %s", r.Body)
 		}
 		do(t, oaJSON(http.MethodGet, "/api/2/audit?after="+page.Paging.Cursors.After, admin, nil, http.StatusOK))
-		do(t, oaJSON(http.MethodGet, "/api/2/audit?target="+url.QueryEscape(appCreds.id), admin, nil, http.StatusOK))
+		do(t, oaJSON(http.MethodGet, "/api/2/audit?target="+url.QueryEscape(appCreds.ID), admin, nil, http.StatusOK))
 		do(t, oaJSON(http.MethodGet, "/api/2/audit?after=yesterday", admin, nil, http.StatusBadRequest).invalid())
 		do(t, oaJSON(http.MethodGet, "/api/2/audit?limit=1001", admin, nil, http.StatusBadRequest).invalid())
 		do(t, oaJSON(http.MethodGet, "/api/2/audit", appTok, nil, http.StatusForbidden))
 	})
 
 	t.Run("tenants", func(t *testing.T) {
-		appTok := d.token(appCreds).AccessToken
+		appTok := d.Token(appCreds).AccessToken
 		root := app.TenantID
 		r := do(t, oaJSON(http.MethodPost, "/api/2/tenants", admin, api.CreateTenantRequest{Name: "Acme", Kind: "customer"}, http.StatusCreated))
 		var acme api.Tenant
-		r.json(t, &acme)
-		if loc := r.header.Get("Location"); loc != "/api/2/tenants/"+acme.ID {
+		r.JSON(t, &acme)
+		if loc := r.Header.Get("Location"); loc != "/api/2/tenants/"+acme.ID {
 			t.Errorf("Location = %q", loc)
 		}
 		do(t, oaJSON(http.MethodPost, "/api/2/tenants", admin, api.CreateTenantRequest{ParentID: acme.ID, Name: "Ops", Kind: "unit"}, http.StatusCreated))
@@ -630,20 +610,20 @@ func TestOpenAPIConformance(t *testing.T) {
 	})
 
 	t.Run("data centers", func(t *testing.T) {
-		appTok := d.token(appCreds).AccessToken
+		appTok := d.Token(appCreds).AccessToken
 		r := do(t, oaJSON(http.MethodGet, "/api/2/datacenters", appTok, nil, http.StatusOK))
-		if !bytes.Contains(r.body, []byte(`"self":true`)) {
-			t.Errorf("datacenters: %s", r.body)
+		if !bytes.Contains(r.Body, []byte(`"self":true`)) {
+			t.Errorf("datacenters: %s", r.Body)
 		}
 		do(t, oaJSON(http.MethodPost, "/api/2/datacenters", admin, nil, http.StatusMethodNotAllowed))
 	})
 
 	t.Run("locator", func(t *testing.T) {
-		r := do(t, oaGet("/api/1/accounts?login="+url.QueryEscape(appCreds.id), http.StatusOK))
+		r := do(t, oaGet("/api/1/accounts?login="+url.QueryEscape(appCreds.ID), http.StatusOK))
 		var acc locator.Account
-		r.json(t, &acc)
-		if acc.Login != appCreds.id || acc.ServerURL != d.URL {
-			t.Errorf("locate: %s", r.body)
+		r.JSON(t, &acc)
+		if acc.Login != appCreds.ID || acc.ServerURL != d.URL {
+			t.Errorf("locate: %s", r.Body)
 		}
 		do(t, oaGet("/api/1/accounts?login=no-such-client", http.StatusNotFound))
 		do(t, oaGet("/api/1/accounts", http.StatusBadRequest).invalid())
@@ -654,8 +634,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	t.Run("global locator", func(t *testing.T) {
 		// gatehouse locator answers the same route for the whole cloud:
 		// its answers are held to the same document.
-		us := newDC(t, dcOptions{})
-		_, usApp := us.createClient(api.CreateClientRequest{})
+		us := newDC(t, testdc.Options{})
+		_, usApp := us.CreateClient(api.CreateClientRequest{})
 		junk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "oops", http.StatusInternalServerError)
 		}))
@@ -672,11 +652,11 @@ func TestOpenAPIConformance(t *testing.T) {
 			return hs.URL
 		}
 		cloud := newLocator(gatehouse.Datacenter{ID: "eu8", URL: d.URL}, gatehouse.Datacenter{ID: "us5", URL: us.URL})
-		r := spec.do(t, cloud, oaGet("/api/1/accounts?login="+url.QueryEscape(usApp.id), http.StatusOK))
+		r := spec.do(t, cloud, oaGet("/api/1/accounts?login="+url.QueryEscape(usApp.ID), http.StatusOK))
 		var acc locator.Account
-		r.json(t, &acc)
+		r.JSON(t, &acc)
 		if acc.DatacenterID != "us5" || acc.ServerURL != us.URL {
-			t.Errorf("global locate: %s", r.body)
+			t.Errorf("global locate: %s", r.Body)
 		}
 		spec.do(t, cloud, oaGet("/api/1/accounts?login=no-such-client", http.StatusNotFound))
 		spec.do(t, cloud, oaGet("/api/1/accounts", http.StatusBadRequest).invalid())
@@ -705,11 +685,11 @@ func TestOpenAPIConformance(t *testing.T) {
 	t.Run("rate-limited token requests", func(t *testing.T) {
 		// A data center of its own: the limit would refuse this test's
 		// address everywhere else.
-		rl := newDC(t, dcOptions{})
+		rl := newDC(t, testdc.Options{})
 		for i := 0; i < 100; i++ {
-			r := rl.tokenRequest("/bc/idp/token", grant, basic(rl.admin.id, "wrong"))
+			r := rl.PostForm("/bc/idp/token", grant, testkit.Basic(rl.Admin.ID, "wrong"))
 			if r.Status == http.StatusTooManyRequests {
-				spec.do(t, rl.URL, oaForm("/bc/idp/token", basic(rl.admin.id, "wrong"), grant, http.StatusTooManyRequests))
+				spec.do(t, rl.URL, oaForm("/bc/idp/token", testkit.Basic(rl.Admin.ID, "wrong"), grant, http.StatusTooManyRequests))
 				return
 			}
 		}
@@ -724,15 +704,15 @@ func TestOpenAPIConformance(t *testing.T) {
 	t.Run("store outage", func(t *testing.T) {
 		// Last: the data center stays down. Closing the store makes every
 		// store call fail as an unreachable database does.
-		tok := d.token(d.admin).AccessToken
+		tok := d.Token(d.Admin).AccessToken
 		// A client never used yet is in no cache: its token request must
 		// read the store. (Clients in the cache of a data center that owns
 		// its SQLite store keep working: nothing else can change them.)
-		_, fresh := d.createClient(api.CreateClientRequest{})
+		_, fresh := d.CreateClient(api.CreateClientRequest{})
 		d.Store.Close()
 		do(t, oaGet("/readyz", http.StatusServiceUnavailable))
 		do(t, oaHead("/readyz", http.StatusServiceUnavailable))
-		do(t, oaForm("/bc/idp/token", basic(fresh.id, fresh.secret), grant, http.StatusServiceUnavailable))
+		do(t, oaForm("/bc/idp/token", testkit.Basic(fresh.ID, fresh.Secret), grant, http.StatusServiceUnavailable))
 		do(t, oaJSON(http.MethodGet, "/api/2/clients", tok, nil, http.StatusServiceUnavailable))
 	})
 
@@ -818,9 +798,9 @@ func sourceRoutes(t *testing.T) []sourceRoute {
 // names a path or method the server does not answer: from server.go's
 // source, and by probing the running server.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := newDC(t, testdc.Options{})
 	spec, _ := oaLoad(t, d.URL)
-	admin := d.adminToken()
+	admin := d.AdminToken()
 
 	t.Run("source", func(t *testing.T) {
 		for _, r := range sourceRoutes(t) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 )
 
 func (d *dc) jwksKids() map[string]bool {
@@ -17,7 +18,7 @@ func (d *dc) jwksKids() map[string]bool {
 			KID string `json:"kid"`
 		} `json:"keys"`
 	}
-	d.call(http.MethodGet, "/bc/idp/keys", "", nil).json(d.t, &set)
+	d.Call(http.MethodGet, "/bc/idp/keys", "", nil).JSON(d.t, &set)
 	kids := map[string]bool{}
 	for _, k := range set.Keys {
 		kids[k.KID] = true
@@ -34,8 +35,8 @@ func kidOf(t *testing.T, tok string) string {
 // publish delay, keeps the old key until its tokens have expired, and
 // rejects no valid token at any point, under load.
 func TestKeyRotation(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
 	old := kidOf(t, admin)
 
 	// Load: valid tokens used all through the rotation.
@@ -52,31 +53,31 @@ func TestKeyRotation(t *testing.T) {
 					return
 				default:
 				}
-				tok := d.token(d.admin).AccessToken
+				tok := d.Token(d.Admin).AccessToken
 				for i := 0; i < 3; i++ {
 					calls.Add(1)
-					if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tok, nil); r.Status != 200 {
+					if r := d.Call(http.MethodGet, "/api/2/clients/"+d.Admin.ID, tok, nil); r.Status != 200 {
 						failures.Add(1)
-						t.Logf("rejected during rotation: %d %s", r.Status, r.body)
+						t.Logf("rejected during rotation: %d %s", r.Status, r.Body)
 					}
 				}
 			}
 		}()
 	}
 
-	r := d.call(http.MethodPost, "/api/2/keys/rotate", admin, nil)
+	r := d.Call(http.MethodPost, "/api/2/keys/rotate", admin, nil)
 	if r.Status != http.StatusCreated {
-		t.Fatalf("rotate: %d %s", r.Status, r.body)
+		t.Fatalf("rotate: %d %s", r.Status, r.Body)
 	}
 	var k api.Key
-	r.json(t, &k)
+	r.JSON(t, &k)
 	if k.State != "next" || k.KID == old || !k.ActiveAt.After(time.Now()) {
 		t.Fatalf("rotated-in key = %+v", k)
 	}
 	if kids := d.jwksKids(); !kids[old] || !kids[k.KID] {
 		t.Fatalf("JWKS right after rotation = %v, want both keys", kids)
 	}
-	if got := kidOf(t, d.token(d.admin).AccessToken); got != old {
+	if got := kidOf(t, d.Token(d.Admin).AccessToken); got != old {
 		t.Errorf("a new token is signed with %s before the publish delay, want the old key", got)
 	}
 
@@ -84,15 +85,15 @@ func TestKeyRotation(t *testing.T) {
 	// publish delay, one of them begun after it, the new key signs.
 	d.Clock.Advance(7 * time.Minute)
 	d.Synced.Wait(t, 2, "two resyncs after the publish delay")
-	if got := kidOf(t, d.token(d.admin).AccessToken); got != k.KID {
+	if got := kidOf(t, d.Token(d.Admin).AccessToken); got != k.KID {
 		t.Fatalf("after the publish delay a new token is signed with %s, want the new key %s", got, k.KID)
 	}
-	if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, admin, nil); r.Status != 200 {
-		t.Errorf("a token of the old key after the switch: %d %s", r.Status, r.body)
+	if r := d.Call(http.MethodGet, "/api/2/clients/"+d.Admin.ID, admin, nil); r.Status != 200 {
+		t.Errorf("a token of the old key after the switch: %d %s", r.Status, r.Body)
 	}
 
 	var keys api.KeyList
-	d.call(http.MethodGet, "/api/2/keys", d.adminToken(), nil).json(t, &keys)
+	d.Call(http.MethodGet, "/api/2/keys", d.AdminToken(), nil).JSON(t, &keys)
 	states := map[string]api.Key{}
 	for _, key := range keys.Items {
 		states[key.KID] = key
@@ -119,38 +120,38 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestKeysAPIAuthorization(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	_, plain := d.createClient(api.CreateClientRequest{})
-	tok := d.token(plain).AccessToken
+	d := newDC(t, testdc.Options{})
+	_, plain := d.CreateClient(api.CreateClientRequest{})
+	tok := d.Token(plain).AccessToken
 	for _, tc := range []struct{ method, path string }{{"GET", "/api/2/keys"}, {"POST", "/api/2/keys/rotate"}} {
-		if r := d.call(tc.method, tc.path, tok, nil); r.Status != 403 {
+		if r := d.Call(tc.method, tc.path, tok, nil); r.Status != 403 {
 			t.Errorf("%s %s as a non-admin: %d", tc.method, tc.path, r.Status)
 		}
 	}
-	if r := d.call("GET", "/api/2/keys", d.adminToken(), nil); r.Status != 200 {
+	if r := d.Call("GET", "/api/2/keys", d.AdminToken(), nil); r.Status != 200 {
 		t.Errorf("GET /api/2/keys as the root admin: %d", r.Status)
 	}
 }
 
 func TestAuditLog(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
-	c, cred := d.createClient(api.CreateClientRequest{})
-	d.call("PUT", "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "disabled"})
-	d.call("PUT", "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "enabled"})
-	d.call("POST", "/api/2/clients/"+c.ClientID+"/secret", admin, nil)
-	_, plain := d.createClient(api.CreateClientRequest{})
-	plainTok := d.token(plain).AccessToken
-	d.call("DELETE", "/api/2/clients/"+c.ClientID, plainTok, nil) // denied
-	d.call("POST", "/api/2/keys/rotate", admin, nil)
-	d.call("DELETE", "/api/2/clients/"+c.ClientID, admin, nil)
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
+	c, cred := d.CreateClient(api.CreateClientRequest{})
+	d.Call("PUT", "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "disabled"})
+	d.Call("PUT", "/api/2/clients/"+c.ClientID, admin, map[string]string{"status": "enabled"})
+	d.Call("POST", "/api/2/clients/"+c.ClientID+"/secret", admin, nil)
+	_, plain := d.CreateClient(api.CreateClientRequest{})
+	plainTok := d.Token(plain).AccessToken
+	d.Call("DELETE", "/api/2/clients/"+c.ClientID, plainTok, nil) // denied
+	d.Call("POST", "/api/2/keys/rotate", admin, nil)
+	d.Call("DELETE", "/api/2/clients/"+c.ClientID, admin, nil)
 	_ = cred
 
 	var log api.AuditList
-	r := d.call("GET", "/api/2/audit", admin, nil)
-	r.json(t, &log)
+	r := d.Call("GET", "/api/2/audit", admin, nil)
+	r.JSON(t, &log)
 	if r.Status != 200 {
-		t.Fatalf("%d %s", r.Status, r.body)
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	var got []string
 	for _, e := range log.Items {
@@ -174,21 +175,21 @@ func TestAuditLog(t *testing.T) {
 
 	// Paging and the target filter.
 	var page api.AuditList
-	d.call("GET", "/api/2/audit?limit=3", admin, nil).json(t, &page)
+	d.Call("GET", "/api/2/audit?limit=3", admin, nil).JSON(t, &page)
 	if len(page.Items) != 3 || page.Paging == nil {
 		t.Fatalf("first page = %+v", page)
 	}
 	var rest api.AuditList
-	d.call("GET", "/api/2/audit?limit=100&after="+page.Paging.Cursors.After, admin, nil).json(t, &rest)
+	d.Call("GET", "/api/2/audit?limit=100&after="+page.Paging.Cursors.After, admin, nil).JSON(t, &rest)
 	if len(rest.Items) != len(want)-3 || rest.Items[0].Action+":"+rest.Items[0].Outcome != want[3] {
 		t.Errorf("second page = %+v", rest.Items)
 	}
 	var about api.AuditList
-	d.call("GET", "/api/2/audit?target="+c.ClientID, admin, nil).json(t, &about)
+	d.Call("GET", "/api/2/audit?target="+c.ClientID, admin, nil).JSON(t, &about)
 	if len(about.Items) != 6 {
 		t.Errorf("entries about the client = %d, want 6", len(about.Items))
 	}
-	if r := d.call("GET", "/api/2/audit", plainTok, nil); r.Status != 403 {
+	if r := d.Call("GET", "/api/2/audit", plainTok, nil); r.Status != 403 {
 		t.Errorf("a non-admin reads the audit log: %d", r.Status)
 	}
 }

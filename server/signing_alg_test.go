@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/api"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/service"
 )
 
@@ -25,7 +26,7 @@ func (d *dc) discoveredAlgorithms() []string {
 	var doc struct {
 		Algs []string `json:"id_token_signing_alg_values_supported"`
 	}
-	d.call(http.MethodGet, "/bc/.well-known/openid-configuration", "", nil).json(d.t, &doc)
+	d.Call(http.MethodGet, "/bc/.well-known/openid-configuration", "", nil).JSON(d.t, &doc)
 	return doc.Algs
 }
 
@@ -34,7 +35,7 @@ func (d *dc) jwks() []map[string]any {
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
-	d.call(http.MethodGet, "/bc/idp/keys", "", nil).json(d.t, &set)
+	d.Call(http.MethodGet, "/bc/idp/keys", "", nil).JSON(d.t, &set)
 	return set.Keys
 }
 
@@ -56,9 +57,9 @@ func TestSigningAlgorithms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.alg, func(t *testing.T) {
-			d := newDC(t, dcOptions{alg: tt.alg})
-			c, cred := d.createClient(api.CreateClientRequest{})
-			tr := d.token(cred)
+			d := newDC(t, testdc.Options{SigningAlgorithm: tt.alg})
+			c, cred := d.CreateClient(api.CreateClientRequest{})
+			tr := d.Token(cred)
 			for _, tok := range []string{tr.AccessToken, tr.IDToken} {
 				if got := algOf(t, tok); got != tt.alg {
 					t.Errorf("token signed %s, want %s", got, tt.alg)
@@ -73,12 +74,12 @@ func TestSigningAlgorithms(t *testing.T) {
 			}
 
 			// The server's own bearer check, introspection, and revocation.
-			if r := d.call(http.MethodGet, "/api/2/clients/"+c.ClientID, tr.AccessToken, nil); r.Status != http.StatusOK {
-				t.Errorf("bearer call: %d %s", r.Status, r.body)
+			if r := d.Call(http.MethodGet, "/api/2/clients/"+c.ClientID, tr.AccessToken, nil); r.Status != http.StatusOK {
+				t.Errorf("bearer call: %d %s", r.Status, r.Body)
 			}
-			r := d.idpPost("/bc/idp/introspect_token", basic(cred.id, cred.secret), url.Values{"token": {tr.AccessToken}})
-			if r.Status != http.StatusOK || !strings.Contains(string(r.body), `"active":true`) {
-				t.Errorf("introspection: %d %s", r.Status, r.body)
+			r := d.idpPost("/bc/idp/introspect_token", testkit.Basic(cred.ID, cred.Secret), url.Values{"token": {tr.AccessToken}})
+			if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"active":true`) {
+				t.Errorf("introspection: %d %s", r.Status, r.Body)
 			}
 			// A signature that does not verify is refused as invalid.
 			parts := strings.Split(tr.AccessToken, ".")
@@ -99,12 +100,12 @@ func TestSigningAlgorithms(t *testing.T) {
 			if err != nil {
 				t.Fatalf("discovery: %v", err)
 			}
-			if _, err := p.Verifier(&oidc.Config{ClientID: cred.id}).Verify(ctx, tr.IDToken); err != nil {
+			if _, err := p.Verifier(&oidc.Config{ClientID: cred.ID}).Verify(ctx, tr.IDToken); err != nil {
 				t.Errorf("go-oidc: %v", err)
 			}
 
 			var list api.KeyList
-			d.call(http.MethodGet, "/api/2/keys", d.adminToken(), nil).json(t, &list)
+			d.Call(http.MethodGet, "/api/2/keys", d.AdminToken(), nil).JSON(t, &list)
 			if len(list.Items) != 1 || list.Items[0].Algorithm != tt.alg {
 				t.Errorf("GET /api/2/keys: %+v", list.Items)
 			}
@@ -113,7 +114,7 @@ func TestSigningAlgorithms(t *testing.T) {
 			for _, path := range []string{"/bc/idp/keys", "/bc/.well-known/openid-configuration"} {
 				spec.do(t, d.URL, oaGet(path, http.StatusOK))
 			}
-			spec.do(t, d.URL, oaJSON(http.MethodGet, "/api/2/keys", d.adminToken(), nil, http.StatusOK))
+			spec.do(t, d.URL, oaJSON(http.MethodGet, "/api/2/keys", d.AdminToken(), nil, http.StatusOK))
 		})
 	}
 }
@@ -123,8 +124,8 @@ func TestSigningAlgorithms(t *testing.T) {
 // publish delay, tokens of the old key stay valid, and starting again with
 // the same setting changes nothing.
 func TestSigningAlgorithmSwitch(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	before := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	before := d.AdminToken()
 	if algOf(t, before) != "RS256" {
 		t.Fatalf("default algorithm: %s", algOf(t, before))
 	}
@@ -137,17 +138,17 @@ func TestSigningAlgorithmSwitch(t *testing.T) {
 	if got := d.discoveredAlgorithms(); !slices.Equal(got, []string{"RS256", "EdDSA"}) {
 		t.Errorf("discovery during the publish delay: %v", got)
 	}
-	if alg := algOf(t, d.adminToken()); alg != "RS256" {
+	if alg := algOf(t, d.AdminToken()); alg != "RS256" {
 		t.Errorf("a token during the publish delay is signed %s, want RS256", alg)
 	}
 	var audit api.AuditList
-	d.call(http.MethodGet, "/api/2/audit", d.adminToken(), nil).json(t, &audit)
+	d.Call(http.MethodGet, "/api/2/audit", d.AdminToken(), nil).JSON(t, &audit)
 	if len(audit.Items) == 0 || audit.Items[0].Action != service.ActionKeyRotate || audit.Items[0].ActorID != service.SystemActor {
 		t.Errorf("newest audit entry %+v, want a key rotation by the system", audit.Items[:min(1, len(audit.Items))])
 	}
 
 	d.Clock.Advance(6*time.Minute + time.Second)
-	after := d.adminToken()
+	after := d.AdminToken()
 	if alg := algOf(t, after); alg != "EdDSA" {
 		t.Errorf("a token after the publish delay is signed %s, want EdDSA", alg)
 	}
@@ -155,8 +156,8 @@ func TestSigningAlgorithmSwitch(t *testing.T) {
 		t.Errorf("discovery after the switch: %v", got)
 	}
 	for name, tok := range map[string]string{"old RS256": before, "new EdDSA": after} {
-		if r := d.call(http.MethodGet, "/api/2/clients/"+d.admin.id, tok, nil); r.Status != http.StatusOK {
-			t.Errorf("%s token: %d %s", name, r.Status, r.body)
+		if r := d.Call(http.MethodGet, "/api/2/clients/"+d.Admin.ID, tok, nil); r.Status != http.StatusOK {
+			t.Errorf("%s token: %d %s", name, r.Status, r.Body)
 		}
 	}
 
@@ -172,8 +173,8 @@ func TestSigningAlgorithmSwitch(t *testing.T) {
 func TestSigningAlgorithmAttacks(t *testing.T) {
 	for _, alg := range []string{"ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
-			d := newDC(t, dcOptions{alg: alg})
-			good := d.adminToken()
+			d := newDC(t, testdc.Options{SigningAlgorithm: alg})
+			good := d.AdminToken()
 			parts := strings.Split(good, ".")
 			h, _ := decodeJWT(t, good)
 			kid := h["kid"].(string)
@@ -183,7 +184,7 @@ func TestSigningAlgorithmAttacks(t *testing.T) {
 			var jwks struct {
 				Keys []json.RawMessage `json:"keys"`
 			}
-			d.call(http.MethodGet, "/bc/idp/keys", "", nil).json(t, &jwks)
+			d.Call(http.MethodGet, "/bc/idp/keys", "", nil).JSON(t, &jwks)
 			hs256 := func(key []byte) string {
 				signing := header("HS256") + "." + parts[1]
 				mac := hmac.New(sha256.New, key)
@@ -207,11 +208,11 @@ func TestSigningAlgorithmAttacks(t *testing.T) {
 				{"RSA-sized signature", parts[0] + "." + parts[1] + "." + enc(make([]byte, 256))},
 			}
 			for _, tt := range tests {
-				if code := d.bearerCode(t, d.admin.id, tt.tok); code != "tokenInvalid" {
+				if code := d.bearerCode(t, d.Admin.ID, tt.tok); code != "tokenInvalid" {
 					t.Errorf("%s: %s, want tokenInvalid", tt.name, code)
 				}
 			}
-			if code := d.bearerCode(t, d.admin.id, good); code != "" {
+			if code := d.bearerCode(t, d.Admin.ID, good); code != "" {
 				t.Errorf("the genuine token: %s", code)
 			}
 		})

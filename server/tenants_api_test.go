@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // rootTenantID is the tenant of the bootstrap admin.
 func (d *dc) rootTenantID() string {
 	d.t.Helper()
-	_, claims := decodeJWT(d.t, d.adminToken())
+	_, claims := decodeJWT(d.t, d.AdminToken())
 	return claims["owner_tuid"].(string)
 }
 
@@ -24,23 +26,23 @@ func (d *dc) rootTenantID() string {
 // otherwise.
 func (d *dc) newTenant(bearer, parentID, name, kind string) api.Tenant {
 	d.t.Helper()
-	r := d.call(http.MethodPost, "/api/2/tenants", bearer, api.CreateTenantRequest{ParentID: parentID, Name: name, Kind: kind})
+	r := d.Call(http.MethodPost, "/api/2/tenants", bearer, api.CreateTenantRequest{ParentID: parentID, Name: name, Kind: kind})
 	if r.Status != http.StatusCreated {
-		d.t.Fatalf("create tenant %q below %q: %d %s", name, parentID, r.Status, r.body)
+		d.t.Fatalf("create tenant %q below %q: %d %s", name, parentID, r.Status, r.Body)
 	}
 	var t api.Tenant
-	r.json(d.t, &t)
+	r.JSON(d.t, &t)
 	return t
 }
 
 func (d *dc) getTenant(bearer, id string) api.Tenant {
 	d.t.Helper()
-	r := d.call(http.MethodGet, "/api/2/tenants/"+id, bearer, nil)
+	r := d.Call(http.MethodGet, "/api/2/tenants/"+id, bearer, nil)
 	if r.Status != http.StatusOK {
-		d.t.Fatalf("get tenant %s: %d %s", id, r.Status, r.body)
+		d.t.Fatalf("get tenant %s: %d %s", id, r.Status, r.Body)
 	}
 	var t api.Tenant
-	r.json(d.t, &t)
+	r.JSON(d.t, &t)
 	return t
 }
 
@@ -48,12 +50,12 @@ func (d *dc) getTenant(bearer, id string) api.Tenant {
 func (d *dc) setTenantEnabled(bearer, id string, enabled bool) api.Tenant {
 	d.t.Helper()
 	cur := d.getTenant(bearer, id)
-	r := d.call(http.MethodPut, "/api/2/tenants/"+id, bearer, map[string]any{"version": cur.Version, "enabled": enabled})
+	r := d.Call(http.MethodPut, "/api/2/tenants/"+id, bearer, map[string]any{"version": cur.Version, "enabled": enabled})
 	if r.Status != http.StatusOK {
-		d.t.Fatalf("set tenant %s enabled=%v: %d %s", id, enabled, r.Status, r.body)
+		d.t.Fatalf("set tenant %s enabled=%v: %d %s", id, enabled, r.Status, r.Body)
 	}
 	var t api.Tenant
-	r.json(d.t, &t)
+	r.JSON(d.t, &t)
 	if t.Enabled != enabled || t.Version != cur.Version+1 {
 		d.t.Fatalf("tenant after set enabled=%v: %+v (was version %d)", enabled, t, cur.Version)
 	}
@@ -61,15 +63,15 @@ func (d *dc) setTenantEnabled(bearer, id string, enabled bool) api.Tenant {
 }
 
 // clientIn creates a client in a tenant as the holder of bearer.
-func (d *dc) clientIn(bearer, tenantID, role string) (api.Client, creds) {
+func (d *dc) clientIn(bearer, tenantID, role string) (api.Client, testdc.Creds) {
 	d.t.Helper()
-	r := d.call(http.MethodPost, "/api/2/clients", bearer, api.CreateClientRequest{Type: "api_client", TenantID: tenantID, Role: role})
+	r := d.Call(http.MethodPost, "/api/2/clients", bearer, api.CreateClientRequest{Type: "api_client", TenantID: tenantID, Role: role})
 	if r.Status != http.StatusCreated {
-		d.t.Fatalf("create client in %s: %d %s", tenantID, r.Status, r.body)
+		d.t.Fatalf("create client in %s: %d %s", tenantID, r.Status, r.Body)
 	}
 	var c api.Client
-	r.json(d.t, &c)
-	return c, creds{c.ClientID, c.ClientSecret}
+	r.JSON(d.t, &c)
+	return c, testdc.Creds{ID: c.ClientID, Secret: c.ClientSecret}
 }
 
 // failedLogins keeps a test's refused token requests under the rate
@@ -82,17 +84,17 @@ type failedLogins struct {
 	n int
 }
 
-func (f *failedLogins) expect(t *testing.T, c creds, what string) {
+func (f *failedLogins) expect(t *testing.T, c testdc.Creds, what string) {
 	t.Helper()
 	if f.n > 0 && f.n%10 == 0 {
 		f.d.Clock.Advance(2*time.Minute + time.Second)
 	}
 	f.n++
-	r := f.d.tokenRequest("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, basic(c.id, c.secret))
+	r := f.d.PostForm("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, testkit.Basic(c.ID, c.Secret))
 	var e api.OAuthError
-	r.json(t, &e)
+	r.JSON(t, &e)
 	if r.Status != http.StatusUnauthorized || e.Error != "invalid_client" {
-		t.Errorf("%s: token request of %s = %d %s, want 401 invalid_client", what, c.id, r.Status, r.body)
+		t.Errorf("%s: token request of %s = %d %s, want 401 invalid_client", what, c.ID, r.Status, r.Body)
 	}
 }
 
@@ -100,14 +102,14 @@ func (f *failedLogins) expect(t *testing.T, c creds, what string) {
 // the error code it is refused with.
 func (d *dc) bearerCode(t *testing.T, clientID, tok string) string {
 	t.Helper()
-	r := d.call(http.MethodGet, "/api/2/clients/"+clientID, tok, nil)
+	r := d.Call(http.MethodGet, "/api/2/clients/"+clientID, tok, nil)
 	switch r.Status {
 	case http.StatusOK:
 		return ""
 	case http.StatusUnauthorized:
-		return r.apiError(t).Code
+		return r.APIError(t).Code
 	}
-	t.Fatalf("GET own client %s: %d %s", clientID, r.Status, r.body)
+	t.Fatalf("GET own client %s: %d %s", clientID, r.Status, r.Body)
 	return ""
 }
 
@@ -115,8 +117,8 @@ func (d *dc) bearerCode(t *testing.T, clientID, tok string) string {
 // levels deep, without rewriting a client; enabling it again brings back
 // exactly the clients that were enabled, with new tokens only.
 func TestTenantCascade(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
 	root := d.rootTenantID()
 	partner := d.newTenant(admin, root, "Partner", "partner")
 	customer := d.newTenant(admin, partner.ID, "Customer", "customer")
@@ -125,10 +127,10 @@ func TestTenantCascade(t *testing.T) {
 	// A sibling of the partner, whose client must not notice anything.
 	bystanderTenant := d.newTenant(admin, root, "Bystander", "partner")
 	_, bystander := d.clientIn(admin, bystanderTenant.ID, "")
-	bystanderTok := d.token(bystander).AccessToken
+	bystanderTok := d.Token(bystander).AccessToken
 
 	type member struct {
-		cred     creds
+		cred     testdc.Creds
 		tenant   string
 		disabled bool   // individually, before the tenant was
 		tok      string // obtained before the tenant was disabled
@@ -139,13 +141,13 @@ func TestTenantCascade(t *testing.T) {
 		c, cred := d.clientIn(admin, levels[i%3].ID, "")
 		m := &member{cred: cred, tenant: c.TenantID, disabled: i%10 == 3}
 		if m.disabled {
-			r := d.call(http.MethodPut, "/api/2/clients/"+cred.id, admin, map[string]string{"status": "disabled"})
+			r := d.Call(http.MethodPut, "/api/2/clients/"+cred.ID, admin, map[string]string{"status": "disabled"})
 			if r.Status != http.StatusOK {
-				t.Fatalf("disable client %d: %d %s", i, r.Status, r.body)
+				t.Fatalf("disable client %d: %d %s", i, r.Status, r.Body)
 			}
 		} else {
-			m.tok = d.token(cred).AccessToken
-			if code := d.bearerCode(t, cred.id, m.tok); code != "" {
+			m.tok = d.Token(cred).AccessToken
+			if code := d.bearerCode(t, cred.ID, m.tok); code != "" {
 				t.Fatalf("client %d before the cascade: %s", i, code)
 			}
 		}
@@ -157,20 +159,20 @@ func TestTenantCascade(t *testing.T) {
 	// At once: no sleep, no retry.
 	for i, m := range members {
 		if m.tok != "" {
-			if code := d.bearerCode(t, m.cred.id, m.tok); code != "clientDisabled" {
+			if code := d.bearerCode(t, m.cred.ID, m.tok); code != "clientDisabled" {
 				t.Errorf("client %d (tenant %s) with the partner disabled: token answers %q, want clientDisabled", i, m.tenant, code)
 			}
 		}
 		logins.expect(t, m.cred, fmt.Sprintf("client %d with the partner disabled", i))
 	}
-	if code := d.bearerCode(t, bystander.id, bystanderTok); code != "" {
+	if code := d.bearerCode(t, bystander.ID, bystanderTok); code != "" {
 		t.Errorf("the bystander's token answers %q with another partner disabled", code)
 	}
 	// No client row was rewritten: each keeps the status it had.
 	for i, m := range members {
 		var c api.Client
-		r := d.call(http.MethodGet, "/api/2/clients/"+m.cred.id, admin, nil)
-		r.json(t, &c)
+		r := d.Call(http.MethodGet, "/api/2/clients/"+m.cred.ID, admin, nil)
+		r.JSON(t, &c)
 		want := map[bool]string{false: "enabled", true: "disabled"}[m.disabled]
 		if r.Status != http.StatusOK || c.Status != want {
 			t.Errorf("client %d while its tenant is disabled: %d status %q, want %q", i, r.Status, c.Status, want)
@@ -183,20 +185,20 @@ func TestTenantCascade(t *testing.T) {
 			logins.expect(t, m.cred, fmt.Sprintf("individually disabled client %d after the partner came back", i))
 			continue
 		}
-		if code := d.bearerCode(t, m.cred.id, m.tok); code != "tokenRevoked" {
+		if code := d.bearerCode(t, m.cred.ID, m.tok); code != "tokenRevoked" {
 			t.Errorf("client %d: the token from before the disabling answers %q, want tokenRevoked", i, code)
 		}
-		if code := d.bearerCode(t, m.cred.id, d.token(m.cred).AccessToken); code != "" {
+		if code := d.bearerCode(t, m.cred.ID, d.Token(m.cred).AccessToken); code != "" {
 			t.Errorf("client %d: a new token after re-enabling answers %q", i, code)
 		}
 	}
-	if code := d.bearerCode(t, bystander.id, bystanderTok); code != "" {
+	if code := d.bearerCode(t, bystander.ID, bystanderTok); code != "" {
 		t.Errorf("the bystander's token answers %q", code)
 	}
 
 	// Each change is in the acting admin's audit log.
 	var audit api.AuditList
-	d.call(http.MethodGet, "/api/2/audit?target="+partner.ID, admin, nil).json(t, &audit)
+	d.Call(http.MethodGet, "/api/2/audit?target="+partner.ID, admin, nil).JSON(t, &audit)
 	var actions []string
 	for _, e := range audit.Items {
 		actions = append(actions, e.Action)
@@ -208,22 +210,22 @@ func TestTenantCascade(t *testing.T) {
 
 // Disabling a tenant in the middle of the tree reaches down, not up.
 func TestTenantDisableReachesDownOnly(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
 	partner := d.newTenant(admin, d.rootTenantID(), "Partner", "partner")
 	customer := d.newTenant(admin, partner.ID, "Customer", "customer")
 	unit := d.newTenant(admin, customer.ID, "Unit", "unit")
-	var creds3 []creds
+	var creds3 []testdc.Creds
 	var toks []string
 	for _, tn := range []api.Tenant{partner, customer, unit} {
 		_, c := d.clientIn(admin, tn.ID, "")
 		creds3 = append(creds3, c)
-		toks = append(toks, d.token(c).AccessToken)
+		toks = append(toks, d.Token(c).AccessToken)
 	}
 	d.setTenantEnabled(admin, customer.ID, false)
 	want := []string{"", "clientDisabled", "clientDisabled"}
 	for i := range creds3 {
-		if code := d.bearerCode(t, creds3[i].id, toks[i]); code != want[i] {
+		if code := d.bearerCode(t, creds3[i].ID, toks[i]); code != want[i] {
 			t.Errorf("level %d with the customer disabled: %q, want %q", i+1, code, want[i])
 		}
 	}
@@ -242,14 +244,14 @@ func TestTenantDisableReachesDownOnly(t *testing.T) {
 // attempt answers 404, as if the other did not exist. Nor can a tenant
 // admin see above its tenant.
 func TestTenantSiblingIsolation(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := newDC(t, testdc.Options{})
 	root := d.rootTenantID()
-	admin := d.adminToken()
+	admin := d.AdminToken()
 	a := d.newTenant(admin, root, "A", "partner")
 	b := d.newTenant(admin, root, "B", "partner")
 	aAdmin, aCred := d.clientIn(admin, a.ID, "tenant_admin")
 	bAdmin, bCred := d.clientIn(admin, b.ID, "tenant_admin")
-	aTok, bTok := d.token(aCred).AccessToken, d.token(bCred).AccessToken
+	aTok, bTok := d.Token(aCred).AccessToken, d.Token(bCred).AccessToken
 
 	// Each admin works in its own subtree: the parent defaults to its own
 	// tenant, and clients can be created, read and listed below it.
@@ -260,10 +262,10 @@ func TestTenantSiblingIsolation(t *testing.T) {
 	b1 := d.newTenant(bTok, b.ID, "B1", "customer")
 	a1Client, _ := d.clientIn(aTok, a1.ID, "")
 	var list api.ClientList
-	if r := d.call(http.MethodGet, "/api/2/clients?tenant_id="+a1.ID, aTok, nil); r.Status != http.StatusOK {
-		t.Fatalf("A lists A1's clients: %d %s", r.Status, r.body)
+	if r := d.Call(http.MethodGet, "/api/2/clients?tenant_id="+a1.ID, aTok, nil); r.Status != http.StatusOK {
+		t.Fatalf("A lists A1's clients: %d %s", r.Status, r.Body)
 	} else {
-		r.json(t, &list)
+		r.JSON(t, &list)
 	}
 	if len(list.Items) != 1 || list.Items[0].ClientID != a1Client.ClientID {
 		t.Errorf("A's list of A1 = %+v", list.Items)
@@ -295,16 +297,16 @@ func TestTenantSiblingIsolation(t *testing.T) {
 				{"list clients of", "GET", "/api/2/clients?tenant_id=" + target, nil},
 			}
 			for _, rq := range reqs {
-				r := d.call(rq.method, rq.path, tc.from.tok, rq.body)
-				if r.Status != http.StatusNotFound || r.apiError(t).Code != "notFound" {
-					t.Errorf("%s: %s %s: %d %s, want 404 notFound", tc.from.name, rq.name, target, r.Status, r.body)
+				r := d.Call(rq.method, rq.path, tc.from.tok, rq.body)
+				if r.Status != http.StatusNotFound || r.APIError(t).Code != "notFound" {
+					t.Errorf("%s: %s %s: %d %s, want 404 notFound", tc.from.name, rq.name, target, r.Status, r.Body)
 				}
 			}
 		}
 		for _, path := range []string{"/api/2/clients/" + tc.clientID, "/api/2/clients/" + tc.clientID + "/secret"} {
 			method := map[bool]string{false: "GET", true: "POST"}[strings.HasSuffix(path, "/secret")]
-			if r := d.call(method, path, tc.from.tok, nil); r.Status != http.StatusNotFound {
-				t.Errorf("%s: %s %s: %d %s, want 404", tc.from.name, method, path, r.Status, r.body)
+			if r := d.Call(method, path, tc.from.tok, nil); r.Status != http.StatusNotFound {
+				t.Errorf("%s: %s %s: %d %s, want 404", tc.from.name, method, path, r.Status, r.Body)
 			}
 		}
 	}
@@ -317,51 +319,51 @@ func TestTenantSiblingIsolation(t *testing.T) {
 
 	// A tenant admin may disable a tenant below its own, but not its own:
 	// it would lock itself out.
-	r := d.call(http.MethodPut, "/api/2/tenants/"+a.ID, aTok, map[string]any{"version": 1, "enabled": false})
-	if r.Status != http.StatusForbidden || r.apiError(t).Code != "authorizationFailed" {
-		t.Errorf("A disables its own tenant: %d %s, want 403 authorizationFailed", r.Status, r.body)
+	r := d.Call(http.MethodPut, "/api/2/tenants/"+a.ID, aTok, map[string]any{"version": 1, "enabled": false})
+	if r.Status != http.StatusForbidden || r.APIError(t).Code != "authorizationFailed" {
+		t.Errorf("A disables its own tenant: %d %s, want 403 authorizationFailed", r.Status, r.Body)
 	}
-	if r := d.call(http.MethodPut, "/api/2/tenants/"+a.ID, aTok, map[string]any{"version": 1, "name": "A renamed"}); r.Status != http.StatusOK {
-		t.Errorf("A renames its own tenant: %d %s", r.Status, r.body)
+	if r := d.Call(http.MethodPut, "/api/2/tenants/"+a.ID, aTok, map[string]any{"version": 1, "name": "A renamed"}); r.Status != http.StatusOK {
+		t.Errorf("A renames its own tenant: %d %s", r.Status, r.Body)
 	}
 	if got := d.setTenantEnabled(aTok, a1.ID, false); got.Enabled {
 		t.Errorf("A1 after A disabled it: %+v", got)
 	}
 	// A client without the admin role sees no tenant API at all.
 	_, plain := d.clientIn(admin, a.ID, "")
-	plainTok := d.token(plain).AccessToken
-	if r := d.call(http.MethodGet, "/api/2/tenants/"+a.ID, plainTok, nil); r.Status != http.StatusForbidden {
-		t.Errorf("a plain client reads its tenant: %d %s, want 403", r.Status, r.body)
+	plainTok := d.Token(plain).AccessToken
+	if r := d.Call(http.MethodGet, "/api/2/tenants/"+a.ID, plainTok, nil); r.Status != http.StatusForbidden {
+		t.Errorf("a plain client reads its tenant: %d %s, want 403", r.Status, r.Body)
 	}
-	if r := d.call(http.MethodGet, "/api/2/tenants/"+a1.ID, plainTok, nil); r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
-		t.Errorf("a plain client reads a tenant below: %d %s", r.Status, r.body)
+	if r := d.Call(http.MethodGet, "/api/2/tenants/"+a1.ID, plainTok, nil); r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
+		t.Errorf("a plain client reads a tenant below: %d %s", r.Status, r.Body)
 	}
-	if r := d.call(http.MethodGet, "/api/2/clients/"+a1Client.ClientID, plainTok, nil); r.Status != http.StatusNotFound {
-		t.Errorf("a plain client reads a client below its tenant: %d %s, want 404", r.Status, r.body)
+	if r := d.Call(http.MethodGet, "/api/2/clients/"+a1Client.ClientID, plainTok, nil); r.Status != http.StatusNotFound {
+		t.Errorf("a plain client reads a client below its tenant: %d %s, want 404", r.Status, r.Body)
 	}
 }
 
 // An update must name the version it read; a stale one answers 409, and of
 // concurrent updates from one version exactly one wins.
 func TestTenantOptimisticLock(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
 	tn := d.newTenant(admin, d.rootTenantID(), "Original", "customer")
 	if tn.Version != 1 {
 		t.Fatalf("new tenant at version %d, want 1", tn.Version)
 	}
-	r := d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 1, "name": "Second"})
+	r := d.Call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 1, "name": "Second"})
 	var got api.Tenant
-	r.json(t, &got)
+	r.JSON(t, &got)
 	if r.Status != http.StatusOK || got.Version != 2 || got.Name != "Second" || !got.Enabled || got.Kind != "customer" {
-		t.Fatalf("update at version 1: %d %s", r.Status, r.body)
+		t.Fatalf("update at version 1: %d %s", r.Status, r.Body)
 	}
 	if !got.UpdatedAt.After(tn.UpdatedAt) && !got.UpdatedAt.Equal(tn.UpdatedAt) {
 		t.Errorf("updated_at went back: %v after %v", got.UpdatedAt, tn.UpdatedAt)
 	}
-	r = d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 1, "name": "Lost"})
-	if r.Status != http.StatusConflict || r.apiError(t).Code != "conflict" {
-		t.Errorf("stale update: %d %s, want 409 conflict", r.Status, r.body)
+	r = d.Call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 1, "name": "Lost"})
+	if r.Status != http.StatusConflict || r.APIError(t).Code != "conflict" {
+		t.Errorf("stale update: %d %s, want 409 conflict", r.Status, r.Body)
 	}
 	if cur := d.getTenant(admin, tn.ID); cur.Name != "Second" || cur.Version != 2 {
 		t.Errorf("after the stale update: %+v", cur)
@@ -379,13 +381,13 @@ func TestTenantOptimisticLock(t *testing.T) {
 		{"enabled of the wrong type", map[string]any{"version": 2, "enabled": "false"}},
 	}
 	for _, tc := range bad {
-		r := d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, tc.body)
-		if r.Status != http.StatusBadRequest || r.apiError(t).Code != "validationError" {
-			t.Errorf("%s: %d %s, want 400 validationError", tc.name, r.Status, r.body)
+		r := d.Call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, tc.body)
+		if r.Status != http.StatusBadRequest || r.APIError(t).Code != "validationError" {
+			t.Errorf("%s: %d %s, want 400 validationError", tc.name, r.Status, r.Body)
 		}
 	}
-	if r := d.call(http.MethodPut, "/api/2/tenants/no-such-tenant", admin, map[string]any{"version": 1, "name": "x"}); r.Status != http.StatusNotFound {
-		t.Errorf("update of an unknown tenant: %d %s", r.Status, r.body)
+	if r := d.Call(http.MethodPut, "/api/2/tenants/no-such-tenant", admin, map[string]any{"version": 1, "name": "x"}); r.Status != http.StatusNotFound {
+		t.Errorf("update of an unknown tenant: %d %s", r.Status, r.Body)
 	}
 
 	// Ten updates race from version 2: one wins, the rest conflict.
@@ -394,7 +396,7 @@ func TestTenantOptimisticLock(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
-			statuses[i] = d.call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 2, "name": fmt.Sprintf("Racer %d", i)}).Status
+			statuses[i] = d.Call(http.MethodPut, "/api/2/tenants/"+tn.ID, admin, map[string]any{"version": 2, "name": fmt.Sprintf("Racer %d", i)}).Status
 		})
 	}
 	wg.Wait()
@@ -415,7 +417,7 @@ func TestTenantOptimisticLock(t *testing.T) {
 	}
 
 	var audit api.AuditList
-	d.call(http.MethodGet, "/api/2/audit?target="+tn.ID, admin, nil).json(t, &audit)
+	d.Call(http.MethodGet, "/api/2/audit?target="+tn.ID, admin, nil).JSON(t, &audit)
 	var actions []string
 	for _, e := range audit.Items {
 		actions = append(actions, e.Action)
@@ -428,18 +430,18 @@ func TestTenantOptimisticLock(t *testing.T) {
 // POST /api/2/tenants answers 201 with the tenant for each platform kind
 // and 400 for anything else.
 func TestTenantCreateValidation(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
 	root := d.rootTenantID()
 	for _, kind := range []string{"partner", "customer", "folder", "unit"} {
-		r := d.call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"parent_id": root, "name": "A " + kind, "kind": kind})
+		r := d.Call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"parent_id": root, "name": "A " + kind, "kind": kind})
 		var tn api.Tenant
-		r.json(t, &tn)
+		r.JSON(t, &tn)
 		if r.Status != http.StatusCreated || !uuidRE.MatchString(tn.ID) || tn.ParentID != root || tn.Name != "A "+kind ||
 			tn.Kind != kind || !tn.Enabled || tn.Version != 1 || tn.CreatedAt.IsZero() || !tn.UpdatedAt.Equal(tn.CreatedAt) {
-			t.Errorf("create %s: %d %s", kind, r.Status, r.body)
+			t.Errorf("create %s: %d %s", kind, r.Status, r.Body)
 		}
-		if loc := r.header.Get("Location"); loc != "/api/2/tenants/"+tn.ID {
+		if loc := r.Header.Get("Location"); loc != "/api/2/tenants/"+tn.ID {
 			t.Errorf("Location = %q", loc)
 		}
 	}
@@ -459,29 +461,29 @@ func TestTenantCreateValidation(t *testing.T) {
 		{"not JSON", "{"},
 	}
 	for _, tc := range bad {
-		r := d.call(http.MethodPost, "/api/2/tenants", admin, tc.body)
-		if r.Status != http.StatusBadRequest || r.apiError(t).Code != "validationError" {
-			t.Errorf("%s: %d %s, want 400 validationError", tc.name, r.Status, r.body)
+		r := d.Call(http.MethodPost, "/api/2/tenants", admin, tc.body)
+		if r.Status != http.StatusBadRequest || r.APIError(t).Code != "validationError" {
+			t.Errorf("%s: %d %s, want 400 validationError", tc.name, r.Status, r.Body)
 		}
 	}
-	if r := d.call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"parent_id": "no-such-tenant", "name": "x", "kind": "unit"}); r.Status != http.StatusNotFound {
-		t.Errorf("create below an unknown parent: %d %s, want 404", r.Status, r.body)
+	if r := d.Call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"parent_id": "no-such-tenant", "name": "x", "kind": "unit"}); r.Status != http.StatusNotFound {
+		t.Errorf("create below an unknown parent: %d %s, want 404", r.Status, r.Body)
 	}
-	if r := d.call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"name": strings.Repeat("é", 255), "kind": "unit"}); r.Status != http.StatusCreated {
-		t.Errorf("a name of 255 characters: %d %s", r.Status, r.body)
+	if r := d.Call(http.MethodPost, "/api/2/tenants", admin, map[string]string{"name": strings.Repeat("é", 255), "kind": "unit"}); r.Status != http.StatusCreated {
+		t.Errorf("a name of 255 characters: %d %s", r.Status, r.Body)
 	}
-	if r := d.call(http.MethodDelete, "/api/2/tenants/"+root, admin, nil); r.Status != http.StatusMethodNotAllowed {
+	if r := d.Call(http.MethodDelete, "/api/2/tenants/"+root, admin, nil); r.Status != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE a tenant: %d, want 405", r.Status)
 	}
-	if r := d.call(http.MethodPost, "/api/2/tenants", "", map[string]string{"name": "x", "kind": "unit"}); r.Status != http.StatusUnauthorized {
+	if r := d.Call(http.MethodPost, "/api/2/tenants", "", map[string]string{"name": "x", "kind": "unit"}); r.Status != http.StatusUnauthorized {
 		t.Errorf("create without a token: %d, want 401", r.Status)
 	}
 }
 
 // GET /api/2/tenants/{id}/children lists the direct children in id order.
 func TestTenantChildren(t *testing.T) {
-	d := newDC(t, dcOptions{})
-	admin := d.adminToken()
+	d := newDC(t, testdc.Options{})
+	admin := d.AdminToken()
 	parent := d.newTenant(admin, d.rootTenantID(), "Parent", "partner")
 	var want []string
 	for i := range 5 {
@@ -491,9 +493,9 @@ func TestTenantChildren(t *testing.T) {
 	slices.Sort(want)
 	grandchild := d.newTenant(admin, want[2], "Grandchild", "unit")
 
-	r := d.call(http.MethodGet, "/api/2/tenants/"+parent.ID+"/children", admin, nil)
+	r := d.Call(http.MethodGet, "/api/2/tenants/"+parent.ID+"/children", admin, nil)
 	var list api.TenantList
-	r.json(t, &list)
+	r.JSON(t, &list)
 	var got []string
 	for _, c := range list.Items {
 		got = append(got, c.ID)
@@ -504,11 +506,11 @@ func TestTenantChildren(t *testing.T) {
 	if r.Status != http.StatusOK || !slices.Equal(got, want) {
 		t.Errorf("children = %d %q, want %q", r.Status, got, want)
 	}
-	r = d.call(http.MethodGet, "/api/2/tenants/"+grandchild.ID+"/children", admin, nil)
-	if r.Status != http.StatusOK || !strings.Contains(string(r.body), `"items":[]`) {
-		t.Errorf("children of a leaf: %d %s, want an empty items array", r.Status, r.body)
+	r = d.Call(http.MethodGet, "/api/2/tenants/"+grandchild.ID+"/children", admin, nil)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"items":[]`) {
+		t.Errorf("children of a leaf: %d %s, want an empty items array", r.Status, r.Body)
 	}
-	if r := d.call(http.MethodGet, "/api/2/tenants/no-such-tenant/children", admin, nil); r.Status != http.StatusNotFound {
-		t.Errorf("children of an unknown tenant: %d %s", r.Status, r.body)
+	if r := d.Call(http.MethodGet, "/api/2/tenants/no-such-tenant/children", admin, nil); r.Status != http.StatusNotFound {
+		t.Errorf("children of an unknown tenant: %d %s", r.Status, r.Body)
 	}
 }

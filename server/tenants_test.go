@@ -9,32 +9,33 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 )
 
 // A tenant admin sees its own tenant and the tenants below it, never a
 // tenant above it: there, clients answer 404, exactly like clients that do
 // not exist. (Siblings are tested in tenants_api_test.go.)
 func TestTenantIsolation(t *testing.T) {
-	d := newDC(t, dcOptions{})
+	d := newDC(t, testdc.Options{})
 	ctx := t.Context()
-	_, rootClaims := decodeJWT(t, d.adminToken())
+	_, rootClaims := decodeJWT(t, d.AdminToken())
 	now := time.Now().UTC()
 	other := gatehouse.Tenant{ID: uuid.NewString(), ParentID: rootClaims["owner_tuid"].(string), Name: "customer", Kind: "customer", Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if err := d.Store.CreateTenant(ctx, other, gatehouse.NoAudit); err != nil {
 		t.Fatal(err)
 	}
-	otherAdmin := creds{uuid.NewString(), gatehouse.NewSecret()}
+	otherAdmin := testdc.Creds{ID: uuid.NewString(), Secret: gatehouse.NewSecret()}
 	err := d.Store.CreateClient(ctx, gatehouse.Client{
-		ID: otherAdmin.id, TenantID: other.ID, AuthMethod: gatehouse.AuthSecretBasic, Role: gatehouse.RoleTenantAdmin,
-		Status: gatehouse.StatusEnabled, Data: []byte(`{}`), SecretHash: gatehouse.HashSecret(otherAdmin.id, otherAdmin.secret),
-		Generation: 1, CreatedAt: now, CreatedBy: otherAdmin.id, UpdatedAt: now,
+		ID: otherAdmin.ID, TenantID: other.ID, AuthMethod: gatehouse.AuthSecretBasic, Role: gatehouse.RoleTenantAdmin,
+		Status: gatehouse.StatusEnabled, Data: []byte(`{}`), SecretHash: gatehouse.HashSecret(otherAdmin.ID, otherAdmin.Secret),
+		Generation: 1, CreatedAt: now, CreatedBy: otherAdmin.ID, UpdatedAt: now,
 	}, gatehouse.NoAudit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine, _ := d.createClient(api.CreateClientRequest{})
-	rootAdmin := d.adminToken()
-	otherTok := d.token(otherAdmin).AccessToken
+	mine, _ := d.CreateClient(api.CreateClientRequest{})
+	rootAdmin := d.AdminToken()
+	otherTok := d.Token(otherAdmin).AccessToken
 
 	tests := []struct {
 		name, method, path, bearer, body string
@@ -52,38 +53,38 @@ func TestTenantIsolation(t *testing.T) {
 			if tc.body != "" {
 				body = tc.body
 			}
-			r := d.call(tc.method, tc.path, tc.bearer, body)
-			if r.Status != http.StatusNotFound || r.apiError(t).Code != "notFound" {
-				t.Errorf("%d %s", r.Status, r.body)
+			r := d.Call(tc.method, tc.path, tc.bearer, body)
+			if r.Status != http.StatusNotFound || r.APIError(t).Code != "notFound" {
+				t.Errorf("%d %s", r.Status, r.Body)
 			}
 		})
 	}
 	var list api.ClientList
-	d.call("GET", "/api/2/clients", otherTok, nil).json(t, &list)
-	if len(list.Items) != 1 || list.Items[0].ClientID != otherAdmin.id {
+	d.Call("GET", "/api/2/clients", otherTok, nil).JSON(t, &list)
+	if len(list.Items) != 1 || list.Items[0].ClientID != otherAdmin.ID {
 		t.Errorf("other tenant lists %+v", list.Items)
 	}
-	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, otherTok, nil); r.Status != 200 {
+	if r := d.Call("GET", "/api/2/clients/"+otherAdmin.ID, otherTok, nil); r.Status != 200 {
 		t.Errorf("other admin reads itself: %d", r.Status)
 	}
 	// Downward, the root's admin sees the child's clients, but lists them
 	// only when it names the child.
-	if r := d.call("GET", "/api/2/clients/"+otherAdmin.id, rootAdmin, nil); r.Status != 200 {
-		t.Errorf("the root admin reads a client of the child tenant: %d %s", r.Status, r.body)
+	if r := d.Call("GET", "/api/2/clients/"+otherAdmin.ID, rootAdmin, nil); r.Status != 200 {
+		t.Errorf("the root admin reads a client of the child tenant: %d %s", r.Status, r.Body)
 	}
 	list = api.ClientList{}
-	d.call("GET", "/api/2/clients?tenant_id="+other.ID, rootAdmin, nil).json(t, &list)
-	if len(list.Items) != 1 || list.Items[0].ClientID != otherAdmin.id {
+	d.Call("GET", "/api/2/clients?tenant_id="+other.ID, rootAdmin, nil).JSON(t, &list)
+	if len(list.Items) != 1 || list.Items[0].ClientID != otherAdmin.ID {
 		t.Errorf("the root admin lists the child tenant: %+v", list.Items)
 	}
 	list = api.ClientList{}
-	d.call("GET", "/api/2/clients", rootAdmin, nil).json(t, &list)
+	d.Call("GET", "/api/2/clients", rootAdmin, nil).JSON(t, &list)
 	for _, c := range list.Items {
 		if c.TenantID != mine.TenantID {
 			t.Errorf("the root's own list holds client %s of tenant %s", c.ClientID, c.TenantID)
 		}
 	}
-	if r := d.call("GET", "/api/2/clients/"+mine.ClientID, d.token(otherAdmin).AccessToken, nil); r.Status != 404 {
+	if r := d.Call("GET", "/api/2/clients/"+mine.ClientID, d.Token(otherAdmin).AccessToken, nil); r.Status != 404 {
 		t.Errorf("isolation did not hold after the tests: %d", r.Status)
 	}
 }

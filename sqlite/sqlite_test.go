@@ -4,14 +4,11 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,26 +25,10 @@ func TestStore(t *testing.T) {
 func openTemp(t *testing.T, path string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return storetest.Opened(t, s, err)
 }
 
-var (
-	testRoot = gatehouse.Tenant{ID: "root", Name: "Root", Kind: "root", Enabled: true, Version: 1,
-		CreatedAt: time.Unix(1700000000, 0), UpdatedAt: time.Unix(1700000000, 0)}
-	testAdmin = gatehouse.Client{ID: "admin", TenantID: "root", AuthMethod: gatehouse.AuthSecretBasic,
-		Role: gatehouse.RoleTenantAdmin, Status: gatehouse.StatusEnabled, Data: json.RawMessage(`{"client_name":"Admin"}`),
-		SecretHash: []byte("hash"), Generation: 1, CreatedAt: time.Unix(1700000000, 0), UpdatedAt: time.Unix(1700000000, 0)}
-	testKey = gatehouse.SigningKey{ID: "kid-1", Algorithm: "RS256", PrivateKey: []byte("der"),
-		CreatedAt: time.Unix(1700000000, 0), ActiveAt: time.Unix(1700000000, 0)}
-)
+var testRoot, testAdmin, testKey = storetest.FixtureRoot, storetest.FixtureAdmin, storetest.FixtureKey
 
 func TestReopenKeepsData(t *testing.T) {
 	// Spaces and URI metacharacters in the path must not confuse the DSN.
@@ -57,15 +38,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || !created {
-		t.Fatalf("Bootstrap = %v, %v", created, err)
-	}
-	if err := s.UpdateSigningKeys(ctx, storetest.AddKeys(testKey), gatehouse.NoAudit); err != nil {
-		t.Fatalf("UpdateSigningKeys: %v", err)
-	}
-	if err := s.DeleteClient(ctx, testAdmin.ID, gatehouse.NoAudit); err != nil {
-		t.Fatalf("DeleteClient: %v", err)
-	}
+	storetest.WriteBeforeReopen(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -74,19 +47,7 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 
 	s = openTemp(t, path)
-	if _, err := s.GetTenant(ctx, testRoot.ID); err != nil {
-		t.Errorf("GetTenant after reopen: %v", err)
-	}
-	if keys, err := s.SigningKeys(ctx); err != nil || len(keys) != 1 || string(keys[0].PrivateKey) != "der" {
-		t.Errorf("SigningKeys after reopen = %+v, %v", keys, err)
-	}
-	if created, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil || created {
-		t.Errorf("Bootstrap after reopen = %v, %v; want false, nil", created, err)
-	}
-	// The tombstone persisted too.
-	if err := s.CreateClient(ctx, testAdmin, gatehouse.NoAudit); !errors.Is(err, gatehouse.ErrConflict) {
-		t.Errorf("re-creating a deleted client after reopen: error = %v, want ErrConflict", err)
-	}
+	storetest.KeptAfterReopen(t, s)
 	if err := s.Migrate(ctx); err != nil {
 		t.Errorf("Migrate on a migrated database: %v", err)
 	}
@@ -140,58 +101,8 @@ func TestCreatesPrivateDirectoryAndFile(t *testing.T) {
 	}
 }
 
-func TestReadsDoNotWaitForWriter(t *testing.T) {
-	s := openTemp(t, filepath.Join(t.TempDir(), "gatehouse.db"))
-	ctx := t.Context()
-	if _, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil {
-		t.Fatal(err)
-	}
-	entered, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.UpdateClient(ctx, testAdmin.ID, func(c gatehouse.Client) (gatehouse.Client, error) {
-			close(entered)
-			<-release
-			c.Generation++
-			return c, nil
-		}, gatehouse.NoAudit)
-		done <- err
-	}()
-	<-entered
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := s.GetClient(rctx, testAdmin.ID)
-	close(release)
-	if err != nil {
-		t.Fatalf("GetClient while a write transaction is open: %v", err)
-	}
-	if c.Generation != testAdmin.Generation {
-		t.Errorf("reader saw Generation %d of an uncommitted update", c.Generation)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestErrorsDoNotCarrySecrets(t *testing.T) {
-	s := openTemp(t, filepath.Join(t.TempDir(), "gatehouse.db"))
-	ctx := t.Context()
-	if _, err := s.Bootstrap(ctx, testRoot, testAdmin); err != nil {
-		t.Fatal(err)
-	}
-	dup := testAdmin
-	dup.SecretHash = []byte("SECRET-HASH-MARKER")
-	err := s.CreateClient(ctx, dup, gatehouse.NoAudit)
-	if !errors.Is(err, gatehouse.ErrConflict) || strings.Contains(err.Error(), "MARKER") {
-		t.Errorf("CreateClient(duplicate) error = %v; want ErrConflict without the hash", err)
-	}
-	bad := testAdmin
-	bad.ID = "bad-json"
-	bad.Data = json.RawMessage(`{"client_name": SECRET-MARKER`)
-	err = s.CreateClient(ctx, bad, gatehouse.NoAudit)
-	if !errors.Is(err, gatehouse.ErrInvalid) || strings.Contains(err.Error(), "MARKER") {
-		t.Errorf("CreateClient(invalid JSON) error = %v; want ErrInvalid without the data", err)
-	}
+func TestBackendChecks(t *testing.T) {
+	storetest.RunBackendChecks(t, func(t *testing.T) gatehouse.Store { return openTemp(t, filepath.Join(t.TempDir(), "gatehouse.db")) })
 }
 
 // crashEnv names the database the crash helper writes to. Set only in the

@@ -7,33 +7,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/ratelimit"
 )
-
-// Clock is an injected clock the limiter suites move by hand. Replicas of
-// one test share it, so that a block one of them computes lasts exactly as
-// long on the others.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock reading t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now reads the clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Add moves the clock by d.
-func (c *Clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // LimiterT0 is where the limiter suites' clocks start: 7 seconds into a
 // one-minute window, as most real moments are.
@@ -50,7 +26,7 @@ func RunLimiter(t *testing.T, newLimiter NewLimiter) {
 	t.Helper()
 	for _, tc := range limiterTests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := NewClock(LimiterT0)
+			clk := testkit.NewClock(LimiterT0)
 			tc.run(t, clk, func(limit int) gatehouse.Limiter {
 				return newLimiter(t, ratelimit.Config{Limit: limit, Window: time.Minute, Now: clk.Now})
 			})
@@ -70,7 +46,7 @@ func RunSharedLimiter(t *testing.T, newLimiters NewSharedLimiters) {
 	t.Helper()
 	for _, tc := range sharedLimiterTests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := NewClock(LimiterT0)
+			clk := testkit.NewClock(LimiterT0)
 			a, b := newLimiters(t, ratelimit.Config{Limit: 5, Window: time.Minute, Now: clk.Now})
 			tc.run(t, clk, a, b)
 		})
@@ -114,9 +90,9 @@ func awaitWait(t *testing.T, l gatehouse.Limiter, want time.Duration, keys ...st
 
 var limiterTests = []struct {
 	name string
-	run  func(t *testing.T, clk *Clock, newLimiter func(limit int) gatehouse.Limiter)
+	run  func(t *testing.T, clk *testkit.Clock, newLimiter func(limit int) gatehouse.Limiter)
 }{
-	{"Limiter/RefusesAtTheLimit", func(t *testing.T, clk *Clock, newLimiter func(int) gatehouse.Limiter) {
+	{"Limiter/RefusesAtTheLimit", func(t *testing.T, clk *testkit.Clock, newLimiter func(int) gatehouse.Limiter) {
 		l := newLimiter(5)
 		keys := []string{"cid:app|ip:192.0.2.1", "ip:192.0.2.1"}
 		if d := waitOf(t, l); d != 0 {
@@ -151,10 +127,10 @@ var limiterTests = []struct {
 		}
 	}},
 
-	{"Limiter/LongestWait", func(t *testing.T, clk *Clock, newLimiter func(int) gatehouse.Limiter) {
+	{"Limiter/LongestWait", func(t *testing.T, clk *testkit.Clock, newLimiter func(int) gatehouse.Limiter) {
 		l := newLimiter(3)
 		mustFailN(t, l, 3, "early")
-		clk.Add(20 * time.Second)
+		clk.Advance(20 * time.Second)
 		mustFailN(t, l, 3, "late")
 		early, late := waitOf(t, l, "early"), waitOf(t, l, "late")
 		if early == 0 || late == 0 {
@@ -165,7 +141,7 @@ var limiterTests = []struct {
 		}
 	}},
 
-	{"Limiter/WindowSlides", func(t *testing.T, clk *Clock, newLimiter func(int) gatehouse.Limiter) {
+	{"Limiter/WindowSlides", func(t *testing.T, clk *testkit.Clock, newLimiter func(int) gatehouse.Limiter) {
 		const limit, window = 5, time.Minute
 		l := newLimiter(limit)
 		const key = "ip:192.0.2.1"
@@ -174,11 +150,11 @@ var limiterTests = []struct {
 		if want := 53*time.Second + 1; d != want {
 			t.Fatalf("wait %v, want %v (to the end of the window)", d, want)
 		}
-		clk.Add(d - 1)
+		clk.Advance(d - 1)
 		if waitOf(t, l, key) == 0 {
 			t.Fatal("allowed a nanosecond before the wait ended")
 		}
-		clk.Add(1)
+		clk.Advance(1)
 		if d := waitOf(t, l, key); d != 0 {
 			t.Fatalf("still refused for %v after the wait", d)
 		}
@@ -195,7 +171,7 @@ var limiterTests = []struct {
 			t.Errorf("after one more failure: wait %v, want %v", d, want)
 		}
 		// Two windows after the last failure, the key starts afresh.
-		clk.Add(2 * window)
+		clk.Advance(2 * window)
 		if d := waitOf(t, l, key); d != 0 {
 			t.Fatalf("refused for %v two windows later", d)
 		}
@@ -209,7 +185,7 @@ var limiterTests = []struct {
 		}
 	}},
 
-	{"Limiter/KeyTwiceCountsTwice", func(t *testing.T, clk *Clock, newLimiter func(int) gatehouse.Limiter) {
+	{"Limiter/KeyTwiceCountsTwice", func(t *testing.T, clk *testkit.Clock, newLimiter func(int) gatehouse.Limiter) {
 		l := newLimiter(2)
 		mustFailN(t, l, 1, "twice", "twice")
 		if waitOf(t, l, "twice") == 0 {
@@ -217,7 +193,7 @@ var limiterTests = []struct {
 		}
 	}},
 
-	{"Limiter/ConcurrentFailsCountExactly", func(t *testing.T, clk *Clock, newLimiter func(int) gatehouse.Limiter) {
+	{"Limiter/ConcurrentFailsCountExactly", func(t *testing.T, clk *testkit.Clock, newLimiter func(int) gatehouse.Limiter) {
 		const goroutines, each = 9, 11 // 99 failures: one short of the limit
 		l := newLimiter(goroutines*each + 1)
 		var wg sync.WaitGroup
@@ -252,9 +228,9 @@ var limiterTests = []struct {
 
 var sharedLimiterTests = []struct {
 	name string
-	run  func(t *testing.T, clk *Clock, a, b gatehouse.Limiter)
+	run  func(t *testing.T, clk *testkit.Clock, a, b gatehouse.Limiter)
 }{
-	{"SharedLimiter/FailuresCountOnEveryReplica", func(t *testing.T, clk *Clock, a, b gatehouse.Limiter) {
+	{"SharedLimiter/FailuresCountOnEveryReplica", func(t *testing.T, clk *testkit.Clock, a, b gatehouse.Limiter) {
 		keys := []string{"cid:app|ip:192.0.2.1", "ip:192.0.2.1"}
 		mustFailN(t, a, 3, keys...)
 		mustFailN(t, b, 1, keys...)
@@ -281,17 +257,17 @@ var sharedLimiterTests = []struct {
 		}
 	}},
 
-	{"SharedLimiter/WindowSlidesOnEveryReplica", func(t *testing.T, clk *Clock, a, b gatehouse.Limiter) {
+	{"SharedLimiter/WindowSlidesOnEveryReplica", func(t *testing.T, clk *testkit.Clock, a, b gatehouse.Limiter) {
 		const limit, window = 5, time.Minute
 		const key = "ip:192.0.2.1"
 		mustFailN(t, a, limit, key)
 		awaitWait(t, b, 53*time.Second+1, key)
 		d := waitOf(t, b, key)
-		clk.Add(d - 1)
+		clk.Advance(d - 1)
 		if waitOf(t, b, key) == 0 {
 			t.Fatal("B allowed a nanosecond before the wait ended")
 		}
-		clk.Add(1)
+		clk.Advance(1)
 		if d := waitOf(t, b, key); d != 0 {
 			t.Fatalf("B still refuses for %v after the wait", d)
 		}
@@ -302,7 +278,7 @@ var sharedLimiterTests = []struct {
 		want := ratelimit.RetryAfter(limit, 1, limit, ratelimit.WindowStart(now, window), now, window)
 		awaitWait(t, b, want, key)
 		// Two windows later, B starts afresh with A's new failures.
-		clk.Add(2 * window)
+		clk.Advance(2 * window)
 		if d := waitOf(t, b, key); d != 0 {
 			t.Fatalf("B refuses for %v two windows later", d)
 		}

@@ -379,9 +379,11 @@ func (m *memStore) AddTokenUsage(ctx context.Context, counts []gatehouse.TokenUs
 	}
 	if seen {
 		cutoff := newest - int64(gatehouse.TokenUsageRetention/time.Second)
+		purged := 0
 		for k := range m.usage {
-			if k.hour < cutoff {
+			if k.hour < cutoff && purged < gatehouse.TokenUsagePurgeBatch {
 				delete(m.usage, k)
+				purged++
 			}
 		}
 	}

@@ -177,6 +177,33 @@ var usageTests = []test{
 			gatehouse.TokenUsage{ClientID: a.ID, Hour: hourAt(keep + 1), Count: 1})
 	}},
 
+	// One flush deletes at most gatehouse.TokenUsagePurgeBatch old counts,
+	// whatever the backlog, and the next flushes take the rest.
+	{"TokenUsage/PurgeIsBounded", func(t *testing.T, s gatehouse.Store) {
+		_, admin := bootstrap(t, s)
+		old := make([]gatehouse.TokenUsage, gatehouse.TokenUsagePurgeBatch+200)
+		for i := range old {
+			old[i] = gatehouse.TokenUsage{ClientID: admin.ID, Hour: hourAt(i), Count: 1}
+		}
+		mustAddUsage(t, s, old...)
+		count := func() int {
+			got, err := s.TokenUsage(t.Context(), admin.ID, time.Time{})
+			if err != nil {
+				t.Fatalf("TokenUsage: %v", err)
+			}
+			return len(got)
+		}
+		// The batch's own newest hour set the cutoff: all but the last two
+		// days of it were past retention, and one batch's worth went.
+		if n, want := count(), len(old)-gatehouse.TokenUsagePurgeBatch; n != want {
+			t.Errorf("after the first flush: %d counts, want %d", n, want)
+		}
+		mustAddUsage(t, s, gatehouse.TokenUsage{ClientID: admin.ID, Hour: old[len(old)-1].Hour, Count: 1})
+		if n, want := count(), int(gatehouse.TokenUsageRetention/time.Hour)+1; n != want {
+			t.Errorf("after the second flush: %d counts, want %d", n, want)
+		}
+	}},
+
 	{"TokenUsage/ConcurrentBatchesAllCount", func(t *testing.T, s gatehouse.Store) {
 		// Replicas flush overlapping batches, in any order: every count
 		// must land once, and the writers must not deadlock.

@@ -15,7 +15,7 @@ import (
 func startDC(t *testing.T) (url, id, secret string) {
 	t.Helper()
 	d := testdc.Start(t, testdc.Options{AdminID: "app-example-admin"})
-	return d.URL, d.AdminID, d.AdminSecret
+	return d.URL, d.Admin.ID, d.Admin.Secret
 }
 
 func env(m map[string]string) func(string) string {

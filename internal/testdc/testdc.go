@@ -2,14 +2,16 @@
 // by package datacenter exactly as gatehouse serve assembles one: a SQLite
 // store in a temporary directory, a settable clock, the test master key, and
 // the HTTP server on a real loopback listener. Every package that tests
-// against a real data center shares it rather than keeping a copy.
+// against a real data center shares it, and its request helpers (Token,
+// Call, CreateClient, ...), rather than keeping a copy.
 package testdc
 
 import (
-	"bytes"
 	"context"
 	"crypto"
+	"crypto/hmac"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -17,7 +19,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,54 +32,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
-
-// Clock is a settable clock shared by a test and its data center.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock that reads t until moved.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now reads the clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Set moves the clock to t.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-// Advance moves the clock by d (backwards for a negative d).
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// SyncBuffer collects logs written from many goroutines.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Options configure a data center; zero values take defaults.
 type Options struct {
@@ -101,13 +54,12 @@ type Options struct {
 
 // DataCenter is one data center served over real HTTP.
 type DataCenter struct {
-	URL         string
-	Svc         *service.Service
-	Store       gatehouse.Store
-	Clock       *Clock
-	Logs        *SyncBuffer
-	AdminID     string
-	AdminSecret string
+	URL   string
+	Svc   *service.Service
+	Store gatehouse.Store
+	Clock *testkit.Clock
+	Logs  *testkit.SyncBuffer
+	Admin Creds // the bootstrap admin
 
 	// Peers are the other data centers it knows; settable between New and
 	// Run, when every URL of a cloud is known.
@@ -170,8 +122,8 @@ func New(t testing.TB, opt Options) *DataCenter {
 	hs := httptest.NewUnstartedServer(nil)
 	t.Cleanup(hs.Close)
 	return &DataCenter{
-		URL: "http://" + hs.Listener.Addr().String(), Clock: NewClock(opt.ClockStart), Logs: &SyncBuffer{},
-		AdminID: opt.AdminID, AdminSecret: opt.AdminSecret, Peers: opt.Peers, SigningAlgorithm: opt.SigningAlgorithm,
+		URL: "http://" + hs.Listener.Addr().String(), Clock: testkit.NewClock(opt.ClockStart), Logs: &testkit.SyncBuffer{},
+		Admin: Creds{opt.AdminID, opt.AdminSecret}, Peers: opt.Peers, SigningAlgorithm: opt.SigningAlgorithm,
 		Flushed: testkit.NewEvents(), Synced: testkit.NewEvents(),
 		t: t, opt: opt, hs: hs,
 	}
@@ -205,7 +157,7 @@ func (d *DataCenter) start() {
 	cfg.ID, cfg.URL, cfg.DataDir, cfg.Peers = d.opt.DatacenterID, d.URL, d.opt.Dir, d.Peers
 	cfg.SigningAlgorithm = d.SigningAlgorithm
 	cfg.Sealer = testkit.Sealer()
-	cfg.Bootstrap = &service.BootstrapCredentials{ClientID: d.AdminID, ClientSecret: d.AdminSecret}
+	cfg.Bootstrap = &service.BootstrapCredentials{ClientID: d.Admin.ID, ClientSecret: d.Admin.Secret}
 	cfg.Logger = slog.New(slog.NewTextHandler(d.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Now = d.Clock.Now
 	cfg.AccessFlushInterval, cfg.SyncInterval = d.opt.AccessFlushInterval, d.opt.SyncInterval
@@ -319,4 +271,45 @@ func (d *DataCenter) Forge(tok, typ string, mutate func(*token.AccessClaims)) st
 func B64(v any) string {
 	b, _ := json.Marshal(v)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Forgeries are the admin's access token broken one way each: the
+// families every verifier of d's tokens must refuse. The data center must
+// sign with RS256.
+type Forgeries struct {
+	Good string // the token they are made from, fresh
+	// The signature attacks: alg none, HS256 keyed with the RSA public key
+	// (algorithm confusion), an unknown kid, no signature at all.
+	None, HS256, UnknownKid, Stripped string
+	// Validly signed, one claim wrong: another issuer, another audience, no
+	// expiry, not valid for another hour.
+	ForeignIssuer, WrongAudience, NoExpiry, NotYetValid string
+}
+
+// Forgeries makes the forgeries of a fresh admin token.
+func (d *DataCenter) Forgeries() Forgeries {
+	d.t.Helper()
+	good := d.AdminToken()
+	parts := strings.Split(good, ".")
+	kid, key := d.SigningKey()
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	signing := B64(map[string]string{"alg": "HS256", "typ": "at+jwt", "kid": kid}) + "." + parts[1]
+	mac := hmac.New(sha256.New, pubDER)
+	mac.Write([]byte(signing))
+	return Forgeries{
+		Good:          good,
+		None:          B64(map[string]string{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + parts[1] + ".",
+		HS256:         signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)),
+		UnknownKid:    B64(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": "nope"}) + "." + parts[1] + "." + parts[2],
+		Stripped:      parts[0] + "." + parts[1] + ".",
+		ForeignIssuer: d.Forge(good, "at+jwt", func(c *token.AccessClaims) { c.Issuer = "https://evil.example/bc" }),
+		WrongAudience: d.Forge(good, "at+jwt", func(c *token.AccessClaims) { c.Audience = jwt.Audience{"elsewhere.example"} }),
+		NoExpiry:      d.Forge(good, "at+jwt", func(c *token.AccessClaims) { c.Expiry = nil }),
+		NotYetValid: d.Forge(good, "at+jwt", func(c *token.AccessClaims) {
+			c.NotBefore = jwt.NewNumericDate(d.Clock.Now().Add(time.Hour))
+		}),
+	}
 }

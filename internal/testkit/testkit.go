@@ -1,5 +1,9 @@
-// Package testkit holds what tests across packages need to start a data
-// center in-process, and nothing a server would use.
+// Package testkit holds what tests across packages share and that needs no
+// data center: the test master key (Sealer), a settable Clock, HTTP request
+// helpers (Response, Do, Get, Basic), waiting on background work (Events)
+// and on other processes (Eventually), and SyncBuffer. Nothing a server
+// would use; it must not import the service or the server, so that their
+// own tests can use it. The data-center-bound helpers are internal/testdc's.
 package testkit
 
 import (
