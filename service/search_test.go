@@ -17,7 +17,7 @@ import (
 func TestFindClientsSearchesPastOneStorePage(t *testing.T) {
 	d := testdc.Start(t, testdc.Options{})
 	ctx := context.Background()
-	p, err := d.Svc.AuthenticateAdmin(ctx, service.ClientCredentials{ClientID: d.AdminID, Secret: d.AdminSecret, RemoteIP: "127.0.0.1"})
+	p, err := d.Svc.AuthenticateAdmin(ctx, service.ClientCredentials{ClientID: d.Admin.ID, Secret: d.Admin.Secret, RemoteIP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
