@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
 	"github.com/gatehouse-dev/gatehouse/storetest"
 )
@@ -60,23 +60,13 @@ func TestConcurrentRotationAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 12
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		errs  [n]error
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			k := testKey
-			k.ID = fmt.Sprintf("racer-%02d", i)
-			k.CreatedAt = testKey.CreatedAt.Add(time.Duration(i+1) * time.Second)
-			k.ActiveAt = k.CreatedAt.Add(time.Hour)
-			errs[i] = replicas[i%len(replicas)].UpdateSigningKeys(ctx, storetest.Rotating(k, k.ActiveAt.Add(time.Hour), testKey.CreatedAt), gatehouse.NoAudit)
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := testkit.Race(n, func(i int) error {
+		k := testKey
+		k.ID = fmt.Sprintf("racer-%02d", i)
+		k.CreatedAt = testKey.CreatedAt.Add(time.Duration(i+1) * time.Second)
+		k.ActiveAt = k.CreatedAt.Add(time.Hour)
+		return replicas[i%len(replicas)].UpdateSigningKeys(ctx, storetest.Rotating(k, k.ActiveAt.Add(time.Hour), testKey.CreatedAt), gatehouse.NoAudit)
+	})
 	var won []string
 	for i, err := range errs {
 		switch {

@@ -2,11 +2,11 @@ package service
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // rotBase is the rule tests' clock: whole microseconds, as stored keys are.
@@ -141,19 +141,10 @@ func TestConcurrentScheduledRotationsOneWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 8
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		errs  [n]error
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = svc.rotate(ctx, system, keys[0].CreatedAt)
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := testkit.Race(n, func(int) error {
+		_, err := svc.rotate(ctx, system, keys[0].CreatedAt)
+		return err
+	})
 	won := 0
 	for i, err := range errs {
 		switch {

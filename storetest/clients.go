@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // awkwardData is valid JSON that any re-encoding would change: spacing, key
@@ -160,22 +161,13 @@ var createTests = []test{
 	{"CreateClient/ConcurrentSameID", func(t *testing.T, s gatehouse.Store) {
 		root, _ := bootstrap(t, s)
 		const n = 20
-		var (
-			wg    sync.WaitGroup
-			start = make(chan struct{})
-			errs  [n]error
-		)
-		for i := range n {
-			wg.Go(func() {
-				<-start
+		var errs []error
+		finishes(t, 30*time.Second, "concurrent CreateClient calls", func() {
+			errs = testkit.Race(n, func(i int) error {
 				c := newClient(root.ID, "contested")
 				c.Generation = int64(i)
-				errs[i] = s.CreateClient(t.Context(), c, gatehouse.NoAudit)
+				return s.CreateClient(t.Context(), c, gatehouse.NoAudit)
 			})
-		}
-		finishes(t, 30*time.Second, "concurrent CreateClient calls", func() {
-			close(start)
-			wg.Wait()
 		})
 		winner := -1
 		for i, err := range errs {

@@ -3,11 +3,11 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // mustKeys returns the store's keys by kid.
@@ -237,23 +237,14 @@ var rotateTests = []test{
 		k0 := testKey("k-0", 0, 0)
 		mustAddKeys(t, s, k0)
 		const n = 8
-		var (
-			wg    sync.WaitGroup
-			start = make(chan struct{})
-			errs  [n]error
-		)
-		for i := range n {
-			wg.Go(func() {
-				<-start
+		var errs []error
+		finishes(t, 30*time.Second, "racing UpdateSigningKeys calls", func() {
+			errs = testkit.Race(n, func(i int) error {
 				kid := fmt.Sprintf("k-racer-%d", i)
 				next := testKey(kid, time.Hour+time.Duration(i)*time.Microsecond, 2*time.Hour)
-				errs[i] = s.UpdateSigningKeys(t.Context(), Rotating(next, at(10*time.Hour), k0.CreatedAt),
+				return s.UpdateSigningKeys(t.Context(), Rotating(next, at(10*time.Hour), k0.CreatedAt),
 					auditEntry(i, root.ID, "key.rotate", kid))
 			})
-		}
-		finishes(t, 30*time.Second, "racing UpdateSigningKeys calls", func() {
-			close(start)
-			wg.Wait()
 		})
 		winner := -1
 		for i, err := range errs {
