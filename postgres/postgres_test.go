@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
 	"github.com/gatehouse-dev/gatehouse/storetest"
 )
@@ -79,21 +80,12 @@ func TestConcurrentFirstOpen(t *testing.T) {
 	// and the migrations must run exactly once, under the advisory lock.
 	dsn := pgtest.NewSchema(t)
 	const n = 4
-	var (
-		wg     sync.WaitGroup
-		start  = make(chan struct{})
-		stores [n]*Store
-		errs   [n]error
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			stores[i], errs[i] = Open(t.Context(), dsn)
-		})
-	}
+	var stores [n]*Store
 	began := time.Now()
-	close(start)
-	wg.Wait()
+	errs := testkit.Race(n, func(i int) (err error) {
+		stores[i], err = Open(t.Context(), dsn)
+		return err
+	})
 	t.Logf("%d concurrent Opens took %v", n, time.Since(began).Round(time.Millisecond))
 	for i, err := range errs {
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -129,23 +128,15 @@ var createTests = []test{
 	{"CreateClient/ConcurrentDistinctIDs", func(t *testing.T, s gatehouse.Store) {
 		root, admin := bootstrap(t, s)
 		const n = 20
-		var (
-			wg    sync.WaitGroup
-			start = make(chan struct{})
-			errs  [n]error
-			want  = []string{admin.ID}
-		)
+		want := []string{admin.ID}
 		for i := range n {
-			id := fmt.Sprintf("par-%02d", i)
-			want = append(want, id)
-			wg.Go(func() {
-				<-start
-				errs[i] = s.CreateClient(t.Context(), newClient(root.ID, id), gatehouse.NoAudit)
-			})
+			want = append(want, fmt.Sprintf("par-%02d", i))
 		}
+		var errs []error
 		finishes(t, 30*time.Second, "concurrent CreateClient calls", func() {
-			close(start)
-			wg.Wait()
+			errs = testkit.Race(n, func(i int) error {
+				return s.CreateClient(t.Context(), newClient(root.ID, fmt.Sprintf("par-%02d", i)), gatehouse.NoAudit)
+			})
 		})
 		for i, err := range errs {
 			if err != nil {

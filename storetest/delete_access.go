@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 var deleteTests = []test{
@@ -163,29 +163,22 @@ var accessTests = []test{
 		c := newClient(root.ID, "busy")
 		mustCreate(t, s, c)
 		const n = 10
-		var (
-			wg    sync.WaitGroup
-			start = make(chan struct{})
-			errs  = make([]error, 2*n)
-		)
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = s.UpdateClient(t.Context(), c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
-					cur.Generation++
-					return cur, nil
-				}, gatehouse.NoAudit)
-			})
-			wg.Go(func() {
-				<-start
-				errs[n+i] = s.RecordAccess(t.Context(), []gatehouse.ClientAccess{
+		var errs []error
+		finishes(t, 30*time.Second, "racing UpdateClient and RecordAccess calls", func() {
+			// Racers below n update the client; the others record accesses.
+			errs = testkit.Race(2*n, func(i int) error {
+				if i < n {
+					_, err := s.UpdateClient(t.Context(), c.ID, func(cur gatehouse.Client) (gatehouse.Client, error) {
+						cur.Generation++
+						return cur, nil
+					}, gatehouse.NoAudit)
+					return err
+				}
+				i -= n
+				return s.RecordAccess(t.Context(), []gatehouse.ClientAccess{
 					{ClientID: c.ID, At: at(time.Duration(i+1) * time.Second), FromIP: fmt.Sprintf("10.0.0.%d", i+1)},
 				})
 			})
-		}
-		finishes(t, 30*time.Second, "racing UpdateClient and RecordAccess calls", func() {
-			close(start)
-			wg.Wait()
 		})
 		for i, err := range errs {
 			if err != nil {

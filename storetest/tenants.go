@@ -3,11 +3,11 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 var bootstrapTests = []test{
@@ -53,23 +53,15 @@ var bootstrapTests = []test{
 
 	{"Bootstrap/ConcurrentCallsCreateOnePair", func(t *testing.T, s gatehouse.Store) {
 		const n = 20
-		var (
-			wg      sync.WaitGroup
-			start   = make(chan struct{})
-			created [n]bool
-			errs    [n]error
-		)
-		for i := range n {
-			wg.Go(func() {
-				<-start
+		var created [n]bool
+		var errs []error
+		finishes(t, 30*time.Second, "racing Bootstrap calls", func() {
+			errs = testkit.Race(n, func(i int) (err error) {
 				root := rootTenant(fmt.Sprintf("root-%02d", i))
 				admin := newClient(root.ID, fmt.Sprintf("admin-%02d", i))
-				created[i], errs[i] = s.Bootstrap(t.Context(), root, admin)
+				created[i], err = s.Bootstrap(t.Context(), root, admin)
+				return err
 			})
-		}
-		finishes(t, 30*time.Second, "racing Bootstrap calls", func() {
-			close(start)
-			wg.Wait()
 		})
 		winner := -1
 		for i := range n {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 // tenantAt is a tenant of the suite's tree, created at the given offset.
@@ -145,22 +145,16 @@ var tenantTreeTests = []test{
 	{"UpdateTenant/NoLostUpdates", func(t *testing.T, s gatehouse.Store) {
 		root, _ := bootstrap(t, s)
 		const n = 20
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = s.UpdateTenant(t.Context(), root.ID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
+		var errs []error
+		finishes(t, 30*time.Second, "concurrent UpdateTenant calls", func() {
+			errs = testkit.Race(n, func(int) error {
+				_, err := s.UpdateTenant(t.Context(), root.ID, func(cur gatehouse.Tenant) (gatehouse.Tenant, error) {
 					cur.Version++
 					cur.Generation += 2
 					return cur, nil
 				}, gatehouse.NoAudit)
+				return err
 			})
-		}
-		finishes(t, 30*time.Second, "concurrent UpdateTenant calls", func() {
-			close(start)
-			wg.Wait()
 		})
 		for i, err := range errs {
 			if err != nil {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 )
 
 var errFromFn = errors.New("storetest: error from the update function")
@@ -194,16 +194,11 @@ var updateTests = []test{
 // nil. It returns each racer's result, failing t if any call failed.
 func raceUpdates(t *testing.T, s gatehouse.Store, id string, n int, change func(i int, next *gatehouse.Client)) []gatehouse.Client {
 	t.Helper()
-	var (
-		wg      sync.WaitGroup
-		start   = make(chan struct{})
-		results = make([]gatehouse.Client, n)
-		errs    = make([]error, n)
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			results[i], errs[i] = s.UpdateClient(t.Context(), id, func(cur gatehouse.Client) (gatehouse.Client, error) {
+	results := make([]gatehouse.Client, n)
+	var errs []error
+	finishes(t, 30*time.Second, "racing UpdateClient calls", func() {
+		errs = testkit.Race(n, func(i int) (err error) {
+			results[i], err = s.UpdateClient(t.Context(), id, func(cur gatehouse.Client) (gatehouse.Client, error) {
 				next := cur
 				next.Generation = cur.Generation + 1
 				if change != nil {
@@ -211,11 +206,8 @@ func raceUpdates(t *testing.T, s gatehouse.Store, id string, n int, change func(
 				}
 				return next, nil
 			}, gatehouse.NoAudit)
+			return err
 		})
-	}
-	finishes(t, 30*time.Second, "racing UpdateClient calls", func() {
-		close(start)
-		wg.Wait()
 	})
 	for i, err := range errs {
 		if err != nil {
