@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/testdc"
 )
 
 // staticSource hands out one token and counts the calls.
@@ -132,6 +133,23 @@ func TestTransportNeedsAnOrigin(t *testing.T) {
 		}
 		if cache.DatacenterURL() != dc.URL {
 			t.Errorf("the cache names %q, want the fetcher's %q", cache.DatacenterURL(), dc.URL)
+		}
+	})
+
+	t.Run("the Source's data center gets the token", func(t *testing.T) {
+		d := testdc.Start(t, testdc.Options{})
+		f, err := client.NewFetcher(client.Config{DatacenterURL: d.URL, ClientID: d.Admin.ID, ClientSecret: d.Admin.Secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Transport: &client.Transport{Source: client.NewCache(f, 0, nil)}}
+		resp, err := hc.Get(d.URL + "/api/2/clients/" + d.Admin.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("the data center answered %d, want 200 for a request that carries the token", resp.StatusCode)
 		}
 	})
 }

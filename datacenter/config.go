@@ -50,7 +50,7 @@ const BootstrapFile = "bootstrap-client.json"
 // Config is everything a data center is built from. Start from Defaults,
 // which sets every field that has a default.
 type Config struct {
-	// ID is the data center's short name (DefaultID if "").
+	// ID is the data center's short name.
 	ID string
 	// URL is its public base URL, and so its tokens' issuer; "" means
 	// http:// and the address it listens on.

@@ -58,7 +58,11 @@ func open(ctx context.Context, cfg Config, trusted []netip.Prefix) (*DataCenter,
 	}
 	d := &DataCenter{cfg: cfg, url: cfg.URL, backend: b, metrics: metrics.New()}
 	fail := func(err error) (*DataCenter, error) {
-		d.Close(context.Background())
+		cctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+		defer cancel()
+		if cerr := d.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("and shutting down after it: %w", cerr))
+		}
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -147,7 +151,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
 		defer cancel()
 		if err := d.Close(cctx); err != nil {
-			log.Warn("shutting the data center down cleanly failed", "err", err)
+			log.Warn("writing client accesses at shutdown failed", "err", err)
 		}
 	}()
 	log.Info("gatehouse listening",

@@ -709,6 +709,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		// read the store. (Clients in the cache of a data center that owns
 		// its SQLite store keep working: nothing else can change them.)
 		_, fresh := d.CreateClient(api.CreateClientRequest{})
+		d.StoreTakenAway()
 		d.Store.Close()
 		do(t, oaGet("/readyz", http.StatusServiceUnavailable))
 		do(t, oaHead("/readyz", http.StatusServiceUnavailable))

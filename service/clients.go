@@ -283,13 +283,14 @@ func (s *Service) searchPage(ctx context.Context, q ClientQuery) (ClientPage, er
 	after := q.After
 	var found []gatehouse.Client
 	for scanned := 0; scanned < MaxClientSearchScan; {
-		cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: q.TenantID, After: after, Limit: batch + 1})
+		n := min(batch, MaxClientSearchScan-scanned)
+		cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: q.TenantID, After: after, Limit: n + 1})
 		if err != nil {
 			return ClientPage{}, unavailable(err)
 		}
-		more := len(cs) > batch
+		more := len(cs) > n
 		if more {
-			cs = cs[:batch]
+			cs = cs[:n]
 		}
 		scanned += len(cs)
 		for i, c := range cs {

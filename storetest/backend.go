@@ -49,7 +49,11 @@ func readsDoNotWaitForWriter(t *testing.T, s gatehouse.Store, c gatehouse.Client
 		}, gatehouse.NoAudit)
 		done <- err
 	}()
-	<-entered
+	select {
+	case <-entered:
+	case err := <-done:
+		t.Fatalf("UpdateClient returned before calling its function: %v", err)
+	}
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	got, err := s.GetClient(rctx, c.ID)

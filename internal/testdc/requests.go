@@ -20,7 +20,10 @@ type Creds struct{ ID, Secret string }
 // ("" sends none).
 func (d *DataCenter) PostForm(path string, form url.Values, authorization string) testkit.Response {
 	d.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, d.URL+path, strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, d.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		d.t.Fatal(err)
+	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
@@ -50,10 +53,16 @@ func (d *DataCenter) Call(method, path, bearer string, body any) testkit.Respons
 	case string:
 		rd = strings.NewReader(b)
 	default:
-		j, _ := json.Marshal(b)
+		j, err := json.Marshal(b)
+		if err != nil {
+			d.t.Fatalf("request body: %v", err)
+		}
 		rd = bytes.NewReader(j)
 	}
-	req, _ := http.NewRequest(method, d.URL+path, rd)
+	req, err := http.NewRequest(method, d.URL+path, rd)
+	if err != nil {
+		d.t.Fatal(err)
+	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
