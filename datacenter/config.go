@@ -36,6 +36,14 @@ const (
 	DefaultAuthFailureWindow = ratelimit.DefaultWindow
 	DefaultSigningAlgorithm  = string(token.DefaultAlgorithm)
 
+	// Bounds of the configuration: values outside them are mistakes (a TTL
+	// of 1ns issues tokens expired at birth; a rotation period of seconds
+	// grows the JWKS without end), refused at start.
+	MinTokenTTL          = time.Second
+	MaxTokenTTL          = 24 * time.Hour
+	MaxLeeway            = 5 * time.Minute
+	MinKeyRotationPeriod = time.Hour
+
 	// ShutdownGrace is how long requests in flight get to finish once the
 	// data center is told to stop.
 	ShutdownGrace = 10 * time.Second
@@ -148,8 +156,16 @@ func (c Config) validate() ([]netip.Prefix, error) {
 	if c.TokenTTL <= 0 {
 		return nil, fmt.Errorf("--token-ttl must be positive, got %s", c.TokenTTL)
 	}
+	// Tokens carry whole seconds (exp, expires_in): a fraction would make
+	// expires_in disagree with exp.
+	if c.TokenTTL < MinTokenTTL || c.TokenTTL > MaxTokenTTL || c.TokenTTL%time.Second != 0 {
+		return nil, fmt.Errorf("--token-ttl must be a whole number of seconds from %s to %s, got %s", MinTokenTTL, MaxTokenTTL, c.TokenTTL)
+	}
 	if c.Leeway < 0 {
 		return nil, fmt.Errorf("--leeway must not be negative, got %s", c.Leeway)
+	}
+	if c.Leeway > MaxLeeway {
+		return nil, fmt.Errorf("--leeway must be at most %s, got %s: a larger one accepts tokens long expired", MaxLeeway, c.Leeway)
 	}
 	trusted, err := httpedge.ParseTrustedProxies(c.TrustedProxies)
 	if err != nil {
@@ -160,6 +176,9 @@ func (c Config) validate() ([]netip.Prefix, error) {
 	}
 	if c.KeyRotationPeriod < 0 {
 		return nil, fmt.Errorf("--key-rotation-period must not be negative, got %s", c.KeyRotationPeriod)
+	}
+	if c.KeyRotationPeriod != 0 && c.KeyRotationPeriod < MinKeyRotationPeriod {
+		return nil, fmt.Errorf("--key-rotation-period must be 0 (off) or at least %s, got %s: every rotation keeps a key published until its tokens expire", MinKeyRotationPeriod, c.KeyRotationPeriod)
 	}
 	if c.AuthFailureLimit < 1 || c.AuthFailureWindow <= 0 {
 		return nil, errors.New("--auth-failure-limit must be at least 1 and --auth-failure-window positive")

@@ -159,6 +159,13 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"negative leeway", func(c *datacenter.Config) { c.Leeway = -time.Second }, "--leeway"},
 		{"unknown algorithm", func(c *datacenter.Config) { c.SigningAlgorithm = "HS256" }, "--signing-alg"},
 		{"negative rotation period", func(c *datacenter.Config) { c.KeyRotationPeriod = -time.Hour }, "--key-rotation-period"},
+		{"rotation period of seconds", func(c *datacenter.Config) { c.KeyRotationPeriod = time.Second }, "--key-rotation-period"},
+		{"token TTL of a nanosecond", func(c *datacenter.Config) { c.TokenTTL = time.Nanosecond }, "--token-ttl"},
+		{"token TTL with a fraction of a second", func(c *datacenter.Config) { c.TokenTTL = 1500 * time.Millisecond }, "--token-ttl"},
+		{"token TTL over a day", func(c *datacenter.Config) { c.TokenTTL = 25 * time.Hour }, "--token-ttl"},
+		{"leeway over five minutes", func(c *datacenter.Config) { c.Leeway = 6 * time.Minute }, "--leeway"},
+		{"every IPv4 address a proxy", func(c *datacenter.Config) { c.TrustedProxies = "10.0.0.1,0.0.0.0/0" }, "--trusted-proxies"},
+		{"every IPv6 address a proxy", func(c *datacenter.Config) { c.TrustedProxies = "::/0" }, "--trusted-proxies"},
 		{"no failure limit", func(c *datacenter.Config) { c.AuthFailureLimit = -1 }, "--auth-failure-limit"},
 		{"bad proxy", func(c *datacenter.Config) { c.TrustedProxies = "not-an-address" }, "--trusted-proxies"},
 		{"not a database URL", func(c *datacenter.Config) { c.Database = "mysql://x" }, "--database"},
@@ -180,6 +187,35 @@ func TestRunRefusesBadConfig(t *testing.T) {
 			}
 			if _, err := os.Stat(dir); !os.IsNotExist(err) {
 				t.Errorf("the data directory was created (%v)", err)
+			}
+		})
+	}
+}
+
+// The bounds themselves are accepted.
+func TestOpenAcceptsTheBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*datacenter.Config)
+	}{
+		{"one-second tokens", func(c *datacenter.Config) { c.TokenTTL = datacenter.MinTokenTTL }},
+		{"one-day tokens", func(c *datacenter.Config) { c.TokenTTL = datacenter.MaxTokenTTL }},
+		{"five minutes of leeway", func(c *datacenter.Config) { c.Leeway = datacenter.MaxLeeway }},
+		{"no leeway", func(c *datacenter.Config) { c.Leeway = 0 }},
+		{"hourly rotation", func(c *datacenter.Config) { c.KeyRotationPeriod = datacenter.MinKeyRotationPeriod }},
+		{"no scheduled rotation", func(c *datacenter.Config) { c.KeyRotationPeriod = 0 }},
+		{"a proxy network", func(c *datacenter.Config) { c.TrustedProxies = "10.0.0.0/8,fd00::/8" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := localConfig(t.TempDir())
+			cfg.URL = "http://127.0.0.1:1"
+			tc.change(&cfg)
+			d, err := datacenter.Open(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if err := d.Close(context.Background()); err != nil {
+				t.Error(err)
 			}
 		})
 	}

@@ -219,6 +219,15 @@ func (s *Service) CreateTenant(ctx context.Context, p *Principal, in NewTenant) 
 	if err := s.authorize(ctx, p, ActionTenantCreate, target{id: id, tenantID: in.ParentID}); err != nil {
 		return gatehouse.Tenant{}, err
 	}
+	// A tenant deeper than the store's ancestry walk could never be read
+	// back whole: it would look like a broken tree to every check.
+	parent, err := s.tenantState(ctx, in.ParentID)
+	if err != nil {
+		return gatehouse.Tenant{}, err
+	}
+	if len(parent.path) >= gatehouse.MaxTenantDepth {
+		return gatehouse.Tenant{}, invalid("The tenant tree is at most %d levels deep: the parent is at the deepest level.", gatehouse.MaxTenantDepth)
+	}
 	if err := validTenantName(in.Name); err != nil {
 		return gatehouse.Tenant{}, err
 	}

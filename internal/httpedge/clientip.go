@@ -39,6 +39,12 @@ func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(f); err == nil {
+			if p.Bits() == 0 {
+				// Then any client could name any address in
+				// X-Forwarded-For, and per-address limits and the audit
+				// log would believe it.
+				return nil, fmt.Errorf("trusted proxy %q trusts every address; list the load balancers", f)
+			}
 			out = append(out, p.Masked())
 			continue
 		}

@@ -43,7 +43,9 @@ func TestClientIPResolver(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ParseTrustedProxies("10.0.0.0/8, nonsense"); err == nil {
-		t.Error("a malformed entry was accepted")
+	for _, bad := range []string{"10.0.0.0/8, nonsense", "0.0.0.0/0", "10.0.0.1, ::/0"} {
+		if _, err := ParseTrustedProxies(bad); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }
