@@ -138,7 +138,7 @@ const TokenUsageRetention = 48 * time.Hour
 type ClientFilter struct {
 	TenantID string // required
 	After    string // exclusive cursor: the last ID of the previous page
-	Limit    int    // 0 means the store's default
+	Limit    int    // 0 means DefaultPageSize; at most MaxListRows
 }
 
 // SigningKey is one key of the data center's key set.
@@ -335,7 +335,7 @@ type AuditFilter struct {
 	TenantID string // required
 	Target   string // optional: only entries about this target
 	Before   int64  // exclusive cursor: the Seq of the last entry of the previous page; 0 for the first page
-	Limit    int    // 0 means the store's default (100); at most 1000
+	Limit    int    // 0 means DefaultPageSize; at most MaxListRows
 }
 
 // NoAudit is the audit argument of a write that records no entry (see

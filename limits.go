@@ -8,9 +8,13 @@ const (
 	// DefaultPageSize is how many clients or audit entries ListClients and
 	// ListAudit return when the filter's Limit is 0.
 	DefaultPageSize = 100
-	// MaxPageSize caps a page of ListClients and ListAudit, whatever Limit
-	// asks for: it bounds the memory and time one request can cost.
+	// MaxPageSize is the largest page the API serves: it bounds the memory
+	// and time one request can cost.
 	MaxPageSize = 1000
+	// MaxListRows caps what one ListClients or ListAudit returns, whatever
+	// Limit asks for: a full page and the one row more that tells whether
+	// another page follows, so that a page of MaxPageSize still knows.
+	MaxListRows = MaxPageSize + 1
 	// MaxTenantDepth bounds the walk of TenantAncestry. No write path can
 	// make a cycle (the parent must exist first, a tenant cannot name
 	// itself, and nothing changes a parent), but a hand-edited database

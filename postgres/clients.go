@@ -132,8 +132,8 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	switch {
 	case limit <= 0:
 		limit = gatehouse.DefaultPageSize
-	case limit > gatehouse.MaxPageSize:
-		limit = gatehouse.MaxPageSize
+	case limit > gatehouse.MaxListRows:
+		limit = gatehouse.MaxListRows
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+clientColumns+` FROM clients

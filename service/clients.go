@@ -277,9 +277,9 @@ func (s *Service) listPage(ctx context.Context, q ClientQuery) (ClientPage, erro
 // scan; bounding it keeps a search of a huge tenant from timing out.
 func (s *Service) searchPage(ctx context.Context, q ClientQuery) (ClientPage, error) {
 	needle := strings.ToLower(q.Text)
-	// One row more than a batch tells whether the scan goes on, and the
-	// store serves at most MaxPageSize rows a call.
-	const batch = gatehouse.MaxPageSize - 1
+	// One row more than a batch tells whether the scan goes on: the store
+	// serves MaxListRows, a page and that row.
+	const batch = gatehouse.MaxListRows - 1
 	after := q.After
 	var found []gatehouse.Client
 	for scanned := 0; scanned < MaxClientSearchScan; {

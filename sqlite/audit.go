@@ -80,8 +80,8 @@ func (s *Store) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]gateh
 	switch {
 	case limit <= 0:
 		limit = gatehouse.DefaultPageSize
-	case limit > gatehouse.MaxPageSize:
-		limit = gatehouse.MaxPageSize
+	case limit > gatehouse.MaxListRows:
+		limit = gatehouse.MaxListRows
 	}
 	before := f.Before
 	if before == 0 {

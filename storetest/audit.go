@@ -548,8 +548,9 @@ var auditTests = []test{
 			{-1, gatehouse.DefaultPageSize},
 			{1, 1},
 			{gatehouse.MaxPageSize, gatehouse.MaxPageSize},
-			{gatehouse.MaxPageSize + 1, gatehouse.MaxPageSize},
-			{1 << 30, gatehouse.MaxPageSize},
+			{gatehouse.MaxListRows, gatehouse.MaxListRows},
+			{gatehouse.MaxListRows + 1, gatehouse.MaxListRows},
+			{1 << 30, gatehouse.MaxListRows},
 		} {
 			got := mustListAudit(t, s, gatehouse.AuditFilter{TenantID: root.ID, Limit: tc.limit})
 			if !slices.Equal(targets(got), targets(all[:tc.want])) {

@@ -155,8 +155,9 @@ var listTests = []test{
 			{0, gatehouse.DefaultPageSize},
 			{1, 1},
 			{gatehouse.MaxPageSize, gatehouse.MaxPageSize},
-			{gatehouse.MaxPageSize + 1, gatehouse.MaxPageSize},
-			{1 << 30, gatehouse.MaxPageSize},
+			{gatehouse.MaxListRows, gatehouse.MaxListRows},
+			{gatehouse.MaxListRows + 1, gatehouse.MaxListRows},
+			{1 << 30, gatehouse.MaxListRows},
 		} {
 			got := ids(mustList(t, s, gatehouse.ClientFilter{TenantID: root.ID, Limit: tc.limit}))
 			if !slices.Equal(got, all[:tc.want]) {

@@ -286,7 +286,7 @@ func (m *memStore) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([
 	if limit <= 0 {
 		limit = gatehouse.DefaultPageSize
 	}
-	limit = min(limit, gatehouse.MaxPageSize)
+	limit = min(limit, gatehouse.MaxListRows)
 	var out []gatehouse.Client
 	for _, c := range m.clients {
 		if c.TenantID == f.TenantID && c.ID > f.After {
@@ -471,7 +471,7 @@ func (m *memStore) ListAudit(ctx context.Context, f gatehouse.AuditFilter) ([]ga
 	if limit <= 0 {
 		limit = gatehouse.DefaultPageSize
 	}
-	limit = min(limit, gatehouse.MaxPageSize)
+	limit = min(limit, gatehouse.MaxListRows)
 	out := []gatehouse.AuditEntry{}
 	for i := len(m.audit) - 1; i >= 0 && len(out) < limit; i-- {
 		e := m.audit[i]

@@ -35,7 +35,10 @@ import (
 
 // Options configure a data center; zero values take defaults.
 type Options struct {
-	Dir          string                 // the store's directory; a fresh temporary one if ""
+	Dir string // the store's directory; a fresh temporary one if ""
+	// Database is a postgres:// URL to run on (see postgres/pgtest.NewSchema);
+	// "" for SQLite in Dir.
+	Database     string
 	AdminID      string                 // the bootstrap admin; derived from the test's name if ""
 	AdminSecret  string                 // generated if ""
 	DatacenterID string                 // "test" if ""
@@ -164,6 +167,7 @@ func (d *DataCenter) start() {
 	t.Helper()
 	cfg := datacenter.Defaults()
 	cfg.ID, cfg.URL, cfg.DataDir, cfg.Peers = d.opt.DatacenterID, d.URL, d.opt.Dir, d.Peers
+	cfg.Database = d.opt.Database
 	cfg.SigningAlgorithm = d.SigningAlgorithm
 	cfg.Sealer = testkit.Sealer()
 	cfg.Bootstrap = &service.BootstrapCredentials{ClientID: d.Admin.ID, ClientSecret: d.Admin.Secret}
