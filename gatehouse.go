@@ -139,6 +139,11 @@ type ClientFilter struct {
 	TenantID string // required
 	After    string // exclusive cursor: the last ID of the previous page
 	Limit    int    // 0 means DefaultPageSize; at most MaxListRows
+	// Text, when set, keeps only the clients whose id or data.client_name
+	// contains it, with ASCII letters matched regardless of case and every
+	// other character exactly (the same in every backend, whatever its
+	// collation).
+	Text string
 }
 
 // SigningKey is one key of the data center's key set.

@@ -227,9 +227,6 @@ type listPage struct {
 	Query   string
 	Items   []clientView
 	NextURL string
-	// Partial says the search stopped after service.MaxClientSearchScan
-	// clients; NextURL continues it.
-	Partial bool
 	Filter  bool
 }
 
@@ -248,7 +245,7 @@ func (c *Console) handleList(w http.ResponseWriter, r *http.Request, a *request)
 		c.fail(w, r, a, err)
 		return
 	}
-	pg := listPage{Query: q, Partial: page.Partial, Filter: q != ""}
+	pg := listPage{Query: q, Filter: q != ""}
 	for _, cl := range page.Clients {
 		pg.Items = append(pg.Items, toView(cl))
 	}

@@ -113,6 +113,11 @@ func (s *Store) GetClient(ctx context.Context, id string) (gatehouse.Client, err
 	return c, nil
 }
 
+const (
+	asciiUpper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	asciiLower = "abcdefghijklmnopqrstuvwxyz"
+)
+
 // ListClients returns one page of a tenant's clients in ascending ID order
 // (bytewise: the id column is COLLATE "C"), starting after f.After.
 func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]gatehouse.Client, error) {
@@ -135,11 +140,18 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	case limit > gatehouse.MaxListRows:
 		limit = gatehouse.MaxListRows
 	}
+	if !storable(f.Text) && f.Text != "" {
+		return []gatehouse.Client{}, nil // no id or name can contain it
+	}
+	// translate folds ASCII letters only, as the contract says, whatever
+	// the database's collation would make of lower().
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+clientColumns+` FROM clients
 		WHERE tenant_id = $1 AND id > $2
+		  AND ($3 = '' OR strpos(translate(id, $5, $6), translate($3, $5, $6)) > 0
+		       OR strpos(translate(coalesce(data->>'client_name', ''), $5, $6), translate($3, $5, $6)) > 0)
 		ORDER BY id
-		LIMIT $3`, f.TenantID, f.After, limit)
+		LIMIT $4`, f.TenantID, f.After, f.Text, limit, asciiUpper, asciiLower)
 	if err != nil {
 		return nil, wrap(ctx, err, op)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -187,16 +186,11 @@ func (s *Service) ListTenantClients(ctx context.Context, p *Principal, tenantID,
 	return page.Clients, page.Next, err
 }
 
-// MaxClientSearchScan bounds how many clients one search reads, so that a
-// search of a huge tenant costs a bounded amount per page; past it the page
-// is cut short, and its cursor continues the search.
-const MaxClientSearchScan = 5000
-
 // ClientQuery selects a page of one tenant's clients.
 type ClientQuery struct {
 	TenantID string // "" means the caller's tenant
-	// Text keeps the clients whose name or id contains it, ignoring case;
-	// "" keeps all.
+	// Text keeps the clients whose name or id contains it, ASCII letters
+	// matched regardless of case; "" keeps all.
 	Text  string
 	After string // the cursor of the previous page
 	Limit int    // 1 to 1000; 0 means 100
@@ -207,10 +201,6 @@ type ClientPage struct {
 	Clients []gatehouse.Client
 	// Next is the cursor of the next page, "" at the end.
 	Next string
-	// Partial says the search stopped after MaxClientSearchScan clients
-	// rather than at a full page: fewer matches than asked for, and Next
-	// continues the search.
-	Partial bool
 }
 
 // FindClients returns a page of the clients of a tenant the caller
@@ -240,13 +230,7 @@ func (s *Service) FindClients(ctx context.Context, p *Principal, q ClientQuery) 
 	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > MaxClientNameRunes {
 		return ClientPage{}, invalid("q must be text of at most %d characters.", MaxClientNameRunes)
 	}
-	var page ClientPage
-	var err error
-	if q.Text == "" {
-		page, err = s.listPage(ctx, q)
-	} else {
-		page, err = s.searchPage(ctx, q)
-	}
+	page, err := s.listPage(ctx, q)
 	if err != nil {
 		return ClientPage{}, err
 	}
@@ -259,7 +243,7 @@ func (s *Service) FindClients(ctx context.Context, p *Principal, q ClientQuery) 
 // listPage reads one page of the tenant's clients.
 func (s *Service) listPage(ctx context.Context, q ClientQuery) (ClientPage, error) {
 	// One extra row tells whether a next page exists.
-	cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: q.TenantID, After: q.After, Limit: q.Limit + 1})
+	cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: q.TenantID, After: q.After, Limit: q.Limit + 1, Text: q.Text})
 	if err != nil {
 		return ClientPage{}, unavailable(err)
 	}
@@ -269,49 +253,6 @@ func (s *Service) listPage(ctx context.Context, q ClientQuery) (ClientPage, erro
 		page.Next = cs[q.Limit-1].ID
 	}
 	return page, nil
-}
-
-// searchPage reads the tenant's clients in batches, keeping the matches,
-// until it has a page of them, reaches the end, or has read
-// MaxClientSearchScan clients. The store has no text index, so this is a
-// scan; bounding it keeps a search of a huge tenant from timing out.
-func (s *Service) searchPage(ctx context.Context, q ClientQuery) (ClientPage, error) {
-	needle := strings.ToLower(q.Text)
-	// One row more than a batch tells whether the scan goes on: the store
-	// serves MaxListRows, a page and that row.
-	const batch = gatehouse.MaxListRows - 1
-	after := q.After
-	var found []gatehouse.Client
-	for scanned := 0; scanned < MaxClientSearchScan; {
-		n := min(batch, MaxClientSearchScan-scanned)
-		cs, err := s.store.ListClients(ctx, gatehouse.ClientFilter{TenantID: q.TenantID, After: after, Limit: n + 1})
-		if err != nil {
-			return ClientPage{}, unavailable(err)
-		}
-		more := len(cs) > n
-		if more {
-			cs = cs[:n]
-		}
-		scanned += len(cs)
-		for i, c := range cs {
-			if !strings.Contains(strings.ToLower(c.Name()), needle) && !strings.Contains(strings.ToLower(c.ID), needle) {
-				continue
-			}
-			found = append(found, c)
-			if len(found) == q.Limit {
-				page := ClientPage{Clients: found}
-				if i < len(cs)-1 || more {
-					page.Next = c.ID
-				}
-				return page, nil
-			}
-		}
-		if !more {
-			return ClientPage{Clients: found}, nil
-		}
-		after = cs[len(cs)-1].ID
-	}
-	return ClientPage{Clients: found, Next: after, Partial: true}, nil
 }
 
 // manage runs fn on a client the caller administers, atomically, and

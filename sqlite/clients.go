@@ -102,11 +102,14 @@ func (s *Store) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]ga
 	case limit > gatehouse.MaxListRows:
 		limit = gatehouse.MaxListRows
 	}
+	// SQLite's lower() folds ASCII letters only: the contract exactly.
 	rows, err := s.r.QueryContext(ctx, `
 		SELECT `+clientColumns+` FROM clients
-		WHERE tenant_id = ? AND id > ?
+		WHERE tenant_id = ?1 AND id > ?2
+		  AND (?3 = '' OR instr(lower(id), lower(?3)) > 0
+		       OR instr(lower(coalesce(json_extract(data, '$.client_name'), '')), lower(?3)) > 0)
 		ORDER BY id
-		LIMIT ?`, f.TenantID, f.After, limit)
+		LIMIT ?4`, f.TenantID, f.After, f.Text, limit)
 	if err != nil {
 		return nil, wrap(err, "list clients")
 	}

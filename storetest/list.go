@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -40,6 +41,49 @@ var listTests = []test{
 		mustCreate(t, s, newClient(root.ID, "c1"))
 		if got := mustList(t, s, gatehouse.ClientFilter{TenantID: "no-such-tenant"}); len(got) != 0 {
 			t.Errorf("ListClients(unknown tenant) = %q, want none", ids(got))
+		}
+	}},
+
+	{"ListClients/Text", func(t *testing.T, s gatehouse.Store) {
+		root, _ := bootstrap(t, s)
+		named := func(id, name string) {
+			c := newClient(root.ID, id)
+			c.Data = json.RawMessage(fmt.Sprintf(`{"client_name":%q,"other":"Billing"}`, name))
+			mustCreate(t, s, c)
+		}
+		named("c-billing-1", "Nightly Billing")
+		named("c-billing-2", "billing export")
+		named("c-worker", "Worker")
+		named("BILLING-by-id", "nameless")
+		named("c-cafe", "Café ÉTÉ")
+		named("c-meta", "100% done_now")
+		nameless := newClient(root.ID, "c-noname")
+		nameless.Data = json.RawMessage(`{}`)
+		mustCreate(t, s, nameless)
+		for _, tc := range []struct {
+			text  string
+			after string
+			limit int
+			want  []string
+		}{
+			{text: "billing", want: []string{"BILLING-by-id", "c-billing-1", "c-billing-2"}},
+			{text: "BiLLinG", want: []string{"BILLING-by-id", "c-billing-1", "c-billing-2"}},
+			{text: "billing", after: "BILLING-by-id", limit: 1, want: []string{"c-billing-1"}},
+			{text: "worker", want: []string{"c-worker"}},
+			{text: "café", want: []string{"c-cafe"}},
+			{text: "CAFé", want: []string{"c-cafe"}}, // ASCII letters folded
+			{text: "CAFÉ", want: nil},                // but not É
+			{text: "été", want: nil},
+			{text: "%", want: []string{"c-meta"}},   // no pattern characters
+			{text: "e_n", want: []string{"c-meta"}}, // _ is a character, not a wildcard
+			{text: "d%n", want: nil},
+			{text: "nothing like it", want: nil},
+			{text: "c-noname", want: []string{"c-noname"}}, // by id, without a name
+		} {
+			got := ids(mustList(t, s, gatehouse.ClientFilter{TenantID: root.ID, Text: tc.text, After: tc.after, Limit: tc.limit}))
+			if !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+				t.Errorf("ListClients(Text %q, After %q, Limit %d) = %q, want %q", tc.text, tc.after, tc.limit, got, tc.want)
+			}
 		}
 	}},
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,6 +275,21 @@ func (m *memStore) GetClient(ctx context.Context, id string) (gatehouse.Client, 
 	return normClient(c), nil
 }
 
+// matchesText is ClientFilter.Text's rule: a substring of the id or the
+// name, ASCII letters folded.
+func matchesText(c gatehouse.Client, text string) bool {
+	fold := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if 'A' <= r && r <= 'Z' {
+				return r + ('a' - 'A')
+			}
+			return r
+		}, s)
+	}
+	t := fold(text)
+	return strings.Contains(fold(c.ID), t) || strings.Contains(fold(c.Name()), t)
+}
+
 func (m *memStore) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([]gatehouse.Client, error) {
 	if f.TenantID == "" {
 		return nil, fmt.Errorf("tenant id required: %w", gatehouse.ErrInvalid)
@@ -289,7 +305,7 @@ func (m *memStore) ListClients(ctx context.Context, f gatehouse.ClientFilter) ([
 	limit = min(limit, gatehouse.MaxListRows)
 	var out []gatehouse.Client
 	for _, c := range m.clients {
-		if c.TenantID == f.TenantID && c.ID > f.After {
+		if c.TenantID == f.TenantID && c.ID > f.After && matchesText(c, f.Text) {
 			out = append(out, normClient(c))
 		}
 	}
