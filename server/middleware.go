@@ -43,6 +43,10 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 		}
 		s.metrics.BearerChecked(metrics.OutcomeOK)
 		p.RemoteIP = remoteIP(r)
+		// Every authenticated answer is one caller's view of clients,
+		// tenants, keys or the audit log (a new secret, even): no cache
+		// between the caller and here may keep it.
+		noStore(w)
 		inner := r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		next.ServeHTTP(w, inner)
 		// The API's own mux routed the copy, so its pattern

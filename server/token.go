@@ -83,6 +83,11 @@ func clientCredentials(r *http.Request) (service.ClientCredentials, *oauthError)
 			if err != nil {
 				return service.ClientCredentials{}, errInvalidClient
 			}
+			// RFC 6749 2.3.1 lets a Basic client repeat its id in the body;
+			// another id there is a request that contradicts itself.
+			if ids := r.PostForm["client_id"]; len(ids) > 1 || (len(ids) == 1 && ids[0] != id) {
+				return service.ClientCredentials{}, errInvalidRequest.with("The client_id in the body is not the client of the Authorization header.")
+			}
 			return service.ClientCredentials{ClientID: id, Secret: secret, Method: gatehouse.AuthSecretBasic, RemoteIP: remoteIP(r)}, nil
 		}
 	}

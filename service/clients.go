@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -65,6 +66,9 @@ func validData(d json.RawMessage) (json.RawMessage, error) {
 		}
 		if utf8.RuneCountInString(name) > MaxClientNameRunes {
 			return nil, invalid("The name (data.client_name) is too long: at most %d characters.", MaxClientNameRunes)
+		}
+		if strings.ContainsFunc(name, unsafeInName) {
+			return nil, invalid("The name (data.client_name) must not contain control or bidirectional-override characters.")
 		}
 	}
 	if len(d) > MaxDataBytes {

@@ -189,10 +189,18 @@ func validTenantName(name string) error {
 		return invalid("name must be valid UTF-8.")
 	case utf8.RuneCountInString(name) > MaxTenantNameRunes:
 		return invalid("name must be at most %d characters.", MaxTenantNameRunes)
-	case strings.ContainsFunc(name, unicode.IsControl):
-		return invalid("name must not contain control characters.")
+	case strings.ContainsFunc(name, unsafeInName):
+		return invalid("name must not contain control or bidirectional-override characters.")
 	}
 	return nil
+}
+
+// unsafeInName reports characters no display name may hold: control
+// characters, and the bidirectional embeddings, overrides and isolates that
+// make a name display as something else (a console showing "evil" as
+// "live").
+func unsafeInName(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }
 
 func validTenantKind(kind string) error {
