@@ -244,7 +244,7 @@ func TestAuthorization(t *testing.T) {
 
 // The name rule is the service's, so the API enforces what the console
 // does: at most 200 characters (not bytes), and no name at all is fine.
-func TestClientNameLength(t *testing.T) {
+func TestClientNameRules(t *testing.T) {
 	d := newDC(t, testdc.Options{})
 	admin := d.AdminToken()
 	existing, _ := d.CreateClient(api.CreateClientRequest{})
@@ -268,6 +268,13 @@ func TestClientNameLength(t *testing.T) {
 		{"201 characters of 3 bytes", "POST", "/api/2/clients", named(strings.Repeat("€", 201)), 400},
 		{"rename to 200", "PUT", "/api/2/clients/" + existing.ClientID, renamed(strings.Repeat("b", 200)), 200},
 		{"rename to 201", "PUT", "/api/2/clients/" + existing.ClientID, renamed(strings.Repeat("b", 201)), 400},
+		// A name cannot hide control characters or reorder how it reads.
+		{"right-to-left script", "POST", "/api/2/clients", named("مزامنة"), 201},
+		{"a newline", "POST", "/api/2/clients", named("evil\nlive"), 400},
+		{"a NUL", "POST", "/api/2/clients", named("evil\x00"), 400},
+		{"a right-to-left override", "POST", "/api/2/clients", named("invoice\u202Efdp.exe"), 400},
+		{"an isolate", "POST", "/api/2/clients", named("a\u2066b\u2069"), 400},
+		{"rename with an override", "PUT", "/api/2/clients/" + existing.ClientID, renamed("x\u202Ey"), 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
