@@ -45,62 +45,51 @@ func TestListsPageAtEveryLimit(t *testing.T) {
 			}
 
 			for _, limit := range []int{1, 999, gatehouse.MaxPageSize} {
-				seen := map[string]bool{}
-				after := ""
-				for pages := 0; ; pages++ {
-					if pages > clients+1 {
-						t.Fatalf("limit %d: the client pages do not end", limit)
-					}
-					page, next, err := d.Svc.ListClients(ctx, p, after, limit)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(page) > limit || (next != "" && len(page) != limit) {
-						t.Fatalf("limit %d: a page of %d clients with next %q", limit, len(page), next)
-					}
-					for _, c := range page {
-						if seen[c.ID] {
-							t.Fatalf("limit %d: client %s listed twice", limit, c.ID)
-						}
-						seen[c.ID] = true
-					}
-					if next == "" {
-						break
-					}
-					after = next
+				listed := walk(t, "client", limit, clients+1, func(after string) ([]gatehouse.Client, string, error) {
+					return d.Svc.ListClients(ctx, p, after, limit)
+				}, func(c gatehouse.Client) string { return c.ID })
+				if listed != clients+1 { // and the admin
+					t.Errorf("limit %d: %d clients listed, want %d", limit, listed, clients+1)
 				}
-				if len(seen) != clients+1 { // and the admin
-					t.Errorf("limit %d: %d clients listed, want %d", limit, len(seen), clients+1)
-				}
-
-				seq := map[int64]bool{}
-				after = ""
-				for pages := 0; ; pages++ {
-					if pages > entries+1 {
-						t.Fatalf("limit %d: the audit pages do not end", limit)
-					}
-					page, next, err := d.Svc.ListAudit(ctx, p, "", after, limit)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(page) > limit || (next != "" && len(page) != limit) {
-						t.Fatalf("limit %d: a page of %d audit entries with next %q", limit, len(page), next)
-					}
-					for _, e := range page {
-						if seq[e.Seq] {
-							t.Fatalf("limit %d: audit entry %d listed twice", limit, e.Seq)
-						}
-						seq[e.Seq] = true
-					}
-					if next == "" {
-						break
-					}
-					after = next
-				}
-				if len(seq) != entries {
-					t.Errorf("limit %d: %d audit entries listed, want %d", limit, len(seq), entries)
+				listed = walk(t, "audit entry", limit, entries, func(after string) ([]gatehouse.AuditEntry, string, error) {
+					return d.Svc.ListAudit(ctx, p, "", after, limit)
+				}, func(e gatehouse.AuditEntry) string { return fmt.Sprint(e.Seq) })
+				if listed != entries {
+					t.Errorf("limit %d: %d audit entries listed, want %d", limit, listed, entries)
 				}
 			}
 		})
+	}
+}
+
+// walk pages through a list with next until its cursor ends, failing on a
+// page larger than limit, a short page that is not the last, an item seen
+// twice, or more pages than there can be; it returns how many items it saw.
+func walk[T any](t *testing.T, what string, limit, most int, next func(after string) ([]T, string, error), key func(T) string) int {
+	t.Helper()
+	seen := map[string]bool{}
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > most+1 {
+			t.Fatalf("limit %d: the %s pages do not end", limit, what)
+		}
+		page, cursor, err := next(after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > limit || (cursor != "" && len(page) != limit) {
+			t.Fatalf("limit %d: a page of %d with next %q", limit, len(page), cursor)
+		}
+		for _, item := range page {
+			if k := key(item); seen[k] {
+				t.Fatalf("limit %d: %s %s listed twice", limit, what, k)
+			} else {
+				seen[k] = true
+			}
+		}
+		if cursor == "" {
+			return len(seen)
+		}
+		after = cursor
 	}
 }
