@@ -32,6 +32,11 @@ type Backend struct {
 	// Limiter counts failed authentications, shared by every process of
 	// the store when the backend can share it.
 	Limiter Limiter
+	// IntegrityCheck reads the whole store and reports whether its files
+	// are damaged (ErrCorrupt); nil for a backend whose server checks its
+	// own pages. It can take long on a large store: callers bound it
+	// with ctx.
+	IntegrityCheck func(ctx context.Context) error
 	// CloseFunc releases what the backend holds besides Store (a shared
 	// limiter's connection, say); nil when there is nothing. Set by the
 	// backend's OpenBackend.

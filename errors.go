@@ -16,6 +16,9 @@ var (
 	ErrForbidden       = errors.New("forbidden")
 	ErrUnavailable     = errors.New("unavailable")
 	ErrRateLimited     = errors.New("rate limited")
+	// ErrCorrupt: the store's files are damaged. Nothing it answers can be
+	// trusted; only a restore from a backup repairs it.
+	ErrCorrupt = errors.New("store is damaged")
 )
 
 // Error codes of the account API's error body ({"error":{"code":...}}).

@@ -274,6 +274,11 @@ type Store interface {
 
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// Heartbeat rewrites the store's one heartbeat row with a write of a
+	// fixed size (HeartbeatSize), so that it fails as other writes do when
+	// the store cannot write: a full disk, a read-only file, a standby
+	// server.
+	Heartbeat(ctx context.Context, at time.Time) error
 	Close() error
 }
 

@@ -27,3 +27,8 @@ const (
 	// flushes, seconds apart, take the rest.
 	TokenUsagePurgeBatch = 1000
 )
+
+// HeartbeatSize is the size of the padding a store's heartbeat writes: a
+// few pages, more than a typical management change writes, so that a store
+// with too little room for real changes fails the heartbeat too.
+const HeartbeatSize = 16 << 10

@@ -87,6 +87,20 @@ func envDuration(name string, def time.Duration, flag string, bad envErrors) tim
 	return d
 }
 
+// envBool reads a boolean default from the environment, like envDuration.
+func envBool(name string, def bool, flag string, bad envErrors) bool {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		bad[flag] = fmt.Errorf("%s: %q is not true or false", name, v)
+		return def
+	}
+	return b
+}
+
 // envInt reads an integer default from the environment, like envDuration.
 func envInt(name string, def int, flag string, bad envErrors) int {
 	v, ok := os.LookupEnv(name)

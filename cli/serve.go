@@ -76,6 +76,7 @@ choose its credentials; otherwise they are generated and written to
 	f.StringVar(&c.ID, "datacenter-id", envString("GATEHOUSE_DATACENTER_ID", datacenter.DefaultID), "short name of this data center")
 	f.StringVar(&c.DataDir, "data-dir", envString("GATEHOUSE_DATA_DIR", datacenter.DefaultDataDir), "directory of the embedded SQLite store, the generated master key and bootstrap credentials")
 	f.StringVar(&c.Database, "database", envString("GATEHOUSE_DATABASE", ""), "PostgreSQL URL (postgres://...) shared by the replicas of a data center; empty for the embedded SQLite store in --data-dir")
+	f.BoolVar(&c.AllowNewStore, "allow-new-store", envBool("GATEHOUSE_ALLOW_NEW_STORE", false, "allow-new-store", o.envErr), "start a new, empty data center even though --data-dir shows one ran here before (its master key or bootstrap credentials are there): the deliberate way to start over after the database is gone")
 	f.DurationVar(&c.TokenTTL, "token-ttl", envDuration("GATEHOUSE_TOKEN_TTL", datacenter.DefaultTokenTTL, "token-ttl", o.envErr), "lifetime of access tokens")
 	f.DurationVar(&c.Leeway, "leeway", envDuration("GATEHOUSE_LEEWAY", datacenter.DefaultLeeway, "leeway", o.envErr), "clock-skew allowance when checking exp, nbf and iat")
 	f.StringVar(&c.MasterKeyFile, "master-key-file", envString(keycrypt.FileEnvVar, ""), "file holding the master key that encrypts signing keys (default: GATEHOUSE_MASTER_KEY, else <data-dir>/master.key, generated if missing)")

@@ -74,6 +74,13 @@ type Config struct {
 	// Database is a postgres:// URL shared by the replicas of a data
 	// center; "" for the embedded SQLite store in DataDir.
 	Database string
+	// AllowNewStore lets a data directory that has served before (its
+	// generated master key or bootstrap credentials are there) start on
+	// an empty or missing store: the deliberate way to start over. Without
+	// it such a start is refused, as it most likely means the database
+	// was lost, and bootstrapping a new one would answer every existing
+	// client with 401.
+	AllowNewStore bool
 
 	TokenTTL          time.Duration
 	Leeway            time.Duration // may be zero: no clock-skew allowance

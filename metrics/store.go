@@ -178,5 +178,10 @@ func (s *instrumentedStore) Ping(ctx context.Context) error {
 	return s.next.Ping(ctx)
 }
 
+func (s *instrumentedStore) Heartbeat(ctx context.Context, at time.Time) error {
+	defer s.done("Heartbeat", time.Now())
+	return s.next.Heartbeat(ctx, at)
+}
+
 // Close is not timed: it happens once, at shutdown, when no one scrapes.
 func (s *instrumentedStore) Close() error { return s.next.Close() }

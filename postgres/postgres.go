@@ -201,6 +201,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrap(ctx, s.pool.Ping(ctx), "ping")
 }
 
+// Heartbeat rewrites the heartbeat row: on a standby, or a primary that
+// cannot extend its WAL, it fails.
+func (s *Store) Heartbeat(ctx context.Context, at time.Time) error {
+	const op = "heartbeat"
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO heartbeat (id, beat_at, padding) VALUES (1, $1, $2)
+		ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at, padding = excluded.padding`,
+		at.UTC(), make([]byte, gatehouse.HeartbeatSize))
+	return wrap(ctx, err, op)
+}
+
 // Close stops WatchChanges and closes every connection of the pool,
 // waiting for connections in use to be returned first.
 func (s *Store) Close() error {

@@ -94,6 +94,7 @@ type Service struct {
 	syncEvery    time.Duration
 	limiter      gatehouse.Limiter
 	dir          *directory
+	ready        readiness
 
 	signingAlg      token.Algorithm
 	rotationPeriod  time.Duration
@@ -346,14 +347,46 @@ func (s *Service) SigningAlgorithms() []string { return s.keys.PublishedAlgorith
 // Keys is the data center's key ring (for the JWKS).
 func (s *Service) Keys() *token.KeyRing { return s.keys }
 
-// Ready reports whether the store answers.
+// ReadyCheckInterval is how often, at most, Ready writes the store's
+// heartbeat; probes in between get the last answer. /readyz is open to
+// anyone who can reach the port, and each check is a durable write.
+const ReadyCheckInterval = time.Second
+
+// readiness remembers the last readiness check. Its lock is held across a
+// check, so concurrent probes wait for the one in flight instead of each
+// writing.
+type readiness struct {
+	mu      sync.Mutex
+	checked time.Time // by the monotonic clock: a clock step must not keep a stale answer
+	err     error
+}
+
+// Ready reports whether the store answers and can write: a store that
+// answers reads but cannot commit (a full disk, a read-only file, a
+// standby) would serve tokens and fail every change and every flush of
+// client accesses.
 func (s *Service) Ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	r := &s.ready
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.checked.IsZero() && time.Since(r.checked) < ReadyCheckInterval {
+		return r.err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
+	err := s.store.Ping(cctx)
+	if err == nil {
+		err = s.store.Heartbeat(cctx, s.now())
+	}
+	if err != nil && ctx.Err() != nil {
+		// The probe gave up, not the store: say nothing for the next one.
 		return unavailable(err)
 	}
-	return nil
+	if err != nil {
+		err = unavailable(err)
+	}
+	r.checked, r.err = time.Now(), err
+	return err
 }
 
 func (s *Service) ensureSigningKey(ctx context.Context) error {

@@ -16,5 +16,5 @@ func OpenBackend(ctx context.Context, path string, limits ratelimit.Config) (gat
 	if err != nil {
 		return gatehouse.Backend{}, err
 	}
-	return gatehouse.Backend{Store: s, Limiter: ratelimit.NewMemory(limits)}, nil
+	return gatehouse.Backend{Store: s, Limiter: ratelimit.NewMemory(limits), IntegrityCheck: s.IntegrityCheck}, nil
 }

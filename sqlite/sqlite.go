@@ -104,7 +104,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// ever sees it in another mode.
 	if err := enableWAL(ctx, w); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+		return nil, fmt.Errorf("sqlite: open: %w", markCorrupt(err))
 	}
 
 	r, err := sql.Open("sqlite", fileURI(abs, rq))
@@ -216,7 +216,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return nil
 		}
 		if i == attempts || ctx.Err() != nil {
-			return fmt.Errorf("sqlite: migrate: %w", err)
+			return fmt.Errorf("sqlite: migrate: %w", markCorrupt(err))
 		}
 	}
 }
@@ -228,6 +228,54 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if err := s.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Heartbeat rewrites the heartbeat row through the write connection, in a
+// transaction committed to disk as every change is.
+func (s *Store) Heartbeat(ctx context.Context, at time.Time) error {
+	const op = "heartbeat"
+	return s.write(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO heartbeat (id, beat_at, padding) VALUES (1, ?, zeroblob(?))
+			ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at, padding = excluded.padding`,
+			micros(at), gatehouse.HeartbeatSize)
+		return wrap(err, op)
+	})
+}
+
+// integrityProblems bounds how many problems IntegrityCheck reports: the
+// first few say enough to act on (restore from a backup).
+const integrityProblems = 5
+
+// IntegrityCheck runs PRAGMA quick_check, which reads every page of the
+// file and checks the b-trees' structure (not that indexes match their
+// tables, which integrity_check also does, at several times the cost). It
+// reads through the write connection, the one that sees the file as the
+// next write will. Ending ctx interrupts it.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	const op = "integrity check"
+	rows, err := s.w.QueryContext(ctx, fmt.Sprintf(`PRAGMA quick_check(%d)`, integrityProblems))
+	if err != nil {
+		return wrap(err, op)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return wrap(err, op)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return wrap(err, op)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("sqlite: %s: %w: %s", op, gatehouse.ErrCorrupt, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -275,12 +323,29 @@ func wrap(err error, op string) error {
 		if se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
 			return fmt.Errorf("sqlite: %s: %s: %w", op, constraintReason(se.Code()), gatehouse.ErrConflict)
 		}
+		if isCorrupt(se) {
+			return fmt.Errorf("sqlite: %s: %w: %w", op, gatehouse.ErrCorrupt, err)
+		}
 		if isBusy(err) {
 			// Another process held the lock for the whole busy timeout.
 			return fmt.Errorf("sqlite: %s: %w: %w", op, gatehouse.ErrUnavailable, err)
 		}
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+func isCorrupt(se *sqlite.Error) bool {
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_CORRUPT || code == sqlite3.SQLITE_NOTADB
+}
+
+// markCorrupt marks an error of a damaged file with gatehouse.ErrCorrupt.
+func markCorrupt(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && isCorrupt(se) {
+		return fmt.Errorf("%w: %w", gatehouse.ErrCorrupt, err)
+	}
+	return err
 }
 
 func constraintReason(code int) string {

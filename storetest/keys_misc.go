@@ -95,6 +95,20 @@ var miscTests = []test{
 		}
 	}},
 
+	{"Heartbeat", func(t *testing.T, s gatehouse.Store) {
+		// The row is rewritten, not added: a second beat must succeed.
+		for i := range 3 {
+			if err := s.Heartbeat(t.Context(), at(time.Duration(i)*time.Second)); err != nil {
+				t.Fatalf("Heartbeat %d: %v", i, err)
+			}
+		}
+		canceled, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := s.Heartbeat(canceled, at(time.Hour)); err == nil {
+			t.Error("Heartbeat with a canceled context succeeded")
+		}
+	}},
+
 	{"Context/CanceledCallsFailWithoutEffect", func(t *testing.T, s gatehouse.Store) {
 		canceled, cancel := context.WithCancel(t.Context())
 		cancel()

@@ -552,4 +552,6 @@ func (m *memStore) PurgeRevocations(ctx context.Context, cutoff time.Time) (int,
 
 func (m *memStore) Ping(ctx context.Context) error { return ctx.Err() }
 
+func (m *memStore) Heartbeat(ctx context.Context, at time.Time) error { return ctx.Err() }
+
 func (m *memStore) Close() error { return nil }
