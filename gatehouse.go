@@ -187,8 +187,8 @@ type Revocation struct {
 // ErrInvalid: it could never be read back. Writes with no audit parameter
 // are never audited: Bootstrap (it makes the tenant an entry would belong
 // to), RecordAccess and AddTokenUsage (bookkeeping of the token path),
-// PurgeRevocations (housekeeping), and AppendAudit, whose argument is the
-// entry itself.
+// PurgeRevocations and AdvanceRevocationHorizon (housekeeping), and
+// AppendAudit, whose argument is the entry itself.
 type Store interface {
 	// Bootstrap creates the root tenant and its first admin client if, and
 	// only if, the store holds no tenant yet. It reports whether it did;
@@ -268,9 +268,17 @@ type Store interface {
 	RevokeToken(ctx context.Context, r Revocation, audit AuditEntry) error
 	// Revocations returns the revocations of tokens that expire after now.
 	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
-	// PurgeRevocations forgets revocations of tokens expired before cutoff
-	// and reports how many it removed.
+	// PurgeRevocations forgets revocations of tokens expired before cutoff,
+	// at most RevocationPurgeBatch of them (soonest expiry first), and
+	// reports how many it removed.
 	PurgeRevocations(ctx context.Context, cutoff time.Time) (int, error)
+	// AdvanceRevocationHorizon raises the stored revocation horizon to at,
+	// unless it is later already, and returns the horizon then stored. The
+	// horizon only ever grows: whatever any process passes, no call returns
+	// a time before one an earlier call returned. The zero time means none
+	// was stored yet; a zero at stores nothing and only reads. What the
+	// horizon means, and how fast it may move, is the service's to decide.
+	AdvanceRevocationHorizon(ctx context.Context, at time.Time) (time.Time, error)
 
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -26,6 +26,10 @@ const (
 	// backlog of expired rows) does not hold a lock for long; the next
 	// flushes, seconds apart, take the rest.
 	TokenUsagePurgeBatch = 1000
+	// RevocationPurgeBatch bounds how many revocations one PurgeRevocations
+	// deletes, for the same reason: the resync, seconds apart, takes the
+	// rest of a backlog.
+	RevocationPurgeBatch = 1000
 )
 
 // HeartbeatSize is the size of the padding a store's heartbeat writes: a

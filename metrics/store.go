@@ -173,6 +173,11 @@ func (s *instrumentedStore) PurgeRevocations(ctx context.Context, cutoff time.Ti
 	return s.next.PurgeRevocations(ctx, cutoff)
 }
 
+func (s *instrumentedStore) AdvanceRevocationHorizon(ctx context.Context, at time.Time) (time.Time, error) {
+	defer s.done("AdvanceRevocationHorizon", time.Now())
+	return s.next.AdvanceRevocationHorizon(ctx, at)
+}
+
 func (s *instrumentedStore) Ping(ctx context.Context) error {
 	defer s.done("Ping", time.Now())
 	return s.next.Ping(ctx)

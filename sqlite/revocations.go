@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,12 +55,16 @@ func (s *Store) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Rev
 	return out, wrap(rows.Err(), op)
 }
 
-// PurgeRevocations forgets revocations of tokens expired before cutoff.
+// PurgeRevocations forgets up to gatehouse.RevocationPurgeBatch
+// revocations of tokens expired before cutoff, soonest expiry first.
 func (s *Store) PurgeRevocations(ctx context.Context, cutoff time.Time) (int, error) {
 	const op = "purge revocations"
 	var n int64
 	err := s.write(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM revocations WHERE expires_at < ?`, micros(cutoff))
+		res, err := tx.ExecContext(ctx, `
+			DELETE FROM revocations WHERE jti IN (
+				SELECT jti FROM revocations WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
+			micros(cutoff), gatehouse.RevocationPurgeBatch)
 		if err != nil {
 			return wrap(err, op)
 		}
@@ -67,4 +72,28 @@ func (s *Store) PurgeRevocations(ctx context.Context, cutoff time.Time) (int, er
 		return wrap(err, op)
 	})
 	return int(n), err
+}
+
+// AdvanceRevocationHorizon raises the one horizon row to at, keeping a
+// later one, through the write connection that serialises every writer.
+func (s *Store) AdvanceRevocationHorizon(ctx context.Context, at time.Time) (time.Time, error) {
+	const op = "advance revocation horizon"
+	var horizon int64
+	if at.IsZero() {
+		err := s.r.QueryRowContext(ctx, `SELECT horizon FROM revocation_horizon WHERE id = 1`).Scan(&horizon)
+		if errors.Is(err, sql.ErrNoRows) {
+			return time.Time{}, nil
+		}
+		return fromMicros(horizon), wrap(err, op)
+	}
+	err := s.write(ctx, op, func(tx *sql.Tx) error {
+		return wrap(tx.QueryRowContext(ctx, `
+			INSERT INTO revocation_horizon (id, horizon) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET horizon = max(horizon, excluded.horizon)
+			RETURNING horizon`, micros(at)).Scan(&horizon), op)
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fromMicros(horizon), nil
 }

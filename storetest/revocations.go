@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +67,105 @@ var revocationTests = []test{
 		got, _ := s.Revocations(ctx, at(0))
 		if len(got) != 1 || got[0].TokenID != "c" {
 			t.Errorf("after purge: %+v", got)
+		}
+	}},
+
+	{"Revocations/PurgeInBatches", func(t *testing.T, s gatehouse.Store) {
+		// One batch and a few more expired, and one that is not: each purge
+		// takes at most a batch, soonest expiry first, and never the live one.
+		ctx := t.Context()
+		expired := gatehouse.RevocationPurgeBatch + 3
+		for i := range expired + 1 {
+			r := gatehouse.Revocation{TokenID: fmt.Sprintf("jti-%05d", i), ClientID: "c",
+				ExpiresAt: at(time.Duration(i) * time.Second), RevokedAt: at(-time.Hour)}
+			if err := s.RevokeToken(ctx, r, gatehouse.NoAudit); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cutoff := at(time.Duration(expired) * time.Second)
+		for i, want := range []int{gatehouse.RevocationPurgeBatch, 3, 0} {
+			if n, err := s.PurgeRevocations(ctx, cutoff); err != nil || n != want {
+				t.Fatalf("purge #%d = %d, %v; want %d", i+1, n, err, want)
+			}
+			if i > 0 {
+				continue
+			}
+			left, _ := s.Revocations(ctx, at(-time.Hour))
+			if len(left) != 4 || left[0].TokenID != fmt.Sprintf("jti-%05d", gatehouse.RevocationPurgeBatch) {
+				t.Fatalf("after one batch %d left, first %+v: want the 4 latest", len(left), left[:min(1, len(left))])
+			}
+		}
+		left, _ := s.Revocations(ctx, at(-time.Hour))
+		if len(left) != 1 || !left[0].ExpiresAt.Equal(cutoff) {
+			t.Errorf("after the purges: %+v, want the one expiring at the cutoff", left)
+		}
+	}},
+
+	{"Revocations/HorizonOnlyGrows", func(t *testing.T, s gatehouse.Store) {
+		ctx := t.Context()
+		advance := func(to time.Time) time.Time {
+			t.Helper()
+			h, err := s.AdvanceRevocationHorizon(ctx, to)
+			if err != nil {
+				t.Fatalf("AdvanceRevocationHorizon(%v): %v", to, err)
+			}
+			return h
+		}
+		if h := advance(time.Time{}); !h.IsZero() {
+			t.Fatalf("a fresh store's horizon = %v, want none", h)
+		}
+		if h := advance(time.Time{}); !h.IsZero() {
+			t.Fatalf("reading the horizon stored %v", h)
+		}
+		for _, step := range []struct {
+			to, want time.Time
+		}{
+			{at(time.Hour), at(time.Hour)},
+			{at(time.Minute), at(time.Hour)}, // back: kept
+			{time.Time{}, at(time.Hour)},     // a read
+			{at(time.Hour + time.Microsecond), at(time.Hour + time.Microsecond)},
+			{at(30 * 24 * time.Hour), at(30 * 24 * time.Hour)},
+			{at(-365 * 24 * time.Hour), at(30 * 24 * time.Hour)},
+		} {
+			h := advance(step.to)
+			if !h.Equal(step.want) || h.Location() != time.UTC {
+				t.Fatalf("advance to %v = %v, want %v in UTC", step.to, h, step.want)
+			}
+		}
+	}},
+
+	{"Revocations/HorizonConcurrentAdvances", func(t *testing.T, s gatehouse.Store) {
+		// Replicas advancing together: each gets at least what it passed
+		// (none is lost under another's write) and the greatest wins.
+		ctx := t.Context()
+		const writers = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range 5 {
+					to := at(time.Duration(j*writers+i) * time.Second)
+					h, err := s.AdvanceRevocationHorizon(ctx, to)
+					if err == nil && h.Before(to) {
+						err = fmt.Errorf("advance to %v returned %v", to, h)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		want := at(time.Duration(5*writers-1) * time.Second)
+		if h, err := s.AdvanceRevocationHorizon(ctx, time.Time{}); err != nil || !h.Equal(want) {
+			t.Errorf("horizon = %v, %v; want %v", h, err, want)
 		}
 	}},
 

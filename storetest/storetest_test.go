@@ -40,6 +40,7 @@ type memStore struct {
 	revoked    map[string]gatehouse.Revocation
 	audit      []gatehouse.AuditEntry // oldest first; Seq is the index + 1
 	usage      map[usageKey]int64
+	horizon    time.Time
 	// failAudit makes recording an audit entry fail, as a broken audit
 	// table would in a database, for RunAuditAtomicity.
 	failAudit bool
@@ -540,14 +541,29 @@ func (m *memStore) PurgeRevocations(ctx context.Context, cutoff time.Time) (int,
 		return 0, err
 	}
 	defer m.release()
-	n := 0
-	for id, r := range m.revoked {
+	var expired []gatehouse.Revocation
+	for _, r := range m.revoked {
 		if r.ExpiresAt.Before(cutoff) {
-			delete(m.revoked, id)
-			n++
+			expired = append(expired, r)
 		}
 	}
-	return n, nil
+	slices.SortFunc(expired, func(a, b gatehouse.Revocation) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
+	expired = expired[:min(len(expired), gatehouse.RevocationPurgeBatch)]
+	for _, r := range expired {
+		delete(m.revoked, r.TokenID)
+	}
+	return len(expired), nil
+}
+
+func (m *memStore) AdvanceRevocationHorizon(ctx context.Context, at time.Time) (time.Time, error) {
+	if err := m.acquire(ctx); err != nil {
+		return time.Time{}, err
+	}
+	defer m.release()
+	if at = normTime(at); at.After(m.horizon) {
+		m.horizon = at
+	}
+	return m.horizon, nil
 }
 
 func (m *memStore) Ping(ctx context.Context) error { return ctx.Err() }
