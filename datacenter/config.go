@@ -116,9 +116,11 @@ type Config struct {
 
 	Logger *slog.Logger
 
-	// For tests: the clock, and how often lazily written state reaches
+	// For tests: the wall clock, the monotonic clock (see
+	// service.Config.Elapsed), and how often lazily written state reaches
 	// the store and the store is re-read (the service's defaults if zero).
 	Now                 func() time.Time
+	Elapsed             func() time.Duration
 	AccessFlushInterval time.Duration
 	SyncInterval        time.Duration
 	// Hooks let tests wait for the service's background work.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/testdc"
-	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
 )
 
 // Every accepted limit pages through a tenant's clients and audit log
@@ -15,15 +14,9 @@ import (
 // of the largest size still says whether another follows.
 func TestListsPageAtEveryLimit(t *testing.T) {
 	const clients, entries = 3000, 4000
-	for _, backend := range []struct {
-		name     string
-		database func(testing.TB) string
-	}{
-		{"sqlite", func(testing.TB) string { return "" }},
-		{"postgres", pgtest.NewSchema},
-	} {
-		t.Run(backend.name, func(t *testing.T) {
-			d := testdc.Start(t, testdc.Options{AdminID: "admin", Database: backend.database(t)})
+	for _, backend := range testdc.Backends {
+		t.Run(backend.Name, func(t *testing.T) {
+			d := testdc.Start(t, testdc.Options{AdminID: "admin", Database: backend.Database(t)})
 			p := adminPrincipal(t, d)
 			ctx := t.Context()
 			now := time.Now().UTC().Truncate(time.Microsecond)

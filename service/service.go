@@ -34,7 +34,13 @@ type Config struct {
 	TokenTTL      time.Duration
 	Leeway        time.Duration
 	Logger        *slog.Logger
-	Now           func() time.Time
+	// Now is the wall clock (time.Now if nil). Elapsed is a monotonic
+	// clock: the time passed since a fixed moment, which no step of the
+	// wall clock moves (the process's own if nil). Revocations are
+	// forgotten by the time Elapsed measures passing (see
+	// syncRevocations).
+	Now     func() time.Time
+	Elapsed func() time.Duration
 	// AccessFlushInterval (5s) is how often lazily recorded client accesses
 	// are written; each client is written at most once per
 	// AccessMinInterval (1m).
@@ -78,6 +84,7 @@ type Service struct {
 	store        gatehouse.Store
 	log          *slog.Logger
 	now          func() time.Time
+	elapsed      func() time.Duration
 	issuer       *token.Issuer
 	verifier     *token.Verifier
 	keys         *token.KeyRing
@@ -85,6 +92,7 @@ type Service struct {
 	clients      clientCache
 	verified     verifiedCache
 	revoked      revocations
+	horizon      revocationHorizon
 	feed         *replica.Listener
 	changeFeed   gatehouse.ChangeFeed // nil for a store one process owns
 	hooks        Hooks
@@ -135,6 +143,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Elapsed == nil {
+		started := time.Now()
+		cfg.Elapsed = func() time.Duration { return time.Since(started) }
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -168,6 +180,7 @@ func New(cfg Config) (*Service, error) {
 		store:        cfg.Store,
 		log:          cfg.Logger,
 		now:          cfg.Now,
+		elapsed:      cfg.Elapsed,
 		keys:         keys,
 		issuer:       &token.Issuer{URL: iss, Audience: aud, TTL: cfg.TokenTTL, Keys: keys},
 		verified:     replica.NewVerifiedTokens(cfg.ClientCacheSize),

@@ -27,11 +27,23 @@ import (
 	"github.com/gatehouse-dev/gatehouse/datacenter"
 	"github.com/gatehouse-dev/gatehouse/internal/testkit"
 	"github.com/gatehouse-dev/gatehouse/metrics"
+	"github.com/gatehouse-dev/gatehouse/postgres/pgtest"
 	"github.com/gatehouse-dev/gatehouse/service"
 	"github.com/gatehouse-dev/gatehouse/token"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
+
+// Backends are the stores a data center runs on in tests that cover both:
+// a SQLite file (Database ""), and a fresh PostgreSQL schema, which skips
+// the test unless GATEHOUSE_TEST_POSTGRES names a server.
+var Backends = []struct {
+	Name     string
+	Database func(testing.TB) string
+}{
+	{"sqlite", func(testing.TB) string { return "" }},
+	{"postgres", pgtest.NewSchema},
+}
 
 // Options configure a data center; zero values take defaults.
 type Options struct {
@@ -172,7 +184,7 @@ func (d *DataCenter) start() {
 	cfg.Sealer = testkit.Sealer()
 	cfg.Bootstrap = &service.BootstrapCredentials{ClientID: d.Admin.ID, ClientSecret: d.Admin.Secret}
 	cfg.Logger = slog.New(slog.NewTextHandler(d.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg.Now = d.Clock.Now
+	cfg.Now, cfg.Elapsed = d.Clock.Now, d.Clock.Elapsed
 	cfg.AccessFlushInterval, cfg.SyncInterval = d.opt.AccessFlushInterval, d.opt.SyncInterval
 	cfg.Hooks = service.Hooks{Flushed: func(error) { d.Flushed.Add() }, Synced: d.Synced.Add}
 	if d.opt.AuthFailureLimit > 0 {

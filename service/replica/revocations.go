@@ -7,8 +7,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// RevocationSet holds the jti of every revoked, unexpired token in memory,
-// so the bearer check asks a map, not the store, on every request.
+// RevocationSet holds the jti of every revoked token that may still be
+// accepted in memory, so the bearer check asks a map, not the store, on
+// every request. Which ones may be forgotten the caller decides: the
+// service's cutoff trusts no step of the wall clock (see
+// service.syncRevocations).
 type RevocationSet struct {
 	mu  sync.RWMutex
 	exp map[string]time.Time // jti → when the token expires
