@@ -105,3 +105,85 @@ func TestRevocationsSurviveClockSteps(t *testing.T) {
 		})
 	}
 }
+
+// A clock stepped back before the activation of the only signing key
+// leaves the data center no key to sign with: the token endpoint answers
+// 503 temporarily_unavailable with the time until the key is active as
+// Retry-After (capped), logs the cause once with the key's id, and signs
+// again once the key is active. Everything else stays sane meanwhile: the
+// key is published, a token is judged by its claims (cached or not), keys
+// list and rotate, and a restart in that state starts.
+func TestTokenEndpointWithoutAnActiveKey(t *testing.T) {
+	d := newDC(t, testdc.Options{ClockStart: time.Now().Truncate(time.Second)})
+	admin := d.AdminToken()
+	kid := kidOf(t, admin)
+	const cause = "no signing key is active yet"
+	wantUnavailable := func(when, retryAfter string) {
+		t.Helper()
+		r := d.PostForm("/bc/idp/token", url.Values{"grant_type": {"client_credentials"}}, testkit.Basic(d.Admin.ID, d.Admin.Secret))
+		var e api.OAuthError
+		r.JSON(t, &e)
+		if r.Status != 503 || e.Error != "temporarily_unavailable" || r.Header.Get("Retry-After") != retryAfter ||
+			r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: token request answered %d, Retry-After %q, %s; want 503 temporarily_unavailable, Retry-After %s",
+				when, r.Status, r.Header.Get("Retry-After"), r.Body, retryAfter)
+		}
+	}
+	causes := func() int { return strings.Count(d.Logs.String(), cause) }
+
+	// 10 s back: the admin's token, issued within the leeway of the clock,
+	// still works.
+	d.Clock.Step(-10 * time.Second)
+	wantUnavailable("10 s before the key's activation", "10")
+	wantUnavailable("asked again", "10")
+	if n := causes(); n != 1 {
+		t.Errorf("the cause is logged %d times, want once", n)
+	}
+	if logs := d.Logs.String(); !strings.Contains(logs, "kid="+kid) || strings.Contains(logs, d.Admin.Secret) {
+		t.Errorf("the log names the key %s: %v; and holds no secret", kid, strings.Contains(logs, "kid="+kid))
+	}
+	if kids := d.jwksKids(); !kids[kid] {
+		t.Errorf("JWKS = %v, want the key that is not active yet", kids)
+	}
+	var keys api.KeyList
+	d.Call("GET", "/api/2/keys", admin, nil).JSON(t, &keys)
+	if len(keys.Items) != 1 || keys.Items[0].State != "next" {
+		t.Errorf("keys = %+v, want the one key, next", keys.Items)
+	}
+	r := d.Call("POST", "/api/2/keys/rotate", admin, nil)
+	if r.Status != 201 {
+		t.Fatalf("rotating keys: %d %s", r.Status, r.Body)
+	}
+	wantUnavailable("rotated, the new key later still", "10")
+
+	d.Clock.Advance(10 * time.Second)
+	if got := kidOf(t, d.Token(d.Admin).AccessToken); got != kid {
+		t.Errorf("once active, tokens are signed by %s, want %s", got, kid)
+	}
+	if !strings.Contains(d.Logs.String(), "a signing key is active again") {
+		t.Error("the recovery is not logged")
+	}
+
+	// A day back: Retry-After is capped, and tokens issued "tomorrow" are
+	// not valid yet, whether or not they were verified before.
+	used, unused := d.AdminToken(), d.AdminToken()
+	if code := d.bearerCode(t, d.Admin.ID, used); code != "" {
+		t.Fatalf("a fresh token: %s", code)
+	}
+	d.Clock.Step(-24 * time.Hour)
+	wantUnavailable("a day before the key's activation", "60")
+	if n := causes(); n != 2 {
+		t.Errorf("a second time without a key: the cause is logged %d times in all, want 2", n)
+	}
+	for name, tok := range map[string]string{"verified before": used, "never verified": unused} {
+		if code := d.bearerCode(t, d.Admin.ID, tok); code != gatehouse.CodeTokenInvalid {
+			t.Errorf("a token issued after the clock's time, %s: %q, want %s", name, code, gatehouse.CodeTokenInvalid)
+		}
+	}
+
+	d.Restart()
+	wantUnavailable("restarted a day before the key's activation", "60")
+	if kids := d.jwksKids(); !kids[kid] {
+		t.Errorf("JWKS after the restart = %v, want the key", kids)
+	}
+}

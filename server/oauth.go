@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/api"
@@ -86,6 +87,9 @@ func (s *Server) oauthFromService(err error) *oauthError {
 		return errTemporarilyUnavailable.withStatus(http.StatusTooManyRequests).with("Too many failed authentications; retry later.")
 	case errors.Is(err, service.ErrInvalidClient):
 		return errInvalidClient
+	case errors.As(err, new(*service.NoActiveSigningKeyError)):
+		// The service logged the cause once; every request would repeat it.
+		return errTemporarilyUnavailable.with("No signing key is active yet; retry later.")
 	case errors.Is(err, gatehouse.ErrUnavailable):
 		s.log.Error("IdP request failed: store unavailable", "err", err)
 		return errTemporarilyUnavailable.with("The service is temporarily unavailable; retry later.")
@@ -98,9 +102,8 @@ func (s *Server) oauthFromService(err error) *oauthError {
 // writeServiceOAuthError answers a service failure at an IdP endpoint and
 // returns the metrics label of the answer.
 func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) string {
-	var limited *gatehouse.RateLimitedError
-	if errors.As(err, &limited) {
-		w.Header().Set("Retry-After", apierr.RetryAfterSeconds(limited.RetryAfter))
+	if wait, ok := retryAfter(err); ok {
+		w.Header().Set("Retry-After", apierr.RetryAfterSeconds(wait))
 	}
 	code := writeOAuth(w, s.oauthFromService(err))
 	if errors.Is(err, service.ErrCallerGone) {
@@ -108,4 +111,18 @@ func (s *Server) writeServiceOAuthError(w http.ResponseWriter, err error) string
 		return "canceled"
 	}
 	return code
+}
+
+// retryAfter is how long a refusal that knows when it ends tells its
+// caller to wait.
+func retryAfter(err error) (time.Duration, bool) {
+	var limited *gatehouse.RateLimitedError
+	if errors.As(err, &limited) {
+		return limited.RetryAfter, true
+	}
+	var noKey *service.NoActiveSigningKeyError
+	if errors.As(err, &noKey) {
+		return noKey.RetryAfter, true
+	}
+	return 0, false
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -110,6 +111,9 @@ type Service struct {
 	sealer          *keycrypt.Sealer
 	secrets         *gatehouse.SecretHasher
 	warnedLegacy    sync.Once
+	// noSigningKeyLogged: the lack of an active signing key was logged,
+	// and no token has been signed since.
+	noSigningKeyLogged atomic.Bool
 	// algorithmSettled: the newest key is of signingAlg, or was rotated to
 	// it by this process. Checked at start, and on each resync until it
 	// holds, never again after: replicas configured differently then rotate
@@ -436,8 +440,11 @@ func (s *Service) ensureSigningKey(ctx context.Context) error {
 	if err := s.reloadKeys(ctx); err != nil {
 		return err
 	}
-	if s.keys.SigningKeyID() == "" {
-		return errors.New("no stored signing key is active")
+	// A clock behind every key's activation is no reason not to start: the
+	// keys verify tokens and are published meanwhile, and the token
+	// endpoint answers 503 until one becomes active.
+	if now := s.now(); s.keys.SigningKeyIDAt(now) == "" {
+		_ = s.noSigningKey(now)
 	}
 	return nil
 }

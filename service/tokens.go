@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/token"
@@ -94,6 +95,49 @@ func (s *Service) checkClientCredentials(ctx context.Context, cred ClientCredent
 // nothing is wrong with the data center.
 var ErrCallerGone = errors.New("the caller went away before its token was signed")
 
+// NoActiveSigningKeyError refuses a token request because no key may sign
+// yet: by this data center's clock every key starts signing later, which
+// happens when the clock is stepped back before the activation of the only
+// key. Not the caller's fault, nor lasting: answered 503, temporarily
+// unavailable, with Retry-After.
+type NoActiveSigningKeyError struct {
+	// RetryAfter is the time until a key starts signing, at most
+	// maxSigningKeyWait.
+	RetryAfter time.Duration
+}
+
+func (e *NoActiveSigningKeyError) Error() string {
+	return fmt.Sprintf("no signing key is active yet; retry after %s", e.RetryAfter)
+}
+
+func (e *NoActiveSigningKeyError) Unwrap() error { return gatehouse.ErrUnavailable }
+
+// maxSigningKeyWait caps the Retry-After of a token request that found no
+// active key: the clock that is behind may be corrected at any moment, and
+// a client told to wait a day would not notice.
+const maxSigningKeyWait = time.Minute
+
+// noSigningKey is the refusal of a token request at now, when no key
+// signs: it logs the cause the first time, until a key signs again.
+func (s *Service) noSigningKey(now time.Time) error {
+	kid, activeAt, ok := s.keys.NextSigningKey(now)
+	wait := maxSigningKeyWait
+	if ok {
+		wait = min(activeAt.Sub(now), wait)
+	}
+	if s.noSigningKeyLogged.CompareAndSwap(false, true) {
+		if ok {
+			s.log.Error("no signing key is active yet: the clock reads a time before the next key's activation "+
+				"(was it stepped back?); token requests are answered 503 until then",
+				"kid", kid, "active_at", activeAt.UTC(), "now", now.UTC())
+		} else {
+			s.log.Error("no signing key is published; token requests are answered 503 until keys are rotated (gatehouse keys rotate)",
+				"now", now.UTC())
+		}
+	}
+	return &NoActiveSigningKeyError{RetryAfter: wait}
+}
+
 // IssueToken authenticates the client and mints its tokens. The token path
 // writes nothing: the access is noted in memory and stored lazily.
 func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token.Issued, error) {
@@ -107,11 +151,16 @@ func (s *Service) IssueToken(ctx context.Context, cred ClientCredentials) (token
 	minted := c
 	minted.Generation = ts.generationOf(c)
 	issued, err := s.issuer.Issue(ctx, minted, now)
-	if err != nil {
-		if ctx.Err() != nil {
-			return token.Issued{}, fmt.Errorf("%w: %w", ErrCallerGone, err)
-		}
+	switch {
+	case errors.Is(err, token.ErrNoSigningKey):
+		return token.Issued{}, s.noSigningKey(now)
+	case err != nil && ctx.Err() != nil:
+		return token.Issued{}, fmt.Errorf("%w: %w", ErrCallerGone, err)
+	case err != nil:
 		return token.Issued{}, err
+	}
+	if s.noSigningKeyLogged.Load() && s.noSigningKeyLogged.CompareAndSwap(true, false) {
+		s.log.Info("a signing key is active again; issuing tokens", "kid", s.keys.SigningKeyIDAt(now))
 	}
 	s.access.Note(c.ID, cred.RemoteIP, now)
 	s.noteIssue(c.ID, now)

@@ -102,6 +102,38 @@ func TestKeyRingPicksNewestActiveKey(t *testing.T) {
 	}
 }
 
+// NextSigningKey names the key that starts signing soonest after a time,
+// whichever keys sign before it: what a token request that finds no active
+// key is told to wait for.
+func TestNextSigningKey(t *testing.T) {
+	now := time.Now()
+	first, _ := GenerateSigningKey(EdDSA, now)
+	second, _ := GenerateSigningKey(EdDSA, now)
+	second.ActiveAt = now.Add(6 * time.Minute)
+	ring := &KeyRing{}
+	if err := ring.Load([]gatehouse.SigningKey{first, second}, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want *gatehouse.SigningKey
+	}{
+		{"before both", now.Add(-time.Hour), &first},
+		{"as the first starts", now, &second},
+		{"between", now.Add(time.Minute), &second},
+		{"after both", now.Add(time.Hour), nil},
+	} {
+		kid, at, ok := ring.NextSigningKey(tc.at)
+		switch {
+		case tc.want == nil && ok:
+			t.Errorf("%s: next key %s at %v, want none", tc.name, kid, at)
+		case tc.want != nil && (!ok || kid != tc.want.ID || !at.Equal(tc.want.ActiveAt)):
+			t.Errorf("%s: next key %s at %v (%v), want %s at %v", tc.name, kid, at, ok, tc.want.ID, tc.want.ActiveAt)
+		}
+	}
+}
+
 // The signer is chosen when a token is issued, not when keys were loaded:
 // a next key starts signing the moment its ActiveAt passes, so the key it
 // replaces signs nothing after that, as its retirement time assumes.

@@ -286,6 +286,20 @@ func (r *KeyRing) SigningKeyIDAt(now time.Time) string {
 	return ""
 }
 
+// NextSigningKey returns the published key that starts signing soonest
+// after now, and when; false if none is yet to start. When no key signs at
+// now, it says how long until one does.
+func (r *KeyRing) NextSigningKey(now time.Time) (kid string, activeAt time.Time, ok bool) {
+	// signers are newest ActiveAt first: the last one still after now.
+	for _, sk := range r.load().signers {
+		if !now.Before(sk.active) {
+			break
+		}
+		kid, activeAt, ok = sk.kid, sk.active, true
+	}
+	return kid, activeAt, ok
+}
+
 func (r *KeyRing) load() *keyState {
 	if st := r.state.Load(); st != nil {
 		return st
