@@ -76,8 +76,9 @@ func (s *Service) syncRevocations(ctx context.Context) error {
 
 // advanceRevocationHorizon moves the stored horizon on by the time this
 // process measured passing since it last read it, no further than its
-// wall clock, and returns the horizon stored then. The first call of a
-// process only reads.
+// wall clock, and returns the horizon stored then. With nothing to add (the
+// first call of a process, or a wall clock behind the horizon) it only
+// reads.
 func (s *Service) advanceRevocationHorizon(ctx context.Context) (time.Time, error) {
 	h := &s.horizon
 	h.mu.Lock()
@@ -85,7 +86,9 @@ func (s *Service) advanceRevocationHorizon(ctx context.Context) (time.Time, erro
 	h.mu.Unlock()
 	var to time.Time
 	if !seen.IsZero() {
-		to = earlier(s.now(), seen.Add(s.elapsed()-seenAt))
+		if next := earlier(s.now(), seen.Add(s.elapsed()-seenAt)); next.After(seen) {
+			to = next
+		}
 	}
 	got, err := s.store.AdvanceRevocationHorizon(ctx, to)
 	if err == nil && got.IsZero() {

@@ -131,7 +131,9 @@ func (s *Service) noSigningKey(now time.Time) error {
 				"(was it stepped back?); token requests are answered 503 until then",
 				"kid", kid, "active_at", activeAt.UTC(), "now", now.UTC())
 		} else {
-			s.log.Error("no signing key is published; token requests are answered 503 until keys are rotated (gatehouse keys rotate)",
+			// Not a state rotation ever leaves (the newest key never
+			// retires); a store edited by hand could.
+			s.log.Error("no signing key is published, so none can become active; token requests are answered 503",
 				"now", now.UTC())
 		}
 	}
