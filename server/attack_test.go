@@ -429,6 +429,10 @@ func TestAttackCatalogue(t *testing.T) {
 			auth: auth, status: 400, code: "invalid_request"},
 		idpCase{name: "token repeated, introspection with a bearer caller", path: "/bc/idp/introspect_token", form: url.Values{"token": {good, good}},
 			auth: []string{"Bearer " + good}, status: 400, code: "invalid_request"},
+		idpCase{name: "token in the query string, introspection with a bearer caller", path: "/bc/idp/introspect_token", query: url.Values{"token": {good}}.Encode(),
+			form: url.Values{"token": {good}}, auth: []string{"Bearer " + good}, status: 400, code: "invalid_request"},
+		idpCase{name: "control: introspection with a bearer caller", path: "/bc/idp/introspect_token", form: url.Values{"token": {good}},
+			auth: []string{"Bearer " + good}, status: 200},
 	)
 
 	for _, ep := range endpoints {
@@ -476,6 +480,22 @@ func TestAttackCatalogue(t *testing.T) {
 				query: url.Values{"client_secret": {poster.Secret}}.Encode(),
 				form:  with(ep.form, url.Values{"client_id": {poster.ID}, "client_secret": {poster.Secret}}), status: 400, code: "invalid_request"},
 		)
+
+		// Every IdP parameter is a body parameter (RFC 6749 3.2): in the
+		// query string it is refused on every endpoint, beside a request
+		// that is otherwise valid, while a query parameter the endpoints do
+		// not define is ignored.
+		basic := []string{testkit.Basic(victim.ID, victim.Secret)}
+		for _, param := range []string{"grant_type", "scope", "client_id", "client_secret", "token", "token_type_hint"} {
+			value := map[string]string{"grant_type": "client_credentials", "client_id": victim.ID, "client_secret": victim.Secret, "token": "not-a-token"}[param]
+			if value == "" {
+				value = "x"
+			}
+			idpCases = append(idpCases, idpCase{name: param + " in the query string", path: ep.path, query: url.Values{param: {value}}.Encode(),
+				form: ep.form, auth: basic, status: 400, code: "invalid_request"})
+		}
+		idpCases = append(idpCases, idpCase{name: "control: another parameter in the query string", path: ep.path, query: "tracking=1",
+			form: ep.form, auth: basic, status: 200})
 
 		// Repeated parameters: which of two values counts is exactly the
 		// kind of ambiguity two parsers disagree on, so none is chosen.

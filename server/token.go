@@ -45,7 +45,21 @@ func parseBasic(header string) (id, secret string, ok bool, err error) {
 	return id, secret, true, nil
 }
 
-// parseForm reads a bounded form body (and the query string).
+// bodyOnlyParams are the parameters of the IdP endpoints: the token
+// request's (RFC 6749 4.4.2 and 2.3.1), introspection's (RFC 7662 2.1) and
+// revocation's (RFC 7009 2.1). Each endpoint reads them from the POST body
+// alone (RFC 6749 3.2), and refuses a request that also puts any of them in
+// the URL, where every proxy and access log keeps it: a secret or a token
+// there is a leak, and a grant_type there is a client building URLs that
+// will one day carry one. Refused on every endpoint alike, even where the
+// endpoint does not read the parameter, so a client learns the one rule at
+// its first request. Other query parameters are ignored: the endpoint's URL
+// may carry a query of its own (RFC 6749 3.2).
+var bodyOnlyParams = []string{"grant_type", "scope", "client_id", "client_secret", "token", "token_type_hint"}
+
+// parseForm reads the bounded form body of an IdP request, and refuses the
+// request if the query string carries any of its parameters. Handlers read
+// r.PostForm only.
 func parseForm(w http.ResponseWriter, r *http.Request) *oauthError {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
@@ -55,20 +69,21 @@ func parseForm(w http.ResponseWriter, r *http.Request) *oauthError {
 		}
 		return errInvalidRequest.with("The request body or query string is not valid form encoding.")
 	}
+	// ParseForm accepted the query string, so this parse succeeds too.
+	q := r.URL.Query()
+	for _, name := range bodyOnlyParams {
+		if q.Has(name) {
+			return errInvalidRequest.with("The " + name + " parameter is refused in the query string: send it in the form body.")
+		}
+	}
 	return nil
 }
 
 // clientCredentials finds the client authentication of an IdP request:
 // client_secret_basic (the Authorization header) or client_secret_post (the
-// form body, never the query string, where credentials would be logged by
-// every proxy). Sending both is an error (RFC 6749 2.3).
+// form body; parseForm has refused credentials in the query string). Sending
+// both is an error (RFC 6749 2.3).
 func clientCredentials(r *http.Request) (service.ClientCredentials, *oauthError) {
-	// RFC 6749 2.3.1: credentials must not travel in the URL, where every
-	// proxy and access log keeps them. Refused even when other credentials
-	// came too, so a client that does this learns at once.
-	if q := r.URL.Query(); q.Has("client_secret") || q.Has("client_id") {
-		return service.ClientCredentials{}, errInvalidRequest.with("Client credentials must not be sent in the query string.")
-	}
 	auth := r.Header.Values("Authorization")
 	if len(auth) > 1 {
 		return service.ClientCredentials{}, errInvalidRequest.with("More than one Authorization header was sent.")
@@ -125,7 +140,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) (reason stri
 	if e != nil && !errors.Is(e, errInvalidClient) {
 		return writeOAuth(w, e)
 	}
-	switch gt := r.Form["grant_type"]; {
+	switch gt := r.PostForm["grant_type"]; {
 	case len(gt) == 0 || gt[0] == "":
 		return writeOAuth(w, errInvalidRequest.with("The grant_type parameter is missing."))
 	case len(gt) > 1:

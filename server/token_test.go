@@ -109,13 +109,21 @@ func TestTokenSuccess(t *testing.T) {
 		}
 	})
 
-	t.Run("grant_type in the query string", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, d.URL+"/bc/idp/token?grant_type=client_credentials", nil)
-		req.Header.Set("Authorization", testkit.Basic(cred.ID, cred.Secret))
-		if r := testkit.Do(t, http.DefaultClient, req); r.Status != http.StatusOK {
-			t.Errorf("status %d: %s", r.Status, r.Body)
-		}
-	})
+	// RFC 6749 3.2: the token request's parameters are POST form
+	// parameters. The platform's diagram shows grant_type in the URL; a
+	// client that does this is told so, on both paths.
+	for _, path := range []string{"/bc/idp/token", "/api/2/idp/token"} {
+		t.Run("grant_type in the query string "+path, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, d.URL+path+"?grant_type=client_credentials", nil)
+			req.Header.Set("Authorization", testkit.Basic(cred.ID, cred.Secret))
+			r := testkit.Do(t, http.DefaultClient, req)
+			var e api.OAuthError
+			r.JSON(t, &e)
+			if r.Status != http.StatusBadRequest || e.Error != "invalid_request" || !strings.Contains(e.ErrorDescription, "grant_type") {
+				t.Errorf("status %d: %s", r.Status, r.Body)
+			}
+		})
+	}
 
 	t.Run("unencoded Basic credentials are the same bytes", func(t *testing.T) {
 		raw := "Basic " + base64.StdEncoding.EncodeToString([]byte(cred.ID+":"+cred.Secret))
