@@ -219,7 +219,7 @@ func TestOutputIsEscaped(t *testing.T) {
 		t.Fatalf("create: %d %s", p.status, p.body)
 	}
 	secretPage := b.get(p.location())
-	settingsURL := strings.TrimSuffix(p.location(), "/secret")
+	settingsURL := settingsOf(t, p.location())
 	pages := map[string]page{
 		"secret page": secretPage,
 		"list":        b.get("/console/clients"),
@@ -352,11 +352,11 @@ func TestSecretIsShownOnce(t *testing.T) {
 	b := d.browser()
 	b.signIn(d.admin)
 	p := b.post("/console/clients", url.Values{"csrf": {b.formToken("/console/clients/new")}, "name": {"Once"}, "auth_method": {"client_secret_post"}})
-	if p.status != http.StatusSeeOther || !strings.HasSuffix(p.location(), "/secret") {
+	if p.status != http.StatusSeeOther {
 		t.Fatalf("create: %d %q", p.status, p.location())
 	}
 	first := b.get(p.location())
-	secret := regexp.MustCompile(`id="client-secret" class="secret">([A-Za-z0-9_-]+)<`).FindStringSubmatch(first.body)
+	secret := secretField.FindStringSubmatch(first.body)
 	if first.status != http.StatusOK || secret == nil {
 		t.Fatalf("secret page: %d\n%s", first.status, first.body)
 	}
@@ -378,7 +378,7 @@ func TestSecretIsShownOnce(t *testing.T) {
 	// The snippets are the seed's request for this data center, with the
 	// client's own method (client_secret_post here); run the curl one when
 	// curl is there, and parse the Python one when Python is.
-	id := strings.TrimSuffix(strings.TrimPrefix(p.location(), "/console/clients/"), "/secret")
+	id := strings.TrimPrefix(settingsOf(t, p.location()), "/console/clients/")
 	curl := htmlText(regexp.MustCompile(`(?s)<pre id="snippet-curl"[^>]*><code>(.*?)</code></pre>`).FindStringSubmatch(first.body))
 	python := htmlText(regexp.MustCompile(`(?s)<pre id="snippet-python"[^>]*><code>(.*?)</code></pre>`).FindStringSubmatch(first.body))
 	for _, want := range []string{d.URL + "/bc/idp/token", "client_id='" + id + "'", "client_secret='" + secret[1] + "'"} {
@@ -404,6 +404,96 @@ func TestSecretIsShownOnce(t *testing.T) {
 	}
 }
 
+// A new secret waits for the page its redirect names, not for the
+// session's next request: another tab's page, a prefetch or an asset
+// fetched first leaves it there. That page shows it to that session once,
+// within a minute; nothing else ever does.
+func TestSecretIsTiedToItsPage(t *testing.T) {
+	d := newDC(t, dcOptions{console: &console.Config{}})
+	b := d.browser()
+	b.signIn(d.admin)
+	create := func(name string) string {
+		t.Helper()
+		p := b.post("/console/clients", url.Values{"csrf": {b.formToken("/console/clients/new")}, "name": {name}, "auth_method": {"client_secret_basic"}})
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("create %s: %d %s", name, p.status, p.body)
+		}
+		settingsOf(t, p.location())
+		return p.location()
+	}
+	// wantNoSecret: the secret page at location sends who to the settings
+	// page of the client it names, showing no secret.
+	wantNoSecret := func(who *browser, what, location string) {
+		t.Helper()
+		p := who.get(location)
+		u, _ := url.Parse(location)
+		if p.status != http.StatusSeeOther || p.location() != strings.TrimSuffix(u.Path, "/secret") || secretOn(p) != "" {
+			t.Errorf("%s: %d %q, want the settings page and no secret", what, p.status, p.location())
+		}
+	}
+	wantSecret := func(what, location string) string {
+		t.Helper()
+		p := b.get(location)
+		secret := secretOn(p)
+		if p.status != http.StatusOK || secret == "" {
+			t.Fatalf("%s: %d %q, want the secret", what, p.status, p.location())
+		}
+		if strings.Contains(location, secret) {
+			t.Errorf("the secret is in its page's URL %q", location)
+		}
+		return secret
+	}
+
+	// Two tabs create a client each; the session goes on in a third (the
+	// list, a stylesheet, the icon) before either follows its redirect,
+	// and the second one created is followed first.
+	first, second := create("First tab"), create("Second tab")
+	for _, path := range []string{"/console/clients", "/console/static/app.css", "/console/static/favicon.svg", "/console/clients/new"} {
+		if p := b.get(path); p.status != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, p.status)
+		}
+	}
+	// Another session, another admin, with the redirect's very URL: nothing,
+	// and the secret still waits for its own session.
+	other := d.browser()
+	other.signIn(d.admin)
+	wantNoSecret(other, "another session", second)
+	// The reveal id of one client's page names no secret on another's.
+	firstID := strings.TrimPrefix(settingsOf(t, first), "/console/clients/")
+	crossed := strings.Replace(second, url.PathEscape(strings.TrimPrefix(settingsOf(t, second), "/console/clients/")), url.PathEscape(firstID), 1)
+	wantNoSecret(b, "the second's reveal id on the first's page", crossed)
+	// Nor does a missing or made-up one.
+	wantNoSecret(b, "no reveal id", settingsOf(t, first)+"/secret")
+	wantNoSecret(b, "a made-up reveal id", settingsOf(t, first)+"/secret?reveal="+otherToken(strings.Repeat("A", 43)))
+
+	s2 := wantSecret("the second tab's page", second)
+	s1 := wantSecret("the first tab's page", first)
+	if s1 == s2 {
+		t.Fatal("both pages show one secret")
+	}
+	wantNoSecret(b, "the first page again", first)
+	wantNoSecret(b, "the second page again", second)
+	if status, _ := d.tokenStatus(creds{firstID, s1}); status != http.StatusOK {
+		t.Errorf("the first tab's secret: token %d", status)
+	}
+
+	// A regenerated secret goes the same way.
+	regen := settingsOf(t, first) + "/regenerate"
+	p := b.post(regen, url.Values{"csrf": {b.formToken(regen)}})
+	if p.status != http.StatusSeeOther || settingsOf(t, p.location()) != settingsOf(t, first) {
+		t.Fatalf("regenerate: %d %q", p.status, p.location())
+	}
+	b.get("/console/clients")
+	if s := wantSecret("the regenerated secret", p.location()); s == s1 {
+		t.Error("regenerating showed the old secret")
+	}
+
+	// A page never fetched: its secret is gone a minute later.
+	late := create("Never looked at")
+	d.clock.Advance(time.Minute)
+	wantNoSecret(b, "a page fetched a minute late", late)
+}
+
 func TestRegeneratingYourOwnKeySignsYouOut(t *testing.T) {
 	d := newDC(t, dcOptions{})
 	b := d.browser()
@@ -413,7 +503,7 @@ func TestRegeneratingYourOwnKeySignsYouOut(t *testing.T) {
 		t.Error("the confirmation does not warn about signing out")
 	}
 	p := b.post(self+"/regenerate", url.Values{"csrf": {b.formToken(self + "/regenerate")}})
-	secret := regexp.MustCompile(`id="client-secret" class="secret">([A-Za-z0-9_-]+)<`).FindStringSubmatch(p.body)
+	secret := secretField.FindStringSubmatch(p.body)
 	if p.status != http.StatusOK || secret == nil || !strings.Contains(p.body, "you have been signed out") {
 		t.Fatalf("regenerate own key: %d\n%s", p.status, p.body)
 	}
@@ -481,6 +571,28 @@ func TestNotFoundAndForeignIDs(t *testing.T) {
 		t.Errorf("an invalid status: %d", p.status)
 	}
 }
+
+// settingsOf checks that a create or regenerate redirected to a client's
+// secret page with a reveal id of 256 bits, and returns the client's
+// settings page.
+func settingsOf(t *testing.T, location string) string {
+	t.Helper()
+	u, err := url.Parse(location)
+	if err != nil || !strings.HasPrefix(u.Path, "/console/clients/") || !strings.HasSuffix(u.Path, "/secret") || len(u.Query().Get("reveal")) < 43 {
+		t.Fatalf("not a secret page with its reveal id: %q", location)
+	}
+	return strings.TrimSuffix(u.Path, "/secret")
+}
+
+// secretOn is the secret a page shows, or "" when it shows none.
+func secretOn(p page) string {
+	if m := secretField.FindStringSubmatch(p.body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+var secretField = regexp.MustCompile(`id="client-secret" class="secret">([A-Za-z0-9_-]+)<`)
 
 // htmlText undoes the escaping of a regexp match taken from a page.
 func htmlText(m []string) string {

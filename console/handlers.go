@@ -307,8 +307,16 @@ func (c *Console) handleCreate(w http.ResponseWriter, r *http.Request, a *reques
 		c.fail(w, r, a, err)
 		return
 	}
-	c.sessions.setNext(a.sess.id, &reveal{clientID: cl.ID, secret: secret, created: true}, "")
-	http.Redirect(w, r, clientURL(cl.ID)+"/secret", http.StatusSeeOther)
+	c.redirectToSecret(w, r, a, cl.ID, secret, true)
+}
+
+// redirectToSecret sends the browser to the page that shows a new secret
+// once. The secret waits in the session for that very page, which the
+// redirect names by a one-time reveal id (never the secret itself), so no
+// other request of the session, from another tab or a prefetch, takes it.
+func (c *Console) redirectToSecret(w http.ResponseWriter, r *http.Request, a *request, clientID, secret string, created bool) {
+	revealID := c.sessions.offerReveal(a.sess.id, clientID, secret, created)
+	http.Redirect(w, r, secretURL(clientID, revealID), http.StatusSeeOther)
 }
 
 // Showing a new secret, once.
@@ -325,9 +333,14 @@ type secretPage struct {
 
 func (c *Console) handleSecret(w http.ResponseWriter, r *http.Request, a *request) {
 	id := r.PathValue("id")
-	rv := a.sess.reveal
-	if rv == nil || rv.clientID != id {
-		c.sessions.setNext(a.sess.id, nil, "A secret is shown only once, right after it is created. If it was lost, regenerate the API key.")
+	if r.Method == http.MethodHead {
+		// Only the GET that renders the secret may take it.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	rv, ok := c.sessions.takeReveal(a.sess.id, r.URL.Query().Get("reveal"), id)
+	if !ok {
+		c.sessions.setNotice(a.sess.id, "A secret is shown only once, right after it is created. If it was lost, regenerate the API key.")
 		http.Redirect(w, r, clientURL(id), http.StatusSeeOther)
 		return
 	}
@@ -472,8 +485,7 @@ func (c *Console) handleRegenerate(w http.ResponseWriter, r *http.Request, a *re
 		c.renderSecret(w, r, nil, a.p.Client, secret, false)
 		return
 	}
-	c.sessions.setNext(a.sess.id, &reveal{clientID: id, secret: secret}, "")
-	http.Redirect(w, r, clientURL(id)+"/secret", http.StatusSeeOther)
+	c.redirectToSecret(w, r, a, id, secret, false)
 }
 
 // Enabling, disabling and deleting.
@@ -494,7 +506,7 @@ func (c *Console) handleStatus(w http.ResponseWriter, r *http.Request, a *reques
 	if status == gatehouse.StatusDisabled {
 		notice = displayName(cl) + " is disabled: every token issued to it has stopped working, and it cannot get new ones."
 	}
-	c.sessions.setNext(a.sess.id, nil, notice)
+	c.sessions.setNotice(a.sess.id, notice)
 	http.Redirect(w, r, clientURL(id), http.StatusSeeOther)
 }
 
@@ -513,7 +525,7 @@ func (c *Console) handleDelete(w http.ResponseWriter, r *http.Request, a *reques
 		c.endSession(w, r, a.sess.id, reasonDeletedSelf)
 		return
 	}
-	c.sessions.setNext(a.sess.id, nil, displayName(cl)+" was deleted; its tokens have stopped working.")
+	c.sessions.setNotice(a.sess.id, displayName(cl)+" was deleted; its tokens have stopped working.")
 	http.Redirect(w, r, Prefix+"clients", http.StatusSeeOther)
 }
 

@@ -113,12 +113,12 @@ func TestSessionStore(t *testing.T) {
 		}
 	}
 
-	// A secret to reveal and a notice are taken by the next request only.
-	st.setNext(a, &reveal{clientID: "c", secret: "s"}, "hello")
-	if v, _ := st.use(a); v.reveal == nil || v.reveal.secret != "s" || v.notice != "hello" {
+	// A notice is taken by the next request only.
+	st.setNotice(a, "hello")
+	if v, _ := st.use(a); v.notice != "hello" {
 		t.Errorf("next request: %+v", v)
 	}
-	if v, _ := st.use(a); v.reveal != nil || v.notice != "" {
+	if v, _ := st.use(a); v.notice != "" {
 		t.Errorf("the one after: %+v", v)
 	}
 
@@ -160,5 +160,52 @@ func TestSessionStore(t *testing.T) {
 	st.delete(c)
 	if _, ok := st.use(c); ok {
 		t.Error("a deleted session still works")
+	}
+}
+
+// The secrets a session keeps waiting for their pages are bounded in
+// number and in time, and leave memory when they expire even if their page
+// never comes.
+func TestRevealsAreBounded(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	st := newSessionStore(func() time.Time { return now }, 30*time.Minute, 2*time.Hour, 10)
+	a, _ := st.create("admin-a", 1)
+	pending := func() int {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.m[keyOf(a)].reveals)
+	}
+
+	ids := make([]string, maxReveals+1)
+	for i := range ids {
+		ids[i] = st.offerReveal(a, fmt.Sprint("client-", i), fmt.Sprint("secret-", i), true)
+		now = now.Add(time.Second)
+	}
+	if n := pending(); n != maxReveals {
+		t.Fatalf("%d secrets waiting, limit %d", n, maxReveals)
+	}
+	if _, ok := st.takeReveal(a, ids[0], "client-0"); ok {
+		t.Error("the oldest secret survived a full session")
+	}
+	if rv, ok := st.takeReveal(a, ids[maxReveals], fmt.Sprint("client-", maxReveals)); !ok || rv.secret != fmt.Sprint("secret-", maxReveals) || !rv.created {
+		t.Errorf("the newest secret: %+v, %v", rv, ok)
+	}
+	for _, id := range ids {
+		if strings.Contains(fmt.Sprint(st.m[keyOf(a)].reveals), id) {
+			t.Error("the store keeps a reveal id itself")
+		}
+	}
+
+	// Past its time a secret is not shown, and the next sweep, which any
+	// request of any session starts once a minute, drops the rest.
+	now = now.Add(revealTTL)
+	if _, ok := st.takeReveal(a, ids[1], "client-1"); ok {
+		t.Error("an expired secret was shown")
+	}
+	b, _ := st.create("admin-b", 1)
+	now = now.Add(time.Minute)
+	st.use(b)
+	if n := pending(); n != 0 {
+		t.Errorf("%d expired secrets still in memory after a sweep", n)
 	}
 }

@@ -82,6 +82,12 @@ func displayName(c gatehouse.Client) string {
 // anyway; escaping keeps any other id from breaking out of the path.
 func clientURL(id string) string { return Prefix + "clients/" + url.PathEscape(id) }
 
+// secretURL is the page that shows a client's new secret once, to the
+// session holding revealID.
+func secretURL(id, revealID string) string {
+	return clientURL(id) + "/secret?" + url.Values{"reveal": {revealID}}.Encode()
+}
+
 // page is a parsed page template: the layout plus the page's "content".
 type page struct{ t *template.Template }
 
