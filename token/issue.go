@@ -63,19 +63,18 @@ type Issuer struct {
 	Keys     *KeyRing
 
 	rsaGateOnce sync.Once
-	rsaGate     chan struct{}
+	rsaGate     *fairGate
 }
 
 // gate returns the queue RSA signing waits in: one slot per CPU, each for
-// one token pair, whose two signatures run side by side, so up to two run
-// per CPU and no CPU idles while one finishes before the other. An RSA
-// signature costs about a millisecond of CPU; left to the Go scheduler,
-// hundreds of concurrent requests interleave their signatures, every one
-// finishes late, and some finish seconds late. In this queue, whose
-// blocked senders are served first come, first served, requests finish in
-// the order they arrived, at the same rate, and the CPUs stay busy.
-func (is *Issuer) gate() chan struct{} {
-	is.rsaGateOnce.Do(func() { is.rsaGate = make(chan struct{}, max(1, runtime.GOMAXPROCS(0))) })
+// one token pair. An RSA signature costs about a millisecond of CPU; left
+// to the Go scheduler, hundreds of concurrent requests interleave their
+// signatures, every one finishes late, and some finish seconds late. In
+// this queue requests finish at the rate the CPUs sign and the CPUs stay
+// busy, and it is fair between clients (see fairGate): a client sending
+// many requests at once waits behind its own backlog, not its neighbours.
+func (is *Issuer) gate() *fairGate {
+	is.rsaGateOnce.Do(func() { is.rsaGate = newFairGate(runtime.GOMAXPROCS(0)) })
 	return is.rsaGate
 }
 
@@ -125,27 +124,31 @@ func (is *Issuer) Issue(ctx context.Context, c gatehouse.Client, now time.Time) 
 		IssuedAt: jwt.NewNumericDate(iat),
 		Expiry:   jwt.NewNumericDate(exp),
 	}
-	if sk.alg != RS256 {
-		// ES256 and EdDSA sign in tens of microseconds: handing one
-		// signature to another goroutine would cost more than it saves.
-		at, err := signClaims(sk.access, access)
+	pair := func(at, idt string, err error) (Issued, error) {
 		if err != nil {
-			return Issued{}, fmt.Errorf("sign access token: %w", err)
-		}
-		idt, err := signClaims(sk.id, idc)
-		if err != nil {
-			return Issued{}, fmt.Errorf("sign ID token: %w", err)
+			return Issued{}, err
 		}
 		return Issued{AccessToken: at, IDToken: idt, IssuedAt: iat, ExpiresAt: exp}, nil
 	}
+	if sk.alg != RS256 {
+		// ES256 and EdDSA sign in tens of microseconds: handing one
+		// signature to another goroutine would cost more than it saves.
+		return pair(signInTurn(sk, access, idc))
+	}
 
 	gate := is.gate()
-	select {
-	case gate <- struct{}{}:
-	case <-ctx.Done():
-		return Issued{}, ctx.Err()
+	if err := gate.acquire(ctx, c.ID); err != nil {
+		return Issued{}, err
 	}
-	defer func() { <-gate }()
+	defer gate.release()
+	if gate.backlog(c.ID) {
+		// This client has more requests waiting: it is throughput it wants,
+		// and a second CPU is better spent on another client's pair. A
+		// client with one request at a time signs side by side, below, even
+		// beside a greedy neighbour, which is what keeps its latency near
+		// its idle figure.
+		return pair(signInTurn(sk, access, idc))
+	}
 	// The two RSA signatures are nearly all of a token request's cost; made
 	// side by side they take the time of one when a core is free, which is
 	// what a lone client's latency is made of.
@@ -167,6 +170,19 @@ func (is *Issuer) Issue(ctx context.Context, c gatehouse.Client, now time.Time) 
 		return Issued{}, fmt.Errorf("sign ID token: %w", id.err)
 	}
 	return Issued{AccessToken: at, IDToken: id.tok, IssuedAt: iat, ExpiresAt: exp}, nil
+}
+
+// signInTurn signs the access token, then the ID token.
+func signInTurn(sk *signingKey, access AccessClaims, idc jwt.Claims) (string, string, error) {
+	at, err := signClaims(sk.access, access)
+	if err != nil {
+		return "", "", fmt.Errorf("sign access token: %w", err)
+	}
+	idt, err := signClaims(sk.id, idc)
+	if err != nil {
+		return "", "", fmt.Errorf("sign ID token: %w", err)
+	}
+	return at, idt, nil
 }
 
 // signClaims signs the JSON of claims as a compact JWS. jwt.Signed would
